@@ -1,0 +1,47 @@
+"""The only place that builds onnxruntime sessions and picks providers.
+
+CPU is the default. A GPU site sets ``VEIL_PROVIDERS=CUDAExecutionProvider,CPUExecutionProvider``
+(with ``onnxruntime-gpu`` installed); providers that this onnxruntime build
+lacks are skipped, and CPU always remains as the last resort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnxruntime as ort
+
+from veil.errors import ModelCorrupt
+
+__all__ = ["RuntimeOptions", "create_session"]
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    intra_op_threads: int = 0
+    """0 lets onnxruntime use every core."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _usable_providers(wanted: tuple[str, ...]) -> list[str]:
+    available = set(ort.get_available_providers())
+    chosen = [p for p in wanted if p in available]
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def create_session(model: Path | bytes, *, options: RuntimeOptions) -> ort.InferenceSession:
+    """Build a session for ``model`` (a path or serialized ONNX bytes)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = options.intra_op_threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    source = str(model) if isinstance(model, Path) else model
+    try:
+        return ort.InferenceSession(source, sess_options=so, providers=_usable_providers(options.providers))
+    except Exception as exc:  # onnxruntime raises bare Fail/InvalidProtobuf types
+        raise ModelCorrupt("the model file could not be loaded; run `veil models pull` to restore it") from exc

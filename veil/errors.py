@@ -1,0 +1,123 @@
+"""Every error Veil raises on purpose, with a stable machine-readable code.
+
+The hierarchy mirrors the layers, so a caller can catch as broadly or as
+narrowly as it needs::
+
+    VeilError                       code
+    ├── MediaError                  media_error
+    │   ├── UnsupportedMedia        unsupported_media   (not media, or no decoder)
+    │   ├── CorruptMedia            corrupt_media       (truncated, undecodable)
+    │   └── MediaTooLarge           media_too_large     (pixels, duration, frames)
+    ├── ModelError                  model_error
+    │   ├── ModelMissing            model_missing       (run `veil models pull`)
+    │   ├── ModelCorrupt            model_corrupt       (sha256 mismatch)
+    │   └── UnsafeModelFile         unsafe_model        (hostile pickle)
+    ├── SpecError                   invalid_spec
+    ├── StorageError                storage_error
+    │   └── StorageNotFound         not_found
+    ├── JobError                    job_error
+    │   ├── JobNotFound             not_found
+    │   ├── JobConflict             conflict
+    │   └── JobCanceled             canceled
+    └── QueueFull                   queue_full
+
+Messages never contain file contents, detections or secrets. They may name
+the kind of problem and a number (a size, a limit), never personal data.
+HTTP status mapping lives in one place: ``veil.api.errors``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptMedia",
+    "JobCanceled",
+    "JobConflict",
+    "JobError",
+    "JobNotFound",
+    "MediaError",
+    "MediaTooLarge",
+    "ModelCorrupt",
+    "ModelError",
+    "ModelMissing",
+    "QueueFull",
+    "SpecError",
+    "StorageError",
+    "StorageNotFound",
+    "UnsafeModelFile",
+    "UnsupportedMedia",
+    "VeilError",
+]
+
+
+class VeilError(Exception):
+    """Base class. ``code`` is stable and safe to show to API clients."""
+
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MediaError(VeilError):
+    code = "media_error"
+
+
+class UnsupportedMedia(MediaError):
+    code = "unsupported_media"
+
+
+class CorruptMedia(MediaError):
+    code = "corrupt_media"
+
+
+class MediaTooLarge(MediaError):
+    code = "media_too_large"
+
+
+class ModelError(VeilError):
+    code = "model_error"
+
+
+class ModelMissing(ModelError):
+    code = "model_missing"
+
+
+class ModelCorrupt(ModelError):
+    code = "model_corrupt"
+
+
+class UnsafeModelFile(ModelError):
+    code = "unsafe_model"
+
+
+class SpecError(VeilError):
+    code = "invalid_spec"
+
+
+class StorageError(VeilError):
+    code = "storage_error"
+
+
+class StorageNotFound(StorageError):
+    code = "not_found"
+
+
+class JobError(VeilError):
+    code = "job_error"
+
+
+class JobNotFound(JobError):
+    code = "not_found"
+
+
+class JobConflict(JobError):
+    code = "conflict"
+
+
+class JobCanceled(JobError):
+    code = "canceled"
+
+
+class QueueFull(VeilError):
+    code = "queue_full"

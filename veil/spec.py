@@ -1,0 +1,192 @@
+"""The redaction request: what to find, how to mask it, what to output.
+
+One model serves the CLI and the API, and its JSON schema is what API
+clients read in ``/openapi.json``, so every field says what it does.
+Validators are pure: no file or network access happens here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+__all__ = [
+    "BUILTIN_CATEGORIES",
+    "CategorySpec",
+    "DetectionOptions",
+    "ExclusionZone",
+    "Method",
+    "OutputOptions",
+    "Region",
+    "RedactionSpec",
+    "Shape",
+    "TrackFilter",
+    "TrackingOptions",
+    "WebhookSpec",
+]
+
+Method = Literal["blur", "pixelate", "black", "box"]
+Shape = Literal["ellipse", "rect"]
+CategoryName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+BUILTIN_CATEGORIES: tuple[str, ...] = ("face", "license_plate", "qr_code", "barcode")
+"""Categories Veil ships detectors for. Custom ones come from ``veil models add``."""
+
+DEFAULT_CATEGORIES: tuple[str, ...] = ("face", "license_plate")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+XYXY = Annotated[
+    tuple[float, float, float, float],
+    Field(description="Box as [x1, y1, x2, y2] in pixels of the stored (unrotated) frame."),
+]
+
+
+class CategorySpec(_Strict):
+    """Per-category settings. Unset fields inherit the spec-wide defaults."""
+
+    enabled: bool = Field(True, description="Detect and mask this category.")
+    threshold: float | None = Field(
+        None, ge=0.01, le=0.99, description="Detection score threshold; lower finds more. Unset: tuned default."
+    )
+    method: Method | None = Field(None, description="Masking method for this category. Unset: spec `method`.")
+    mask_scale: float | None = Field(
+        None, ge=1.0, le=3.0, description="Grow each box by this factor before masking. Unset: spec `mask_scale`."
+    )
+
+
+class DetectionOptions(_Strict):
+    """Speed/recall trade-offs for video. Images always use the full multi-scale search."""
+
+    detect_scale: float = Field(
+        1.0,
+        gt=0.0,
+        le=4.0,
+        description="Scale of the detector's working resolution relative to the default. "
+        "Lower is faster; higher finds smaller faces.",
+    )
+    detect_every: int = Field(
+        1, ge=1, le=30, description="Run detection on every Nth video frame; tracking fills the frames between."
+    )
+
+
+class TrackingOptions(_Strict):
+    gap_frames: int = Field(15, ge=0, le=300, description="Bridge a track through up to this many missed frames.")
+    pad_before: int = Field(3, ge=0, le=300, description="Mask this many frames before a track first appears.")
+    pad_after: int = Field(6, ge=0, le=300, description="Mask this many frames after a track was last seen.")
+    smooth: float = Field(
+        0.5, ge=0.0, le=0.95, description="Box smoothing strength (0 = none). Boxes only grow, never shrink, when smoothed."
+    )
+
+
+class OutputOptions(_Strict):
+    format: Literal["auto", "mp4", "mov", "mkv", "webm", "jpeg", "png", "webp"] = Field(
+        "auto", description="Output container or image format. `auto` keeps the input's kind (video → mp4)."
+    )
+    codec: Literal["h264", "h265"] = Field("h264", description="Video codec of the output.")
+    crf: int = Field(20, ge=0, le=51, description="Constant rate factor for the video encoder (lower is better).")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = Field(
+        "veryfast", description="x264/x265 speed preset."
+    )
+    keep_bitrate: bool = Field(False, description="Aim for the input's video bitrate (within 15 %) instead of `crf`.")
+    keep_metadata: bool = Field(
+        False, description="Keep identifying metadata (EXIF GPS, serials, MP4 location/make/model). Off by default."
+    )
+    jpeg_quality: int = Field(92, ge=10, le=100, description="Quality of JPEG/WebP image outputs.")
+
+
+class WebhookSpec(_Strict):
+    url: HttpUrl = Field(description="Where to POST the job object when the job reaches a terminal state.")
+
+
+class TrackFilter(_Strict):
+    """Used with `source_job`: choose which detected tracks to mask."""
+
+    track_ids: list[int] = Field(default_factory=list, max_length=10_000, description="Track ids from the source job.")
+    scope: Literal["include", "exclude"] = Field(
+        "exclude", description="`include`: mask only these tracks. `exclude`: mask every track but these."
+    )
+
+
+class Region(_Strict):
+    """A manual region, masked for a time span whatever the detectors found (logos, badges, screens)."""
+
+    box: XYXY
+    start: float = Field(0.0, ge=0.0, description="Start time in seconds (ignored for images).")
+    end: float | None = Field(None, ge=0.0, description="End time in seconds; unset means until the end.")
+    method: Method | None = Field(None, description="Masking method; unset uses the spec `method`.")
+    shape: Shape = Field("rect", description="Mask shape.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Region:
+        x1, y1, x2, y2 = self.box
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError("box must satisfy x1 < x2 and y1 < y2")
+        if self.end is not None and self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
+class ExclusionZone(_Strict):
+    """Detections whose centre falls inside the zone are not masked (e.g. a poster of a public figure)."""
+
+    box: XYXY
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExclusionZone:
+        x1, y1, x2, y2 = self.box
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError("box must satisfy x1 < x2 and y1 < y2")
+        return self
+
+
+class RedactionSpec(_Strict):
+    """What one job or one CLI run does."""
+
+    mode: Literal["redact", "detect"] = Field(
+        "redact", description="`redact` writes a masked file; `detect` only returns tracks for review."
+    )
+    categories: dict[CategoryName, CategorySpec] = Field(
+        default_factory=lambda: {name: CategorySpec() for name in DEFAULT_CATEGORIES},
+        max_length=32,
+        description="Categories to detect, each with its own settings. Default: face and license_plate.",
+    )
+    method: Method = Field("blur", description="Default masking method.")
+    shape: Shape = Field("ellipse", description="Default mask shape.")
+    mask_scale: float = Field(1.3, ge=1.0, le=3.0, description="Default box growth factor before masking.")
+    detection: DetectionOptions = Field(default_factory=DetectionOptions)
+    tracking: TrackingOptions = Field(default_factory=TrackingOptions)
+    output: OutputOptions = Field(default_factory=OutputOptions)
+    webhook: WebhookSpec | None = Field(None, description="Signed callback on completion.")
+    source_job: str | None = Field(
+        None, max_length=64, description="Reuse the tracks of this finished `detect` job instead of detecting again."
+    )
+    filter: TrackFilter | None = Field(None, description="With `source_job`: which tracks to mask.")
+    regions: list[Region] = Field(default_factory=list, max_length=1000, description="Manual regions to mask.")
+    exclusion_zones: list[ExclusionZone] = Field(
+        default_factory=list, max_length=1000, description="Zones in which detections are not masked."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RedactionSpec:
+        if self.filter is not None and self.source_job is None:
+            raise ValueError("filter needs source_job: track ids only mean something for a finished detect job")
+        if self.mode == "detect" and (self.source_job is not None):
+            raise ValueError("a detect job cannot take source_job")
+        return self
+
+    def enabled_categories(self) -> list[str]:
+        """Enabled category names in a stable order: the category table the pipeline uses."""
+        return [name for name, cat in self.categories.items() if cat.enabled]
+
+    def method_for(self, category: str) -> Method:
+        cat = self.categories.get(category)
+        return cat.method if cat is not None and cat.method is not None else self.method
+
+    def mask_scale_for(self, category: str) -> float:
+        cat = self.categories.get(category)
+        return cat.mask_scale if cat is not None and cat.mask_scale is not None else self.mask_scale
