@@ -1,0 +1,39 @@
+"""Fixtures shared by every test: real media from ../shared/data, a clean
+``VEIL_*`` environment, and a per-test data directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MEDIA = SHARED_DATA / "media"
+
+
+@pytest.fixture(autouse=True)
+def _clean_veil_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test sees the developer's VEIL_* variables. The model cache is kept,
+    since it is read-only and expensive to rebuild."""
+    model_dir = os.environ.get("VEIL_MODEL_DIR")
+    for name in list(os.environ):
+        if name.startswith("VEIL_"):
+            monkeypatch.delenv(name)
+    if model_dir:
+        monkeypatch.setenv("VEIL_MODEL_DIR", model_dir)
+    monkeypatch.setenv("VEIL_DATA_DIR", str(tmp_path_factory.mktemp("veil-data")))
+    yield
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"test data not found at {SHARED_DATA}; clone next to ../shared")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def media_dir(shared_data: Path) -> Path:
+    return shared_data / "media"
