@@ -84,7 +84,7 @@ class TrackingOptions(_Strict):
 
 
 class OutputOptions(_Strict):
-    format: Literal["auto", "mp4", "mov", "mkv", "webm", "jpeg", "png", "webp"] = Field(
+    format: Literal["auto", "mp4", "mov", "mkv", "jpeg", "png", "webp"] = Field(
         "auto", description="Output container or image format. `auto` keeps the input's kind (video → mp4)."
     )
     codec: Literal["h264", "h265"] = Field("h264", description="Video codec of the output.")

@@ -1,0 +1,37 @@
+"""The ``veil`` command. Each command module registers itself on ``app``.
+
+Command modules: ``engine`` (redact, detect), ``models_cmd`` (models …), ``eval_cmd`` (eval),
+``service`` (serve, keys, jobs), ``worker`` (worker). They import lazily-heavy modules inside the
+command functions so that ``veil --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="veil",
+    help="Find and mask faces and licence plates in images and video, on your own machines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_COMMAND_MODULES = ("engine", "models_cmd", "eval_cmd", "service", "jobs_cmd", "worker")
+
+for _name in _COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"veil.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a command module not written yet
+        if exc.name != f"veil.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    app()
