@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine:
+#   make serve   set up .venv and the model cache if needed, then start the API (embedded defaults)
+#   make test    set up, then lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: serve test models lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/veil models pull
+
+serve: models
+	$(BIN)/veil serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check veil tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: models
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: models
+	$(BIN)/python bench/video_throughput.py
+	$(BIN)/python bench/plate_latency.py
+	$(BIN)/python bench/api_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
