@@ -13,6 +13,7 @@ narrowly as it needs::
     │   ├── ModelCorrupt            model_corrupt       (sha256 mismatch)
     │   └── UnsafeModelFile         unsafe_model        (hostile pickle)
     ├── SpecError                   invalid_spec
+    │   └── WebhookRefused          webhook_url_refused (scheme, credentials, private target)
     ├── StorageError                storage_error
     │   └── StorageNotFound         not_found
     ├── JobError                    job_error
@@ -46,6 +47,7 @@ __all__ = [
     "UnsafeModelFile",
     "UnsupportedMedia",
     "VeilError",
+    "WebhookRefused",
 ]
 
 
@@ -93,6 +95,13 @@ class UnsafeModelFile(ModelError):
 
 class SpecError(VeilError):
     code = "invalid_spec"
+
+
+class WebhookRefused(SpecError):
+    """The webhook URL is not one Veil will call: wrong scheme, credentials in it, or a host that
+    resolves to a private, loopback, link-local or metadata address (server-side request forgery)."""
+
+    code = "webhook_url_refused"
 
 
 class StorageError(VeilError):
