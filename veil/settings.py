@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = Field(None, description="S3 access key id.")
     s3_secret_access_key: str | None = Field(None, description="S3 secret key.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    # client (`veil jobs …`, `veil.client`)
+    api_url: str = Field("http://127.0.0.1:8000", description="Base URL of the API that `veil jobs` calls.")
+    api_key: SecretStr | None = Field(None, description="API key `veil jobs` sends (see `veil keys create`).")
 
 
 def get_settings() -> Settings:
