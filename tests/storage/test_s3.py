@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -37,7 +37,7 @@ def storage(s3_server: S3Server, s3_bucket: str) -> S3Storage:
     return S3Storage.from_settings(settings)
 
 
-def _s3_fields(server: S3Server) -> dict[str, str]:
+def _s3_fields(server: S3Server) -> dict[str, Any]:
     return {
         "s3_endpoint_url": server.endpoint_url,
         "s3_region": server.region,
