@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -59,9 +59,55 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = Field(None, description="S3 secret key.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 
+    # API service (issue 4)
+    secret_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Signs download links and derives per-key webhook secrets. Unset: generated once into "
+        "VEIL_DATA_DIR/secret_key. Give every API and worker machine the same value.",
+    )
+    public_url: str | None = Field(
+        None, description="Base URL clients reach the API at (result_url, signed links). Unset: request host."
+    )
+    queue_max: int = Field(1000, ge=1, description="Most queued jobs before POST /v1/jobs answers 503.")
+    rate_limit_per_minute: int = Field(
+        600, ge=1, description="Requests per minute per API key (429 above); a key may set its own."
+    )
+    max_wait_s: float = Field(
+        120.0, ge=0, le=3600, description="Longest `?wait=` / `Prefer: wait=` a request may hold."
+    )
+    link_ttl_s: int = Field(
+        86400, ge=1, le=7 * 86400, description="Default lifetime of a signed download link, in seconds."
+    )
+    sweep_interval_s: float = Field(
+        300.0, gt=0, description="How often the retention sweeper looks for expired blobs, in seconds."
+    )
+    job_max_attempts: int = Field(
+        3, ge=1, le=20, description="A job whose worker died this many times fails instead of running again."
+    )
+    job_stale_s: float = Field(
+        120.0, gt=0, description="A running job with no heartbeat this long may be taken over by another worker."
+    )
+    webhook_max_attempts: int = Field(6, ge=1, le=20, description="Webhook POST attempts before giving up.")
+    webhook_base_delay_s: float = Field(
+        2.0, ge=0, le=3600, description="First webhook retry delay; doubles per attempt, with jitter."
+    )
+    log_format: Literal["json", "text"] = Field("json", description="Service log lines: JSON or plain text.")
+
     # client (`veil jobs …`, `veil.client`)
     api_url: str = Field("http://127.0.0.1:8000", description="Base URL of the API that `veil jobs` calls.")
     api_key: SecretStr | None = Field(None, description="API key `veil jobs` sends (see `veil keys create`).")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refuse the secrets people paste from examples: a known key signs links anyone can forge."""
+        if value is not None:
+            raw = value.get_secret_value().lower()
+            placeholders = ("changeme", "changethis", "secret", "example")
+            if len(set(raw)) < 8 or any(word in raw for word in placeholders):
+                raise ValueError("VEIL_SECRET_KEY looks like a placeholder; use e.g. `openssl rand -hex 32`")
+        return value
 
 
 def get_settings() -> Settings:
