@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         3, ge=1, le=20, description="A job whose worker died this many times fails instead of running again."
     )
     job_stale_s: float = Field(
-        120.0, gt=0, description="A running job with no heartbeat this long may be taken over by another worker."
+        120.0, gt=0, description="A running job silent this long may be taken over by another worker."
     )
     webhook_max_attempts: int = Field(6, ge=1, le=20, description="Webhook POST attempts before giving up.")
     webhook_base_delay_s: float = Field(
