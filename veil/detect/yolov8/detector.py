@@ -1,0 +1,216 @@
+"""Run a YOLOv8 detection ONNX model (converted or user-supplied) as a Veil ``Detector``.
+
+A frame is letterboxed to ``imgsz`` on its long side, padded only up to the
+next multiple of 32 on its short side (a 1080p frame runs at 640x384, not
+640x640), decoded, filtered and merged with NMS. A plate far from the camera
+in a large frame may shrink below what the model can see at ``imgsz``, so
+frames whose long side reaches ``second_scale_min_side`` are also run at
+``second_scale_imgsz``, and both passes are merged: recall first, since a
+missed plate is a leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from veil.detect.base import RGBFrame
+from veil.detect.boxes import clip_xyxy, nms_xyxy
+from veil.detect.detections import Detections
+from veil.detect.runtime import RuntimeOptions, create_session
+from veil.errors import ModelCorrupt
+
+__all__ = ["YoloV8Config", "YoloV8Detector"]
+
+_PAD_VALUE = 114  # ultralytics' letterbox grey, what the model saw in training
+_STRIDE = 32
+
+
+class YoloV8Config(BaseModel):
+    """Settings of one YOLOv8 detector (licence plates or a bring-your-own category)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["yolov8"] = Field("yolov8", description="Detector kind (discriminator).")
+    threshold: float = Field(
+        0.2,
+        ge=0.01,
+        le=0.99,
+        description="Minimum class score kept. Low by default: a missed plate is a leak, "
+        "a spare box only blurs a little more.",
+    )
+    nms_iou: float = Field(
+        0.5,
+        ge=0.1,
+        le=0.95,
+        description="Boxes overlapping a better one by more than this IoU are merged away.",
+    )
+    imgsz: int = Field(
+        640,
+        ge=160,
+        le=1920,
+        multiple_of=_STRIDE,
+        description="Long side of the model input in pixels (the model was trained at 640).",
+    )
+    second_scale_imgsz: int | None = Field(
+        1280,
+        ge=320,
+        le=3840,
+        multiple_of=_STRIDE,
+        description="Long side of an extra pass for large frames, so that small, distant plates survive. "
+        "Unset disables the extra pass.",
+    )
+    second_scale_min_side: int = Field(
+        2000,
+        ge=640,
+        le=20_000,
+        description="Frames whose long side is at least this many pixels get the extra pass. "
+        "1080p frames (1920 px) stay single-pass by default, to keep video fast.",
+    )
+    classes: tuple[int, ...] | None = Field(
+        None,
+        max_length=1000,
+        description="Model class indices that count as this category. Unset: every class the model has.",
+    )
+    max_detections: int = Field(
+        300, ge=1, le=10_000, description="Most boxes returned per frame, best first."
+    )
+
+    @model_validator(mode="after")
+    def _scales_ordered(self) -> YoloV8Config:
+        if self.second_scale_imgsz is not None and self.second_scale_imgsz <= self.imgsz:
+            raise ValueError("second_scale_imgsz must be larger than imgsz")
+        if self.classes is not None and any(c < 0 for c in self.classes):
+            raise ValueError("classes must be non-negative class indices")
+        return self
+
+
+@dataclass(frozen=True)
+class _Letterbox:
+    blob: npt.NDArray[np.float32]
+    scale: float
+
+
+def _letterbox(frame: RGBFrame, long_side: int) -> _Letterbox:
+    """Resize so the long side is ``long_side``; pad right/bottom to multiples of 32."""
+    h, w = frame.shape[:2]
+    scale = long_side / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    ph, pw = -(-nh // _STRIDE) * _STRIDE, -(-nw // _STRIDE) * _STRIDE
+    blob = np.full((1, 3, ph, pw), _PAD_VALUE / 255.0, dtype=np.float32)
+    blob[0, :, :nh, :nw] = resized.transpose(2, 0, 1)
+    blob[0, :, :nh, :nw] *= np.float32(1 / 255.0)
+    return _Letterbox(blob=blob, scale=scale)
+
+
+class YoloV8Detector:
+    """A YOLOv8 ONNX model (output ``[1, 4 + nc, N]``) behind the ``Detector`` protocol.
+
+    Not thread-safe: one instance per worker thread (onnxruntime sessions are,
+    but the instance is cheap to duplicate and keeps no shared buffers).
+    """
+
+    def __init__(
+        self,
+        config: YoloV8Config,
+        *,
+        model_path: Path,
+        runtime: RuntimeOptions,
+        class_id: int = 0,
+        model_name: str = "yolov8_plate",
+    ) -> None:
+        self.config = config
+        self.class_id = class_id
+        self.model_name = model_name
+        self._session = create_session(model_path, options=runtime)
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise ModelCorrupt("the YOLOv8 model must have one input and one output")
+        self._input = inputs[0].name
+        self._fixed_hw = _fixed_hw(inputs[0].shape)
+        self._warm_up()
+
+    @property
+    def threads(self) -> int:
+        """onnxruntime intra-op threads of the session (0 means one per core)."""
+        return int(self._session.get_session_options().intra_op_num_threads)
+
+    def _warm_up(self) -> None:
+        frame = np.zeros((self.config.imgsz * 9 // 16, self.config.imgsz, 3), dtype=np.uint8)
+        self.detect(frame)
+
+    def detect(self, frame: RGBFrame) -> Detections:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 frame, got {frame.shape} {frame.dtype}")
+        h, w = frame.shape[:2]
+        if h == 0 or w == 0:
+            return Detections.empty()
+        sides = [self.config.imgsz]
+        second = self.config.second_scale_imgsz
+        if second is not None and self._fixed_hw is None and max(h, w) >= self.config.second_scale_min_side:
+            sides.append(min(second, -(-max(h, w) // _STRIDE) * _STRIDE))
+        boxes, scores = [], []
+        for side in sides:
+            b, s = self._run(frame, side)
+            boxes.append(b)
+            scores.append(s)
+        xyxy = clip_xyxy(np.concatenate(boxes), resolution_wh=(w, h))
+        conf = np.concatenate(scores)
+        valid = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+        xyxy, conf = xyxy[valid], conf[valid]
+        keep = nms_xyxy(xyxy, conf, self.config.nms_iou)[: self.config.max_detections]
+        return Detections(
+            xyxy=xyxy[keep],
+            confidence=conf[keep],
+            class_id=np.full(len(keep), self.class_id, dtype=np.int64),
+        )
+
+    def _run(self, frame: RGBFrame, side: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        if self._fixed_hw is not None:
+            lb = _letterbox_fixed(frame, self._fixed_hw)
+        else:
+            lb = _letterbox(frame, side)
+        raw = self._session.run(None, {self._input: lb.blob})[0]
+        out = np.asarray(raw, dtype=np.float32)
+        if out.ndim != 3 or out.shape[0] != 1 or out.shape[1] < 5:
+            raise ModelCorrupt("the YOLOv8 model output is not [1, 4 + classes, anchors]")
+        class_scores = out[0, 4:, :]
+        if self.config.classes is not None:
+            wanted = [c for c in self.config.classes if c < class_scores.shape[0]]
+            class_scores = class_scores[wanted] if wanted else class_scores[:0]
+        if class_scores.shape[0] == 0:
+            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+        score = class_scores.max(axis=0)
+        hit = np.flatnonzero(score >= self.config.threshold)
+        if hit.size > 30_000:  # a degenerate model: keep the best, NMS is quadratic
+            hit = hit[np.argsort(-score[hit])[:30_000]]
+        cx, cy, bw, bh = out[0, :4, hit].T if hit.size else np.zeros((4, 0), np.float32)
+        xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) / np.float32(lb.scale)
+        return xyxy.astype(np.float32).reshape(-1, 4), score[hit].astype(np.float32)
+
+
+def _fixed_hw(shape: list[object]) -> tuple[int, int] | None:
+    """(H, W) of a model with a fixed input size (many exported ONNX files), else None."""
+    if len(shape) == 4 and isinstance(shape[2], int) and isinstance(shape[3], int):
+        return shape[2], shape[3]
+    return None
+
+
+def _letterbox_fixed(frame: RGBFrame, hw: tuple[int, int]) -> _Letterbox:
+    """Letterbox into a fixed (H, W) input: scale to fit, pad right/bottom."""
+    h, w = frame.shape[:2]
+    scale = min(hw[0] / h, hw[1] / w)
+    nh, nw = min(hw[0], max(1, round(h * scale))), min(hw[1], max(1, round(w * scale)))
+    resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    blob = np.full((1, 3, hw[0], hw[1]), _PAD_VALUE / 255.0, dtype=np.float32)
+    blob[0, :, :nh, :nw] = resized.transpose(2, 0, 1)
+    blob[0, :, :nh, :nw] *= np.float32(1 / 255.0)
+    return _Letterbox(blob=blob, scale=scale)
