@@ -24,6 +24,7 @@ import mimetypes
 import os
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -102,6 +103,9 @@ class Job(_Tolerant):
     progress: float = Field(0.0, ge=0.0, le=100.0, description="Percent done.")
     result_url: str | None = Field(None, description="Where to download the result once succeeded.")
     error: dict[str, Any] | None = Field(None, description="`code` and `message` when failed.")
+    mode: str | None = Field(None, description="`redact` or `detect`.")
+    counts: dict[str, int] = Field(default_factory=dict, description="Tracks or boxes per category.")
+    created_at: datetime | None = Field(None, description="When the job was accepted (UTC).")
 
     @property
     def terminal(self) -> bool:
@@ -314,7 +318,7 @@ class Client:
             params["state"] = state
         while True:
             page = self._request("GET", "/v1/jobs", params=params).json()
-            items = page.get("data", page.get("items", page.get("jobs", [])))
+            items = page.get("data") or []
             for item in items:
                 yield Job.model_validate(item)
             cursor = page.get("next_cursor")

@@ -175,7 +175,7 @@ def list_jobs(
             if as_json:
                 typer.echo(json.dumps(job.model_dump(mode="json")))
             else:
-                created = getattr(job, "created_at", "") or ""
+                created = job.created_at.isoformat(timespec="seconds") if job.created_at else ""
                 typer.echo(f"{job.id}\t{job.state}\t{job.progress:.0f}%\t{created}")
 
 
