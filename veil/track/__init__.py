@@ -1,1 +1,7 @@
-"""track"""
+"""Follow detections over frames, then finish the tracks offline: bridge gaps,
+pad before and after, smooth (boxes only ever grow)."""
+
+from veil.track.tracker import IoUTracker, TrackerConfig
+from veil.track.tracks import Track, finalize_tracks, track_from_frames, tracks_at_frames
+
+__all__ = ["IoUTracker", "Track", "TrackerConfig", "finalize_tracks", "track_from_frames", "tracks_at_frames"]
