@@ -1,0 +1,424 @@
+"""Cut a video into independently decodable pieces, and join re-encoded pieces again, without re-encoding.
+
+Segment-parallel processing (issue 5): a long video is split at keyframes, each
+piece is detected, masked and re-encoded by a different worker, and the pieces
+are joined. Both ends are pure stream copies (packets move, pixels are never
+decoded), so they cost seconds even for hours of video, and the only
+re-encode is the one the workers do anyway.
+
+Frame-exactness is the contract. A cut is only made at a *clean* keyframe: one
+that no packet before it is shown after, and no packet after it is shown
+before. This rules out the leading B-frames of open GOPs, which reference the
+previous GOP and would not decode alone. With clean cuts, the frames of
+segment ``i`` are exactly the source frames ``start_frame .. start_frame +
+frame_count - 1`` in presentation order, and the concatenation of all segments
+is the source, frame for frame.
+
+Only the video stream is cut. Audio stays in the source, and ``concat_segments``
+muxes it back from there, untouched, on the source's own timeline.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.container
+import av.error
+import av.packet
+import av.stream
+import numpy as np
+
+from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
+
+__all__ = ["Segment", "concat_segments", "split_at_keyframes"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One piece of the source's video stream, written to ``path``.
+
+    ``start_frame``/``frame_count`` number the source's frames in presentation
+    order (the frames a player shows); ``start_time_s`` is the presentation
+    time of the segment's first frame, measured from the source's first frame.
+    The segment's own timestamps start at 0.
+    """
+
+    index: int
+    path: Path
+    start_frame: int
+    frame_count: int
+    start_time_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _PacketInfo:
+    pts: int
+    is_keyframe: bool
+
+
+def split_at_keyframes(src: Path, dst_dir: Path, *, target_seconds: float) -> list[Segment]:
+    """Stream-copy the video of ``src`` into segments of about ``target_seconds`` each.
+
+    For each multiple of ``target_seconds`` the cut goes to the first clean
+    keyframe at or after it (a multiple already passed by the previous cut is
+    skipped), so segments are at least ``target_seconds`` long, except the
+    last, and as long as the keyframe interval demands. A video whose
+    keyframes are further apart than its length gives one segment. Segments
+    are written to ``dst_dir`` as ``segment-00000.mp4`` (``.mkv`` for codecs
+    MP4 cannot hold), without audio or metadata.
+
+    Raises ``UnsupportedMedia`` when there is no video stream, or when the
+    stream cannot be cut frame-exactly (packets without timestamps, or packets
+    the container marks to be discarded, as after an edit list that trims the
+    start); callers process such files whole. ``CorruptMedia`` when it cannot
+    be read.
+    """
+    if not (target_seconds > 0 and math.isfinite(target_seconds)):
+        raise ValueError(f"target_seconds must be positive, got {target_seconds}")
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    packets, time_base, codec = _scan_video_packets(src)
+    cuts = _choose_cuts(packets, time_base, target_seconds=target_seconds)
+    first_pts = min(p.pts for p in packets)
+    suffix, fmt = _segment_format(codec)
+    starts = [0, *cuts]
+    ends = [*cuts, len(packets)]
+    segments = [
+        Segment(
+            index=index,
+            path=dst_dir / f"segment-{index:05d}{suffix}",
+            start_frame=lo,
+            frame_count=hi - lo,
+            start_time_s=float((packets[lo].pts - first_pts) * time_base),
+        )
+        for index, (lo, hi) in enumerate(zip(starts, ends, strict=True))
+    ]
+    _write_segments(src, segments, fmt=fmt, start_pts=[packets[s.start_frame].pts for s in segments])
+    return segments
+
+
+def _open_input(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.InvalidDataError as exc:
+        raise UnsupportedMedia("not a video container that can be read") from exc
+    except (av.error.FFmpegError, OSError) as exc:
+        raise CorruptMedia("the video could not be opened") from exc
+
+
+def _video_stream(container: av.container.InputContainer) -> av.stream.Stream:
+    if not container.streams.video:
+        raise UnsupportedMedia("the file has no video stream")
+    return container.streams.video[0]
+
+
+def _is_real(packet: av.packet.Packet[Any]) -> bool:
+    """Demuxers end each stream with an empty flush packet; it is not a frame."""
+    return packet.size > 0
+
+
+def _scan_video_packets(src: Path) -> tuple[list[_PacketInfo], Fraction, str]:
+    """Timestamps and keyframe flags of every video packet, in decode order (no decoding)."""
+    container = _open_input(src)
+    try:
+        stream = _video_stream(container)
+        if stream.time_base is None:
+            raise UnsupportedMedia("the video stream has no time base")
+        time_base = Fraction(stream.time_base)
+        codec = stream.codec_context.name if stream.codec_context is not None else ""
+        packets: list[_PacketInfo] = []
+        for packet in container.demux(stream):
+            if not _is_real(packet):
+                continue
+            if packet.pts is None:
+                raise UnsupportedMedia("the video has packets without timestamps and cannot be split")
+            if packet.is_discard:
+                raise UnsupportedMedia("the video has an edit list that hides frames and cannot be split")
+            packets.append(_PacketInfo(pts=int(packet.pts), is_keyframe=bool(packet.is_keyframe)))
+    except av.error.FFmpegError as exc:
+        raise CorruptMedia("the video could not be read to the end") from exc
+    finally:
+        container.close()
+    if not packets:
+        raise CorruptMedia("the video stream holds no frames")
+    if not packets[0].is_keyframe:
+        raise CorruptMedia("the video does not start with a keyframe")
+    return packets, time_base, codec
+
+
+def _choose_cuts(packets: Sequence[_PacketInfo], time_base: Fraction, *, target_seconds: float) -> list[int]:
+    """Packet indices (decode order) where a new segment starts; 0 is implied."""
+    pts = np.asarray([p.pts for p in packets], dtype=np.int64)
+    n = pts.shape[0]
+    # Clean cut at i: everything before it is shown before it, everything from it on is not.
+    before_max = np.concatenate([[np.iinfo(np.int64).min], np.maximum.accumulate(pts)[:-1]])
+    after_min = np.minimum.accumulate(pts[::-1])[::-1]
+    keyframe = np.asarray([p.is_keyframe for p in packets], dtype=bool)
+    clean = keyframe & (before_max < pts) & (after_min == pts)
+    clean[0] = False
+    seconds = (pts - int(pts.min())).astype(np.float64) * float(time_base)
+    target = float(target_seconds)
+    cuts: list[int] = []
+    next_at = target
+    for i in np.flatnonzero(clean).tolist():
+        # A tiny tolerance, so that a keyframe at 4.9999999 s counts as "at 5 s".
+        if seconds[i] + 1e-9 >= next_at:
+            cuts.append(int(i))
+            next_at = (math.floor(seconds[i] / target + 1e-9) + 1) * target
+    assert all(0 < c < n for c in cuts)
+    return cuts
+
+
+def _segment_format(codec: str) -> tuple[str, str]:
+    """MP4 when it can hold the codec (what workers and players expect), else Matroska."""
+    if codec in {"h264", "hevc", "av1", "vp9", "mpeg4", "mpeg2video", "mjpeg"}:
+        return ".mp4", "mp4"
+    return ".mkv", "matroska"
+
+
+def _write_segments(src: Path, segments: Sequence[Segment], *, fmt: str, start_pts: Sequence[int]) -> None:
+    """One demux pass that routes each segment's packets to its file, with
+    timestamps shifted so that every segment starts at 0."""
+    container = _open_input(src)
+    out: av.container.OutputContainer | None = None
+    try:
+        stream = _video_stream(container)
+        index = -1
+        count = 0
+        remaining = 0
+        out_stream: Any = None
+        for packet in container.demux(stream):
+            if not _is_real(packet):
+                continue
+            if remaining == 0:
+                if out is not None:
+                    out.close()
+                    out = None
+                index += 1
+                if index >= len(segments):
+                    raise CorruptMedia("the video changed while it was being split")
+                out = av.open(str(segments[index].path), mode="w", format=fmt)
+                out_stream = out.add_stream_from_template(stream)
+                remaining = segments[index].frame_count
+            assert out is not None
+            offset = start_pts[index]
+            packet.pts = int(packet.pts) - offset if packet.pts is not None else None
+            packet.dts = int(packet.dts) - offset if packet.dts is not None else None
+            packet.stream = out_stream
+            out.mux(packet)
+            remaining -= 1
+            count += 1
+        if remaining or index != len(segments) - 1:
+            raise CorruptMedia("the video changed while it was being split")
+    except av.error.FFmpegError as exc:
+        raise MediaError("the video could not be split into segments") from exc
+    finally:
+        if out is not None:
+            out.close()
+        container.close()
+
+
+# -- joining -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Timed:
+    """A packet with its presentation time in seconds, for interleaving video and audio."""
+
+    seconds: Fraction
+    order: int
+    packet: av.packet.Packet[Any]
+
+    def __lt__(self, other: _Timed) -> bool:
+        return (self.seconds, self.order) < (other.seconds, other.order)
+
+
+def concat_segments(
+    segment_paths: list[Path], dst: Path, *, audio_from: Path | None, keep_metadata: bool = False
+) -> None:
+    """Join re-encoded segments by stream copy, and mux the audio of ``audio_from`` back in.
+
+    Every segment must start with a keyframe and share the first segment's
+    codec parameters (codec, size, pixel format and SPS/PPS), as when each was
+    encoded with the same settings. Segment ``i + 1`` is placed right after the
+    last frame of segment ``i`` ends, so timestamps run on without gaps and the
+    output has exactly the frames of the segments, in order. The video starts
+    at the source's video start time, and the audio streams of ``audio_from``
+    (the original file) are copied packet for packet with their original
+    timestamps, so audio and video stay in sync as they were in the source.
+
+    ``keep_metadata`` copies the container tags of ``audio_from`` (which may
+    hold GPS positions or device serials); by default none are written.
+    Rotation travels with the first segment's stream parameters. The output
+    format follows ``dst``'s suffix. Raises ``MediaError`` when the segments
+    cannot be joined and ``UnsupportedMedia`` when an audio codec cannot be
+    copied into that format; ``dst`` is then removed.
+    """
+    if not segment_paths:
+        raise ValueError("no segments to join")
+    try:
+        _concat(segment_paths, dst, audio_from=audio_from, keep_metadata=keep_metadata)
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
+
+
+def _concat(segment_paths: list[Path], dst: Path, *, audio_from: Path | None, keep_metadata: bool) -> None:
+    source = _open_input(audio_from) if audio_from is not None else None
+    first = _open_input(segment_paths[0])
+    out: av.container.OutputContainer | None = None
+    try:
+        template = _video_stream(first)
+        try:
+            out = av.open(str(dst), mode="w")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise MediaError("the output format is not supported") from exc
+        video_out = out.add_stream_from_template(template)
+        video_start = Fraction(0)
+        audio_in: list[av.stream.Stream] = []
+        audio_out: dict[int, av.stream.Stream] = {}
+        if source is not None:
+            if source.streams.video:
+                src_video = source.streams.video[0]
+                if src_video.start_time is not None and src_video.time_base is not None:
+                    video_start = src_video.start_time * Fraction(src_video.time_base)
+            for stream in source.streams.audio:
+                try:
+                    copied = out.add_stream_from_template(stream)
+                except ValueError as exc:
+                    codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
+                    raise UnsupportedMedia(
+                        f"audio codec {codec} cannot be copied into this container"
+                    ) from exc
+                if "language" in stream.metadata:
+                    copied.metadata["language"] = stream.metadata["language"]
+                audio_in.append(stream)
+                audio_out[stream.index] = copied
+            if keep_metadata:
+                out.metadata.update(source.metadata)
+        _check_same_params(template, segment_paths)
+        video = _video_packets(segment_paths, video_start=video_start, out_stream=video_out)
+        audio = _audio_packets(source, audio_in, audio_out) if source is not None and audio_in else iter(())
+        for timed in heapq.merge(video, audio):
+            out.mux(timed.packet)
+    except av.error.FFmpegError as exc:
+        raise MediaError("the segments could not be joined") from exc
+    finally:
+        if out is not None:
+            out.close()
+        first.close()
+        if source is not None:
+            source.close()
+
+
+def _codec_params(stream: av.stream.Stream) -> tuple[object, ...]:
+    ctx: Any = stream.codec_context
+    return (
+        ctx.name,
+        ctx.width,
+        ctx.height,
+        ctx.format.name if ctx.format else None,
+        bytes(ctx.extradata or b""),
+    )
+
+
+def _check_same_params(template: av.stream.Stream, segment_paths: Sequence[Path]) -> None:
+    expected = _codec_params(template)
+    for i, path in enumerate(segment_paths[1:], start=1):
+        container = _open_input(path)
+        try:
+            if _codec_params(_video_stream(container)) != expected:
+                raise MediaError(f"segment {i} was encoded with different parameters than segment 0")
+        finally:
+            container.close()
+
+
+def _video_packets(
+    segment_paths: Sequence[Path], *, video_start: Fraction, out_stream: av.stream.Stream
+) -> Iterator[_Timed]:
+    """Video packets of all segments, re-timed onto one continuous timeline.
+
+    Two demux passes per segment (timestamps first, then the packets), so only
+    one packet at a time is held, however long the segment. A segment's length
+    is where its last-shown frame ends (pts + duration); frames without a
+    duration get the segment's typical frame spacing.
+    """
+    offset_s = video_start
+    last_dts_s: Fraction | None = None
+    order = 0
+    for i, path in enumerate(segment_paths):
+        start, end, tb = _segment_span(i, path)
+        shift = round(offset_s / tb) - start  # in this segment's time base units
+        container = _open_input(path)
+        try:
+            for packet in container.demux(_video_stream(container)):
+                if not _is_real(packet):
+                    continue
+                assert packet.pts is not None  # checked by _segment_span
+                pts = int(packet.pts) + shift
+                dts = (int(packet.dts) if packet.dts is not None else int(packet.pts)) + shift
+                dts_s = dts * tb
+                if last_dts_s is not None and dts_s <= last_dts_s:
+                    raise MediaError(f"segment {i} does not continue the decoding order of segment {i - 1}")
+                last_dts_s = dts_s
+                packet.pts = pts
+                packet.dts = dts
+                packet.stream = out_stream
+                yield _Timed(seconds=dts_s, order=order, packet=packet)
+                order += 1
+        finally:
+            container.close()
+        offset_s += (end - start) * tb
+
+
+def _segment_span(i: int, path: Path) -> tuple[int, int, Fraction]:
+    """First pts, end (pts + duration of the last-shown frame) and time base of a segment."""
+    container = _open_input(path)
+    try:
+        stream = _video_stream(container)
+        if stream.time_base is None:
+            raise MediaError(f"segment {i} has no time base")
+        time_base = Fraction(stream.time_base)
+        pts_list: list[int] = []
+        durations: list[int] = []
+        for n, packet in enumerate(p for p in container.demux(stream) if _is_real(p)):
+            if n == 0 and not packet.is_keyframe:
+                raise MediaError(f"segment {i} does not start with a keyframe")
+            if packet.pts is None:
+                raise MediaError(f"segment {i} has packets without timestamps")
+            pts_list.append(int(packet.pts))
+            durations.append(int(packet.duration or 0))
+    finally:
+        container.close()
+    if not pts_list:
+        raise MediaError(f"segment {i} holds no frames")
+    pts = np.asarray(pts_list, dtype=np.int64)
+    spacing = np.diff(np.sort(pts))
+    typical = int(np.median(spacing)) if spacing.size else 1
+    dur = np.asarray(durations, dtype=np.int64)
+    dur = np.where(dur > 0, dur, typical)
+    return int(pts.min()), int((pts + dur).max()), time_base
+
+
+def _audio_packets(
+    source: av.container.InputContainer,
+    streams: Sequence[av.stream.Stream],
+    out_streams: dict[int, av.stream.Stream],
+) -> Iterator[_Timed]:
+    """The source's audio packets, unchanged, tagged with their decode time."""
+    order = 0
+    for packet in source.demux(list(streams)):
+        if not _is_real(packet):
+            continue
+        ts = packet.dts if packet.dts is not None else packet.pts
+        tb = packet.time_base
+        seconds = Fraction(ts) * Fraction(tb) if ts is not None and tb is not None else Fraction(0)
+        packet.stream = out_streams[packet.stream_index]
+        yield _Timed(seconds=seconds, order=order, packet=packet)
+        order += 1
