@@ -178,7 +178,7 @@ _frame = st.tuples(
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_frame, min_size=1, max_size=25))
-def test_never_drops_a_detection(frames: list) -> None:
+def test_never_drops_a_detection(frames: list[tuple[list, list, int]]) -> None:
     """Whatever comes in, every confident box comes back, unchanged and with an id; weak
     ones only come back with an id of an existing track; ids are unique within a frame."""
     tracker = IoUTracker()
