@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.storage import contract
 from veil.errors import StorageError, StorageNotFound
 from veil.settings import Settings
 from veil.storage.base import Storage
@@ -60,6 +61,22 @@ def _read_all(storage: S3Storage, key: str, tmp_path: Path) -> bytes:
 def test_is_a_storage(storage: S3Storage) -> None:
     assert isinstance(storage, Storage)
     assert storage.local_path("a/b") is None
+
+
+def test_contract_roundtrip(storage: S3Storage, tmp_path: Path) -> None:
+    contract.roundtrip_stream_and_file(storage, tmp_path)
+
+
+def test_contract_ranges(storage: S3Storage) -> None:
+    contract.ranges(storage)
+
+
+def test_contract_missing_keys(storage: S3Storage, tmp_path: Path) -> None:
+    contract.missing_keys(storage, tmp_path)
+
+
+def test_contract_move_and_delete(storage: S3Storage) -> None:
+    contract.move_and_delete(storage)
 
 
 def test_small_stream_roundtrip_under_prefix(
@@ -135,6 +152,15 @@ def test_iter_range_returns_inclusive_bytes(
     assert all(len(c) <= chunk_size for c in chunks)
 
 
+def test_ranges_at_and_past_the_end_read_empty(storage: S3Storage) -> None:
+    storage.put_stream("r.bin", [b"0123456789"])
+    assert list(storage.iter_range("r.bin", 10)) == []
+    assert list(storage.iter_range("r.bin", 5, 4)) == []
+    assert b"".join(storage.iter_range("r.bin", 8, 100)) == b"89"
+    with pytest.raises(StorageNotFound):
+        storage.iter_range("missing", 5, 4)
+
+
 def test_move_promotes_and_removes_source(storage: S3Storage, big_payload: bytes, tmp_path: Path) -> None:
     storage.put_stream("tmp/a.part", [b"small"])
     storage.move("tmp/a.part", "final/a")
@@ -154,7 +180,7 @@ def test_delete_and_delete_prefix_are_paginated_and_scoped(s3_server: S3Server, 
         storage.put_stream(key, [b"x"])
     client.put_object(Bucket=s3_bucket, Key="jobs/1/outside-prefix", Body=b"x")
 
-    assert storage.delete_prefix("jobs/1") == 5  # three pages of at most two keys
+    assert storage.delete_prefix("jobs/1/") == 5  # three pages of at most two keys
     assert storage.exists("jobs/10/x") and storage.exists("jobs/2/y")
     assert client.head_object(Bucket=s3_bucket, Key="jobs/1/outside-prefix")["ContentLength"] == 1
     assert storage.delete_prefix("jobs/1/") == 0
@@ -223,7 +249,7 @@ def test_from_settings_rejects_non_s3_urls(url: str | None) -> None:
         S3Storage.from_settings(Settings(storage_url=url))
 
 
-@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a", "a/"])
+@pytest.mark.parametrize("key", ["", "/abs", "../escape", "a/../b", "a//b", "./a", "a/", ".hidden", "sp ace"])
 def test_keys_cannot_escape_the_prefix(storage: S3Storage, key: str) -> None:
     with pytest.raises(ValueError):
         storage.put_stream(key, [b"x"])

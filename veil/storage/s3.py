@@ -36,6 +36,7 @@ from s3transfer.exceptions import (
 )
 
 from veil.errors import StorageError, StorageNotFound
+from veil.storage.keys import check_key, check_prefix
 
 if TYPE_CHECKING:
     from veil.settings import Settings
@@ -159,11 +160,12 @@ class S3Storage:
     # -- keys ---------------------------------------------------------------
 
     def _key(self, key: str) -> str:
-        """The object key for a Veil key. Keys are chosen by Veil; reject the
-        shapes that could escape the prefix or alias another key."""
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
-            raise ValueError("invalid storage key")
-        return f"{self.prefix}/{key}" if self.prefix else key
+        """The object key for a Veil key; ``check_key`` refuses the same shapes in every backend."""
+        return self._root + check_key(key)
+
+    @property
+    def _root(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
 
     # -- writes -------------------------------------------------------------
 
@@ -267,14 +269,14 @@ class S3Storage:
             self._client.delete_object(Bucket=self.bucket, Key=obj_key)
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete every key under the directory ``prefix`` (``jobs/1`` never
-        touches ``jobs/10/...``), one DeleteObjects call per listing page.
-        An empty prefix is refused: it would empty the whole store."""
-        dir_key = self._key(prefix.rstrip("/")) + "/"
+        """Delete every key starting with ``prefix``, one DeleteObjects call per
+        listing page. As in every backend, the prefix is a plain string prefix:
+        end it with ``/`` to mean one folder (``jobs/1/`` spares ``jobs/10/``)."""
+        full_prefix = self._root + check_prefix(prefix)
         deleted = 0
         with _boundary("delete prefix", prefix):
             pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=dir_key, PaginationConfig={"PageSize": self._page_size}
+                Bucket=self.bucket, Prefix=full_prefix, PaginationConfig={"PageSize": self._page_size}
             )
             for page in pages:
                 objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
@@ -313,14 +315,23 @@ class S3Storage:
         ``StorageNotFound`` here and not halfway through an HTTP response that
         already sent its status line.
         """
-        if start < 0 or (end is not None and end < start) or chunk_size <= 0:
-            raise ValueError("invalid byte range")
+        if start < 0 or (end is not None and end < start - 1) or chunk_size <= 0:
+            raise ValueError("range must satisfy 0 <= start <= end + 1")
         obj_key = self._key(key)
+        if end is not None and end == start - 1:  # an empty range, as the local backend allows
+            self.size(key)
+            return iter(())
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": obj_key}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
-        with _boundary("get", key):
-            body = self._client.get_object(**kwargs)["Body"]
+        try:
+            with _boundary("get", key):
+                body = self._client.get_object(**kwargs)["Body"]
+        except StorageError as exc:
+            # A range that starts past the end reads as empty, like a file read past its end.
+            if isinstance(exc.__cause__, ClientError) and _error_code(exc.__cause__) == "InvalidRange":
+                return iter(())
+            raise
         return self._iter_body(key, body, chunk_size)
 
     @staticmethod
