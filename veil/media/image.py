@@ -1,0 +1,158 @@
+"""Still images in and out, with identifying metadata stripped by default.
+
+Frames are read in stored orientation (no EXIF transpose) so that boxes line
+up with the pixels; the output gets the source's EXIF Orientation back, so a
+viewer turns it exactly as it turned the input. Everything else that can
+identify a person or a device (GPS, serial numbers, maker notes, XMP, IPTC,
+comments, the EXIF thumbnail, which would show the unmasked picture) is left
+out unless the caller asks to keep metadata; even then the EXIF thumbnail is
+never copied, since it would leak the unredacted image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
+from veil.media.probe import open_image
+from veil.media.rgb import RGBFrame, as_rgb_frame
+from veil.media.sniff import sniff
+
+__all__ = ["ImageFormat", "image_orientation", "orientation_of", "read_image", "write_image"]
+
+ImageFormat = Literal["jpeg", "png", "webp"]
+
+_ORIENTATION_TAG = 0x0112
+_PIL_FORMAT: dict[str, str] = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+def read_image(path: Path) -> RGBFrame:
+    """Decode an image to an RGB frame in stored orientation (EXIF Orientation is not applied).
+
+    Alpha is dropped, 16-bit samples are scaled to 8 bits, palettes and
+    greyscale are expanded. Raises ``UnsupportedMedia``, ``CorruptMedia`` or
+    ``MediaTooLarge`` (Pillow's decompression-bomb guard).
+    """
+    sniffed = sniff(path)
+    if sniffed.kind != "image":
+        raise UnsupportedMedia("expected an image, got a video")
+    image = open_image(path, sniffed)
+    with image:
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise CorruptMedia(f"{sniffed.container} image data is truncated or damaged") from exc
+        return _to_rgb(image)
+
+
+def image_orientation(path: Path) -> int:
+    """The EXIF Orientation (1..8) of an image; 1 when it has none or it is malformed."""
+    sniffed = sniff(path)
+    if sniffed.kind != "image":
+        raise UnsupportedMedia("expected an image, got a video")
+    with open_image(path, sniffed) as image:
+        return orientation_of(image)
+
+
+def orientation_of(image: Image.Image) -> int:
+    """EXIF Orientation of an opened image; 1 when absent or malformed (broken EXIF is common)."""
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def write_image(
+    dst: Path,
+    rgb: RGBFrame,
+    *,
+    fmt: ImageFormat,
+    quality: int,
+    source: Path | None,
+    keep_metadata: bool,
+) -> None:
+    """Encode ``rgb`` to ``dst`` as ``fmt``.
+
+    ``quality`` (1..100) applies to JPEG and WebP. From ``source`` the output
+    always takes the ICC profile (colours) and EXIF Orientation (display);
+    with ``keep_metadata`` it also takes the rest of the EXIF and the XMP.
+    A partly written file is removed on failure.
+    """
+    if fmt not in _PIL_FORMAT:
+        raise ValueError(f"unknown image format {fmt!r}; expected one of {sorted(_PIL_FORMAT)}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be within 1..100, got {quality}")
+    frame = as_rgb_frame(rgb)
+    meta = _read_source_metadata(source) if source is not None else _SourceMetadata()
+    params: dict[str, object] = {}
+    if meta.icc_profile:
+        params["icc_profile"] = meta.icc_profile
+    exif = meta.exif if keep_metadata and meta.exif is not None else Image.Exif()
+    if meta.orientation != 1:
+        exif[_ORIENTATION_TAG] = meta.orientation
+    else:
+        exif.pop(_ORIENTATION_TAG, None)
+    if len(exif):
+        params["exif"] = exif.tobytes()
+    if keep_metadata and meta.xmp:
+        if fmt == "png":
+            info = PngImagePlugin.PngInfo()
+            info.add_itxt("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace"))
+            params["pnginfo"] = info
+        else:
+            params["xmp"] = meta.xmp
+    if fmt in ("jpeg", "webp"):
+        params["quality"] = quality
+    image = Image.fromarray(frame)
+    try:
+        image.save(dst, format=_PIL_FORMAT[fmt], **params)
+    except BaseException as exc:
+        dst.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise MediaError(f"could not write the {fmt} output") from exc
+        raise
+
+
+@dataclass(slots=True)
+class _SourceMetadata:
+    orientation: int = 1
+    exif: Image.Exif | None = None
+    xmp: bytes | None = None
+    icc_profile: bytes | None = None
+
+
+def _read_source_metadata(source: Path) -> _SourceMetadata:
+    sniffed = sniff(source)
+    if sniffed.kind != "image":
+        return _SourceMetadata()
+    with open_image(source, sniffed) as image:
+        try:
+            exif: Image.Exif | None = image.getexif()
+        except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError):
+            exif = None
+        xmp = image.info.get("xmp")
+        if isinstance(xmp, str):
+            xmp = xmp.encode("utf-8")
+        icc = image.info.get("icc_profile")
+        return _SourceMetadata(
+            orientation=orientation_of(image),
+            exif=exif if exif is not None and len(exif) else None,
+            xmp=xmp if isinstance(xmp, bytes) and xmp else None,
+            icc_profile=icc if isinstance(icc, bytes) and icc else None,
+        )
+
+
+def _to_rgb(image: Image.Image) -> RGBFrame:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        samples = np.asarray(image).astype(np.int64)
+        peak = 65535 if image.mode != "I" or samples.max(initial=0) > 255 else 255
+        grey = np.clip(samples * 255 // peak, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    converted = image if image.mode == "RGB" else image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(converted, dtype=np.uint8))

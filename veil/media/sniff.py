@@ -1,0 +1,81 @@
+"""What a file is, decided from its first bytes, never from its name.
+
+Uploads arrive with names chosen by whoever sent them: a JPEG called
+``clip.mp4`` must still be read as a JPEG, and a text file called
+``photo.jpg`` must be refused as "not media" rather than fail somewhere deep
+in a decoder. The magic numbers below are the formats Veil accepts; anything
+else is ``UnsupportedMedia`` before FFmpeg or Pillow ever sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from veil.errors import MediaError, UnsupportedMedia
+
+__all__ = ["Sniffed", "sniff"]
+
+HEAD_BYTES = 512
+
+_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+_MOV_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+
+@dataclass(frozen=True, slots=True)
+class Sniffed:
+    """The kind of a file and how to open it."""
+
+    kind: Literal["image", "video"]
+    container: str
+    """Short container name: jpeg, png, webp, bmp, tiff, mp4, mov, mkv, webm, avi."""
+    opener: str
+    """Pillow format name for images, FFmpeg demuxer name for video."""
+
+
+def sniff(path: Path) -> Sniffed:
+    """Classify ``path`` by its magic number.
+
+    Raises ``MediaError`` when the file cannot be read at all and
+    ``UnsupportedMedia`` when it is not a format Veil handles.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except FileNotFoundError as exc:
+        raise MediaError("input file not found") from exc
+    except OSError as exc:
+        raise MediaError("input file cannot be read") from exc
+    if not head:
+        raise UnsupportedMedia("file is empty")
+    found = _classify(head)
+    if found is None:
+        raise UnsupportedMedia("not a supported image or video format")
+    return found
+
+
+def _classify(head: bytes) -> Sniffed | None:
+    if head.startswith(b"\xff\xd8\xff"):
+        return Sniffed("image", "jpeg", "JPEG")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return Sniffed("image", "png", "PNG")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return Sniffed("image", "webp", "WEBP")
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return Sniffed("image", "tiff", "TIFF")
+    if head[:2] == b"BM" and len(head) >= 26 and head[6:10] == b"\x00\x00\x00\x00":
+        return Sniffed("image", "bmp", "BMP")
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return Sniffed("video", "avi", "avi")
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        container = "webm" if b"webm" in head[:64] else "mkv"
+        return Sniffed("video", container, "matroska")
+    if head[4:8] in _MOV_BOXES:
+        if head[4:8] == b"ftyp":
+            brand = head[8:12]
+            if brand in _IMAGE_BRANDS:
+                raise UnsupportedMedia("HEIF/AVIF still images are not supported; convert to JPEG or PNG")
+            return Sniffed("video", "mov" if brand == b"qt  " else "mp4", "mov")
+        return Sniffed("video", "mov", "mov")
+    return None
