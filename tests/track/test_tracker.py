@@ -200,3 +200,11 @@ def test_never_drops_a_detection(frames: list[tuple[list, list, int]]) -> None:
         assert set(out.track_id[n:].tolist()) <= known  # weak ones only extend existing tracks
         returned += len(out)
     assert sum(len(t) for t in tracker.history()) == returned
+
+
+def test_flipped_box_is_kept_and_recorded_in_order() -> None:
+    tracker = IoUTracker()
+    out = tracker.update(dets([[50, 60, 10, 20]]), frame_index=0)
+    assert out.xyxy[0].tolist() == [50, 60, 10, 20] and out.track_id.tolist() == [1]  # type: ignore[union-attr]
+    (track,) = tracker.history()
+    assert track.xyxy[0].tolist() == [10, 20, 50, 60]

@@ -24,8 +24,12 @@ Weights = npt.NDArray[np.uint8]
 Alpha = npt.NDArray[np.float32]
 
 _CACHE_MAX_PIXELS = 512 * 512
-"""Masks up to this size are cached (faces recur at similar sizes frame after
-frame); bigger ones are rare and would bloat the cache."""
+"""Masks up to this size go in the main cache: faces recur at similar sizes
+frame after frame."""
+_BIG_CACHE_MAX_PIXELS = 2560 * 1440
+"""Bigger masks (manual regions, close-ups) get a cache of their own that holds
+only a couple, since a manual region has the same size in every frame; beyond
+this size masks are computed each time rather than pinning tens of MB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +139,21 @@ def shape_mask(width: int, height: int, *, shape: Shape, feather: float) -> Shap
     """
     if shape == "rect" and feather <= 0.0:
         return None
-    if width * height <= _CACHE_MAX_PIXELS:
+    pixels = width * height
+    if pixels <= _CACHE_MAX_PIXELS:
         return _cached_mask(width, height, shape, round(feather, 4))
+    if pixels <= _BIG_CACHE_MAX_PIXELS:
+        return _cached_big_mask(width, height, shape, round(feather, 4))
     return _mask(width, height, shape, feather)
 
 
 @lru_cache(maxsize=256)
 def _cached_mask(width: int, height: int, shape: Shape, feather: float) -> ShapeMask:
+    return _mask(width, height, shape, feather)
+
+
+@lru_cache(maxsize=2)
+def _cached_big_mask(width: int, height: int, shape: Shape, feather: float) -> ShapeMask:
     return _mask(width, height, shape, feather)
 
 

@@ -103,6 +103,13 @@ class _TrackState:
     scores: list[float] = field(default_factory=list)
 
 
+def _ordered(xyxy: FloatArray) -> FloatArray:
+    """A copy of one box with x1 <= x2 and y1 <= y2, so a detector's flipped box
+    is still recorded (and masked) rather than rejected later by ``Track``."""
+    box = np.asarray(xyxy, dtype=np.float32).reshape(4)
+    return np.concatenate([np.minimum(box[:2], box[2:]), np.maximum(box[:2], box[2:])]).astype(np.float32)
+
+
 def _to_cxcywh(xyxy: FloatArray) -> FloatArray:
     xyxy = xyxy.reshape(-1, 4)
     wh = xyxy[:, 2:] - xyxy[:, :2]
@@ -280,7 +287,8 @@ class IoUTracker:
         return out.astype(np.float32)
 
     def _observe(self, track: _TrackState, frame_index: int, xyxy: FloatArray, score: float) -> int:
-        measured = _to_cxcywh(xyxy)[0]
+        box = _ordered(xyxy)
+        measured = _to_cxcywh(box)[0]
         dt = frame_index - track.last_frame
         step = (measured - track.cxcywh) / float(dt)
         if track.hits == 1:
@@ -292,19 +300,20 @@ class IoUTracker:
         track.last_frame = frame_index
         track.hits += 1
         track.frames.append(frame_index)
-        track.boxes.append(np.asarray(xyxy, dtype=np.float32).copy())
+        track.boxes.append(box)
         track.scores.append(score)
         return track.track_id
 
     def _start(self, frame_index: int, xyxy: FloatArray, class_id: int, score: float) -> int:
+        box = _ordered(xyxy)
         state = _TrackState(
             track_id=self._next_id,
             class_id=class_id,
             last_frame=frame_index,
-            cxcywh=_to_cxcywh(xyxy)[0],
+            cxcywh=_to_cxcywh(box)[0],
             velocity=np.zeros(4, dtype=np.float32),
             frames=[frame_index],
-            boxes=[np.asarray(xyxy, dtype=np.float32).copy()],
+            boxes=[box],
             scores=[score],
         )
         self._next_id += 1
