@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import av
 import av.audio.stream
@@ -59,7 +59,8 @@ _SWS_ACCURATE |= Interpolation.FULL_CHR_H_INP
 _KEEP_BITRATE_MAXRATE = 1.5
 _KEEP_BITRATE_BUFSIZE_S = 2.0
 
-_Packet = av.packet.Packet[Any]
+if TYPE_CHECKING:  # PyAV's Packet is generic only in its stubs
+    _Packet = av.packet.Packet[Any]
 
 
 class VideoFrame:
