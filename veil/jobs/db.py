@@ -1,0 +1,109 @@
+"""The job store's database: one engine per process, built from ``Settings``.
+
+Embedded mode is a SQLite file in ``VEIL_DATA_DIR`` in WAL mode (readers never
+block the writer, and a killed process loses no committed row). Scaled-out mode
+is any SQLAlchemy URL, PostgreSQL in practice. The schema comes only from the
+Alembic migrations in ``veil/jobs/migrations``, applied by :func:`upgrade_database`
+before anything serves (the migrations ship inside the package, so an installed
+``veil`` can migrate its own database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from veil.settings import Settings
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "Database",
+    "alembic_config",
+    "create_db_engine",
+    "database_url",
+    "upgrade_database",
+]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def database_url(settings: Settings) -> str:
+    """``VEIL_DATABASE_URL``, or the SQLite file ``VEIL_DATA_DIR/veil.db``."""
+    if settings.database_url:
+        return settings.database_url
+    return f"sqlite:///{settings.data_dir / 'veil.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at every checkpoint; WAL keeps it consistent
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for ``url``: WAL and a generous busy timeout on SQLite, pre-ping on servers."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config that finds the packaged migrations (no ``alembic.ini`` needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_database(engine: Engine) -> None:
+    """Apply every migration up to head. Idempotent; safe to call at each start."""
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+class Database:
+    """The engine plus a session factory. ``with db.begin() as session:`` is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(create_db_engine(database_url(settings)))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        """A session whose transaction commits when the block ends and rolls back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def upgrade(self) -> None:
+        upgrade_database(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

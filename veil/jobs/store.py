@@ -1,0 +1,627 @@
+"""Persistence of jobs, API keys, the audit log and webhook deliveries: keyword-only functions.
+
+Routers and workers never write SQL; they call these inside ``Database.begin()``,
+which owns the transaction. Functions flush but never commit.
+
+State changes that race (claim, finish, cancel) are single conditional UPDATEs,
+so the database decides who wins: ``UPDATE jobs SET state='running' ... WHERE
+state='queued' RETURNING`` works the same on SQLite (one writer at a time) and
+PostgreSQL (the losing UPDATE re-checks its WHERE after the winner commits).
+``attempts`` doubles as a fencing token: a worker that lost its claim (its
+heartbeat went stale and another worker took over) cannot finish the job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from veil.jobs.schemas import SCOPES
+from veil.jobs.secrets import generate_api_key, hash_api_key, new_id
+from veil.jobs.states import TERMINAL_STATES, JobState
+from veil.jobs.tables import ApiKeyRow, AuditRow, JobRow, WebhookDeliveryRow
+
+__all__ = [
+    "Claim",
+    "Finish",
+    "Usage",
+    "append_audit",
+    "claim_job",
+    "count_jobs_by_state",
+    "count_queued",
+    "create_api_key",
+    "create_job",
+    "decode_cursor",
+    "encode_cursor",
+    "find_api_key",
+    "finish_job",
+    "get_api_key",
+    "get_job",
+    "get_job_by_idempotency_key",
+    "heartbeat",
+    "jobs_due_for_purge",
+    "list_api_keys",
+    "list_audit",
+    "list_jobs",
+    "list_webhook_deliveries",
+    "mark_deleted",
+    "mark_purged",
+    "next_queued_job_ids",
+    "pending_webhook_job_ids",
+    "record_webhook_attempts",
+    "request_cancel",
+    "requeue_job",
+    "requeue_running_jobs",
+    "revoke_api_key",
+    "set_webhook_status",
+    "touch_api_key",
+    "usage",
+]
+
+_TERMINAL = [s for s in JobState if s in TERMINAL_STATES]
+
+
+# --- cursors ----------------------------------------------------------------------------------------------
+
+
+def encode_cursor(*parts: str) -> str:
+    """An opaque page cursor (base64 of the sort key of the last row)."""
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, parts: int) -> list[str]:
+    """The sort key in ``cursor``; ``ValueError`` if it was not made by ``encode_cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+    values = raw.split("|")
+    if len(values) != parts:
+        raise ValueError("malformed cursor")
+    return values
+
+
+# --- jobs -------------------------------------------------------------------------------------------------
+
+
+def create_job(
+    *,
+    session: Session,
+    job_id: str,
+    tenant_id: str,
+    api_key_id: str | None,
+    spec: dict[str, Any],
+    mode: str,
+    kind: str | None,
+    media: dict[str, Any],
+    input_key: str,
+    input_size: int,
+    input_sha256: str,
+    source_job_id: str | None,
+    idempotency_key: str | None,
+    request_fingerprint: str | None,
+    now: datetime,
+    retention: timedelta,
+) -> JobRow:
+    row = JobRow(
+        id=job_id,
+        tenant_id=tenant_id,
+        api_key_id=api_key_id,
+        state=JobState.QUEUED,
+        mode=mode,
+        kind=kind,
+        spec=spec,
+        media=media,
+        source_job_id=source_job_id,
+        progress=0.0,
+        cancel_requested=False,
+        attempts=0,
+        created_at=now,
+        expires_at=now + retention,
+        input_key=input_key,
+        input_size=input_size,
+        input_sha256=input_sha256,
+        counts={},
+        timings={},
+        idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
+        webhook_status=None,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_job(
+    *, session: Session, job_id: str, tenant_id: str | None = None, include_deleted: bool = False
+) -> JobRow | None:
+    """The job, or ``None``; with ``tenant_id`` another tenant's job is ``None`` too (callers answer 404)."""
+    query = select(JobRow).where(JobRow.id == job_id)
+    if tenant_id is not None:
+        query = query.where(JobRow.tenant_id == tenant_id)
+    if not include_deleted:
+        query = query.where(JobRow.deleted_at.is_(None))
+    return session.scalars(query).one_or_none()
+
+
+def get_job_by_idempotency_key(*, session: Session, tenant_id: str, idempotency_key: str) -> JobRow | None:
+    query = select(JobRow).where(JobRow.tenant_id == tenant_id, JobRow.idempotency_key == idempotency_key)
+    return session.scalars(query).one_or_none()
+
+
+def list_jobs(
+    *,
+    session: Session,
+    tenant_id: str,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+    state: JobState | None = None,
+    mode: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> list[JobRow]:
+    """Newest first; ``after`` is the (created_at, id) of the last row of the previous page."""
+    query = select(JobRow).where(JobRow.tenant_id == tenant_id, JobRow.deleted_at.is_(None))
+    if after is not None:
+        at, last_id = after
+        query = query.where(or_(JobRow.created_at < at, and_(JobRow.created_at == at, JobRow.id < last_id)))
+    if state is not None:
+        query = query.where(JobRow.state == state)
+    if mode is not None:
+        query = query.where(JobRow.mode == mode)
+    if created_after is not None:
+        query = query.where(JobRow.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(JobRow.created_at < created_before)
+    query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def count_queued(*, session: Session) -> int:
+    query = select(func.count()).select_from(JobRow).where(JobRow.state == JobState.QUEUED)
+    return int(session.scalar(query) or 0)
+
+
+def count_jobs_by_state(*, session: Session, tenant_id: str | None = None) -> dict[JobState, int]:
+    """Every state, zero included (deleted jobs count: their row stays for the audit)."""
+    query = select(JobRow.state, func.count()).group_by(JobRow.state)
+    if tenant_id is not None:
+        query = query.where(JobRow.tenant_id == tenant_id)
+    counts = {state: 0 for state in JobState}
+    for state, count in session.execute(query):
+        counts[JobState(state)] = int(count)
+    return counts
+
+
+def next_queued_job_ids(*, session: Session, limit: int) -> list[str]:
+    """Oldest queued jobs first: the order the in-process workers take them in."""
+    query = (
+        select(JobRow.id)
+        .where(JobRow.state == JobState.QUEUED)
+        .order_by(JobRow.created_at, JobRow.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A won claim: ``attempt`` fences every later write of this run."""
+
+    job_id: str
+    attempt: int
+
+
+def claim_job(
+    *, session: Session, job_id: str, worker_id: str, now: datetime, stale_before: datetime | None = None
+) -> Claim | None:
+    """Atomically take a queued job (or a running one whose heartbeat is older than ``stale_before``).
+
+    Returns ``None`` when another worker has it, or it is finished, canceled or deleted.
+    """
+    takeable = JobRow.state == JobState.QUEUED
+    if stale_before is not None:
+        takeable = or_(takeable, and_(JobRow.state == JobState.RUNNING, JobRow.heartbeat_at < stale_before))
+    statement = (
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.deleted_at.is_(None), takeable)
+        .values(
+            state=JobState.RUNNING,
+            attempts=JobRow.attempts + 1,
+            worker_id=worker_id,
+            started_at=func.coalesce(JobRow.started_at, now),
+            heartbeat_at=now,
+        )
+        .returning(JobRow.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    attempt = session.execute(statement).scalar_one_or_none()
+    return None if attempt is None else Claim(job_id=job_id, attempt=int(attempt))
+
+
+def heartbeat(*, session: Session, claim: Claim, progress: float, now: datetime) -> bool | None:
+    """Record progress and liveness. Returns whether cancel was asked for; ``None`` if the claim is lost."""
+    statement = (
+        update(JobRow)
+        .where(JobRow.id == claim.job_id, JobRow.attempts == claim.attempt, JobRow.state == JobState.RUNNING)
+        .values(progress=progress, heartbeat_at=now)
+        .returning(JobRow.cancel_requested)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Everything a terminal transition writes. Unset fields keep their stored value."""
+
+    state: JobState
+    error_code: str | None = None
+    error_message: str | None = None
+    kind: str | None = None
+    output_key: str | None = None
+    output_size: int | None = None
+    output_sha256: str | None = None
+    output_content_type: str | None = None
+    report_key: str | None = None
+    counts: dict[str, int] | None = None
+    timings: dict[str, float] | None = None
+    frames: int | None = None
+    masked_frames: int | None = None
+    processing_s: float | None = None
+
+
+def finish_job(
+    *, session: Session, job_id: str, claim: Claim | None, finish: Finish, now: datetime, retention: timedelta
+) -> JobRow | None:
+    """Move a job to a terminal state. With a ``claim``, only that run may do it; without one, only a
+    queued job may (cancel before any worker took it). Returns the updated row, or ``None`` if it lost."""
+    if not finish.state.terminal:
+        raise ValueError("finish_job needs a terminal state")
+    values: dict[str, Any] = {
+        "state": finish.state,
+        "finished_at": now,
+        "expires_at": now + retention,
+        "heartbeat_at": None,
+        "error_code": finish.error_code,
+        "error_message": finish.error_message,
+    }
+    if finish.state is JobState.SUCCEEDED:
+        values["progress"] = 1.0
+    for name in (
+        "kind",
+        "output_key",
+        "output_size",
+        "output_sha256",
+        "output_content_type",
+        "report_key",
+        "counts",
+        "timings",
+        "frames",
+        "masked_frames",
+        "processing_s",
+    ):
+        value = getattr(finish, name)
+        if value is not None:
+            values[name] = value
+    query = update(JobRow).where(JobRow.id == job_id)
+    if claim is not None:
+        query = query.where(JobRow.attempts == claim.attempt, JobRow.state == JobState.RUNNING)
+    else:
+        query = query.where(JobRow.state == JobState.QUEUED)
+    statement = query.values(**values).returning(JobRow.id).execution_options(synchronize_session=False)
+    if session.execute(statement).scalar_one_or_none() is None:
+        return None
+    row = session.get(JobRow, job_id, populate_existing=True)
+    if row is not None and row.spec.get("webhook"):
+        row.webhook_status = "pending"
+        session.flush()
+    return row
+
+
+def request_cancel(*, session: Session, job_id: str, now: datetime, retention: timedelta) -> JobRow | None:
+    """Cancel a queued job at once, or flag a running one so that its worker stops between frames.
+
+    Returns the row after the change, or ``None`` when the job is already terminal (nothing changed).
+    """
+    finished = finish_job(
+        session=session,
+        job_id=job_id,
+        claim=None,
+        finish=Finish(state=JobState.CANCELED, error_code="canceled", error_message="canceled by the client"),
+        now=now,
+        retention=retention,
+    )
+    if finished is not None:
+        return finished
+    statement = (
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.state == JobState.RUNNING)
+        .values(cancel_requested=True)
+        .returning(JobRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    if session.execute(statement).scalar_one_or_none() is None:
+        return None
+    return session.get(JobRow, job_id, populate_existing=True)
+
+
+def requeue_job(*, session: Session, claim: Claim) -> bool:
+    """Give a running job back to the queue (graceful shutdown); its attempt does not count."""
+    statement = (
+        update(JobRow)
+        .where(JobRow.id == claim.job_id, JobRow.attempts == claim.attempt, JobRow.state == JobState.RUNNING)
+        .values(state=JobState.QUEUED, worker_id=None, heartbeat_at=None, attempts=JobRow.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount > 0  # type: ignore[attr-defined, no-any-return]
+
+
+def requeue_running_jobs(*, session: Session, stale_before: datetime | None = None) -> list[str]:
+    """Put ``running`` jobs back to ``queued``: all of them (embedded restart: the only process that ran
+    them is gone) or, with ``stale_before``, only those whose heartbeat stopped."""
+    query = update(JobRow).where(JobRow.state == JobState.RUNNING)
+    if stale_before is not None:
+        query = query.where(or_(JobRow.heartbeat_at.is_(None), JobRow.heartbeat_at < stale_before))
+    statement = (
+        query.values(state=JobState.QUEUED, worker_id=None, heartbeat_at=None)
+        .returning(JobRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.execute(statement).scalars())
+
+
+def mark_deleted(*, session: Session, job_id: str, now: datetime, retention: timedelta) -> JobRow | None:
+    """Soft-delete a job that is not running (a queued one is canceled first). The row stays (without
+    blobs) for the audit trail; the API answers 404 for it from now on. ``None`` if it is running."""
+    finish_job(
+        session=session,
+        job_id=job_id,
+        claim=None,
+        finish=Finish(state=JobState.CANCELED, error_code="canceled", error_message="deleted before it ran"),
+        now=now,
+        retention=retention,
+    )
+    statement = (
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.state.in_(_TERMINAL), JobRow.deleted_at.is_(None))
+        .values(deleted_at=now)
+        .returning(JobRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    if session.execute(statement).scalar_one_or_none() is None:
+        return None
+    return session.get(JobRow, job_id, populate_existing=True)
+
+
+def jobs_due_for_purge(*, session: Session, now: datetime, limit: int = 100) -> list[JobRow]:
+    """Finished jobs past ``expires_at``, and deleted jobs, whose blobs are still there."""
+    query = (
+        select(JobRow)
+        .where(
+            JobRow.purged_at.is_(None),
+            JobRow.state.in_(_TERMINAL),
+            or_(JobRow.expires_at <= now, JobRow.deleted_at.is_not(None)),
+        )
+        .order_by(JobRow.expires_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def mark_purged(*, session: Session, job_id: str, now: datetime) -> None:
+    statement = update(JobRow).where(JobRow.id == job_id).values(purged_at=now)
+    session.execute(statement.execution_options(synchronize_session=False))
+
+
+# --- webhooks ---------------------------------------------------------------------------------------------
+
+
+def set_webhook_status(*, session: Session, job_id: str, status: str) -> None:
+    statement = update(JobRow).where(JobRow.id == job_id).values(webhook_status=status)
+    session.execute(statement.execution_options(synchronize_session=False))
+
+
+def pending_webhook_job_ids(*, session: Session) -> list[str]:
+    query = select(JobRow.id).where(JobRow.webhook_status == "pending").order_by(JobRow.finished_at)
+    return list(session.scalars(query))
+
+
+def record_webhook_attempts(*, session: Session, job_id: str, event: str, attempts: Sequence[Any]) -> None:
+    """Store ``DeliveryAttempt``s (from ``veil.jobs.webhooks.deliver``) for ``job_id``."""
+    for attempt in attempts:
+        session.add(
+            WebhookDeliveryRow(
+                job_id=job_id,
+                event=event,
+                attempt=int(attempt.attempt),
+                status_code=attempt.status_code,
+                error=None if attempt.error is None else str(attempt.error)[:200],
+                delivered=bool(attempt.delivered),
+                at=attempt.at,
+                duration_ms=float(attempt.duration_ms),
+            )
+        )
+    session.flush()
+
+
+def list_webhook_deliveries(*, session: Session, job_id: str) -> list[WebhookDeliveryRow]:
+    query = (
+        select(WebhookDeliveryRow).where(WebhookDeliveryRow.job_id == job_id).order_by(WebhookDeliveryRow.id)
+    )
+    return list(session.scalars(query))
+
+
+# --- API keys ---------------------------------------------------------------------------------------------
+
+
+def create_api_key(
+    *,
+    session: Session,
+    name: str,
+    tenant_id: str,
+    scopes: Sequence[str],
+    now: datetime,
+    rate_limit_per_minute: int | None = None,
+) -> tuple[ApiKeyRow, str]:
+    """A new key: returns the row and the plaintext key (shown once, stored only as a hash)."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValueError(f"scopes must be a non-empty subset of {', '.join(SCOPES)}")
+    key = generate_api_key()
+    row = ApiKeyRow(
+        id=new_id("key"),
+        name=name,
+        tenant_id=tenant_id,
+        scopes=" ".join(s for s in SCOPES if s in scopes),
+        key_hash=hash_api_key(key),
+        prefix=key[:12],
+        rate_limit_per_minute=rate_limit_per_minute,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def find_api_key(*, session: Session, key: str) -> ApiKeyRow | None:
+    """The active (not revoked) key whose hash matches ``key``."""
+    query = select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_api_key(key), ApiKeyRow.revoked_at.is_(None))
+    return session.scalars(query).one_or_none()
+
+
+def get_api_key(*, session: Session, key_id: str) -> ApiKeyRow | None:
+    return session.get(ApiKeyRow, key_id)
+
+
+def touch_api_key(*, session: Session, key_id: str, now: datetime) -> None:
+    """Update ``last_used_at`` at most once a minute, so reads do not turn into writes."""
+    statement = (
+        update(ApiKeyRow)
+        .where(
+            ApiKeyRow.id == key_id,
+            or_(ApiKeyRow.last_used_at.is_(None), ApiKeyRow.last_used_at < now - timedelta(minutes=1)),
+        )
+        .values(last_used_at=now)
+    )
+    session.execute(statement.execution_options(synchronize_session=False))
+
+
+def list_api_keys(
+    *, session: Session, tenant_id: str | None = None, include_revoked: bool = True
+) -> list[ApiKeyRow]:
+    query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+    if tenant_id is not None:
+        query = query.where(ApiKeyRow.tenant_id == tenant_id)
+    if not include_revoked:
+        query = query.where(ApiKeyRow.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def revoke_api_key(*, session: Session, key_id: str, now: datetime) -> bool:
+    """Revoke a key; it answers 401 from the next request. ``False`` if unknown or already revoked."""
+    statement = (
+        update(ApiKeyRow)
+        .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(ApiKeyRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).scalar_one_or_none() is not None
+
+
+# --- audit ------------------------------------------------------------------------------------------------
+
+
+def append_audit(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    outcome: str,
+    now: datetime,
+    tenant_id: str | None = None,
+    job_id: str | None = None,
+    request_id: str | None = None,
+    input_sha256: str | None = None,
+    output_sha256: str | None = None,
+) -> None:
+    """Add one audit event. There is no update or delete: the table refuses both."""
+    session.add(
+        AuditRow(
+            at=now,
+            tenant_id=tenant_id,
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            job_id=job_id,
+            request_id=request_id,
+            input_sha256=input_sha256,
+            output_sha256=output_sha256,
+        )
+    )
+    session.flush()
+
+
+def list_audit(
+    *,
+    session: Session,
+    tenant_id: str,
+    limit: int,
+    before_id: int | None = None,
+    job_id: str | None = None,
+    action: str | None = None,
+) -> list[AuditRow]:
+    """Newest first. System events that concern the tenant's jobs carry its tenant id too."""
+    query = select(AuditRow).where(AuditRow.tenant_id == tenant_id)
+    if before_id is not None:
+        query = query.where(AuditRow.id < before_id)
+    if job_id is not None:
+        query = query.where(AuditRow.job_id == job_id)
+    if action is not None:
+        query = query.where(AuditRow.action == action)
+    return list(session.scalars(query.order_by(AuditRow.id.desc()).limit(limit)))
+
+
+# --- account ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    jobs_by_state: dict[JobState, int]
+    jobs_last_24h: int
+    bytes_in: int
+    bytes_out: int
+    frames: int
+    processing_s: float
+
+
+def usage(*, session: Session, tenant_id: str, now: datetime) -> Usage:
+    totals = session.execute(
+        select(
+            func.coalesce(func.sum(JobRow.input_size), 0),
+            func.coalesce(func.sum(JobRow.output_size), 0),
+            func.coalesce(func.sum(JobRow.frames), 0),
+            func.coalesce(func.sum(JobRow.processing_s), 0.0),
+        ).where(JobRow.tenant_id == tenant_id)
+    ).one()
+    recent = session.scalar(
+        select(func.count())
+        .select_from(JobRow)
+        .where(JobRow.tenant_id == tenant_id, JobRow.created_at >= now - timedelta(hours=24))
+    )
+    return Usage(
+        jobs_by_state=count_jobs_by_state(session=session, tenant_id=tenant_id),
+        jobs_last_24h=int(recent or 0),
+        bytes_in=int(totals[0] or 0),
+        bytes_out=int(totals[1] or 0),
+        frames=int(totals[2] or 0),
+        processing_s=float(totals[3] or 0.0),
+    )
