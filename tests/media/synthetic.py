@@ -1,0 +1,118 @@
+"""Tiny synthetic clips, made with PyAV in a few milliseconds, for the cases real footage lacks
+(variable frame rate, rotation, odd sizes, other containers and audio codecs, identifying tags)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import cast
+
+import av
+import av.container
+import numpy as np
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
+
+AUDIO_RATE = 48000
+
+
+def pattern(index: int, width: int, height: int) -> np.ndarray:
+    """A moving gradient with some noise: compresses like real content, differs on every frame."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    rng = np.random.default_rng(index)
+    rgb = np.stack(
+        [(xx * 2 + index * 5) % 256, (yy * 3 + index * 3) % 256, ((xx + yy) // 2 + index * 7) % 256], axis=-1
+    )
+    return np.clip(rgb + rng.integers(-12, 12, rgb.shape), 0, 255).astype(np.uint8)
+
+
+def make_clip(
+    path: Path,
+    *,
+    fmt: str | None = None,
+    codec: str = "libx264",
+    size_wh: tuple[int, int] = (64, 48),
+    frames: int = 30,
+    pts: Sequence[int] | None = None,
+    time_base: Fraction = Fraction(1, 1000),
+    rate: int = 30,
+    audio: str | None = None,
+    container_tags: Mapping[str, str] | None = None,
+    stream_tags: Mapping[str, str] | None = None,
+    display_rotation: float | None = None,
+    hflip: bool = False,
+    pix_fmt: str = "yuv420p",
+    encoder_options: Mapping[str, str] | None = None,
+    container_options: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a clip; ``pts`` (in ``time_base`` units) gives irregular timing, else ``rate`` fps."""
+    width, height = size_wh
+    stamps = list(pts) if pts is not None else [round(i / rate / time_base) for i in range(frames)]
+    out = av.open(str(path), "w", format=fmt, container_options=dict(container_options or {}))
+    try:
+        if container_tags:
+            out.metadata.update(container_tags)
+        video = cast(VideoStream, out.add_stream(codec, rate=rate, options=dict(encoder_options or {})))
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        if stream_tags:
+            video.metadata.update(stream_tags)
+        if display_rotation is not None:
+            video.set_display_rotation(display_rotation, hflip=hflip)
+        sound: AudioStream | None = None
+        if audio is not None:
+            sound = cast(AudioStream, out.add_stream(audio, rate=AUDIO_RATE))
+            sound.layout = "stereo"
+        for index, stamp in enumerate(stamps):
+            frame = av.VideoFrame.from_ndarray(pattern(index, width, height), format="rgb24").reformat(
+                format=pix_fmt
+            )
+            frame.pts = stamp
+            frame.time_base = time_base
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        if sound is not None:
+            seconds = float(stamps[-1] * time_base) + 1 / rate
+            _write_tone(out, sound, seconds)
+    finally:
+        out.close()
+    return path
+
+
+def _write_tone(
+    out: av.container.OutputContainer, sound: av.audio.stream.AudioStream, seconds: float
+) -> None:
+    total = int(seconds * AUDIO_RATE)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / AUDIO_RATE)).astype(np.float32)
+    sample_fmt = sound.codec_context.format.name if sound.codec_context.format else "fltp"
+    step = sound.codec_context.frame_size or 1024
+    for start in range(0, total, step):
+        chunk = tone[start : start + step]
+        if sample_fmt == "s16":
+            interleaved = (np.stack([chunk, chunk], axis=1).reshape(1, -1) * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
+        else:
+            frame = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]), format="fltp", layout="stereo")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = start
+        frame.time_base = Fraction(1, AUDIO_RATE)
+        out.mux(sound.encode(frame))
+    out.mux(sound.encode())
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """MP4 top-level box names in file order (faststart puts moov before mdat)."""
+    data = path.read_bytes()
+    names = []
+    offset = 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        names.append(data[offset + 4 : offset + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        if size < 8:
+            break
+        offset += size
+    return names
