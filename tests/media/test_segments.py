@@ -324,11 +324,21 @@ def test_selfie_split_reencode_join(media_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_selfie_twice_splits_into_five_exact_segments(media_dir: Path, tmp_path: Path) -> None:
-    """The selfie clip alone has only 3 keyframes; joined to itself it is 40 s with 6."""
-    long = tmp_path / "selfie-x2.mp4"
-    concat_segments([media_dir / SELFIE] * 2, long, audio_from=None)
-    assert _keyframe_indices(long) == [0, 250, 500, 600, 850, 1100]
-    segments = split_at_keyframes(long, tmp_path / "split", target_seconds=8)
-    assert [s.start_frame for s in segments] == [0, 250, 500, 850, 1100]
-    _check_split(_frame_hashes(media_dir / SELFIE) * 2, segments, fps=30)
+def test_selfie_extended_splits_into_four_exact_segments(media_dir: Path, tmp_path: Path) -> None:
+    """The selfie clip alone has only 3 keyframes (0, 250, 500). Followed by its own first
+    250 frames it is 850 frames with 4, and splits into 4 segments on real footage."""
+    src = media_dir / SELFIE
+    head = split_at_keyframes(src, tmp_path / "head", target_seconds=5)[0]
+    assert (head.start_frame, head.frame_count) == (0, 250)
+    longer = tmp_path / "selfie-850.mp4"
+    concat_segments([src, head.path], longer, audio_from=None)
+    assert _keyframe_indices(longer) == [0, 250, 500, 600]
+    segments = split_at_keyframes(longer, tmp_path / "split", target_seconds=5)
+    assert [(s.start_frame, s.frame_count) for s in segments] == [
+        (0, 250),
+        (250, 250),
+        (500, 100),
+        (600, 250),
+    ]
+    source = _frame_hashes(src)
+    _check_split(source + source[:250], segments, fps=30)

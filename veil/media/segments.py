@@ -229,9 +229,10 @@ def _write_segments(src: Path, segments: Sequence[Segment], *, fmt: str, start_p
 
 @dataclass(frozen=True, slots=True)
 class _Timed:
-    """A packet with its presentation time in seconds, for interleaving video and audio."""
+    """A packet with its decode time in seconds, for interleaving video and audio
+    (a float is exact enough to order packets; timestamps themselves stay integers)."""
 
-    seconds: Fraction
+    seconds: float
     order: int
     packet: av.packet.Packet[Any]
 
@@ -302,8 +303,9 @@ def _concat(segment_paths: list[Path], dst: Path, *, audio_from: Path | None, ke
                 audio_out[stream.index] = copied
             if keep_metadata:
                 out.metadata.update(source.metadata)
-        _check_same_params(template, segment_paths)
-        video = _video_packets(segment_paths, video_start=video_start, out_stream=video_out)
+        video = _video_packets(
+            segment_paths, expected=_codec_params(template), video_start=video_start, out_stream=video_out
+        )
         audio = _audio_packets(source, audio_in, audio_out) if source is not None and audio_in else iter(())
         for timed in heapq.merge(video, audio):
             out.mux(timed.packet)
@@ -328,82 +330,76 @@ def _codec_params(stream: av.stream.Stream) -> tuple[object, ...]:
     )
 
 
-def _check_same_params(template: av.stream.Stream, segment_paths: Sequence[Path]) -> None:
-    expected = _codec_params(template)
-    for i, path in enumerate(segment_paths[1:], start=1):
-        container = _open_input(path)
-        try:
-            if _codec_params(_video_stream(container)) != expected:
-                raise MediaError(f"segment {i} was encoded with different parameters than segment 0")
-        finally:
-            container.close()
-
-
 def _video_packets(
-    segment_paths: Sequence[Path], *, video_start: Fraction, out_stream: av.stream.Stream
+    segment_paths: Sequence[Path],
+    *,
+    expected: tuple[object, ...],
+    video_start: Fraction,
+    out_stream: av.stream.Stream,
 ) -> Iterator[_Timed]:
-    """Video packets of all segments, re-timed onto one continuous timeline.
+    """Video packets of all segments, re-timed onto one continuous timeline, in one
+    demux pass per segment (one packet held at a time, however long the segment).
 
-    Two demux passes per segment (timestamps first, then the packets), so only
-    one packet at a time is held, however long the segment. A segment's length
-    is where its last-shown frame ends (pts + duration); frames without a
-    duration get the segment's typical frame spacing.
+    Segment ``i`` starts where segment ``i - 1`` ends: at the end of its
+    last-shown frame (pts + duration; a frame without a duration lasts one
+    frame period). Its first packet must be a keyframe that no later packet is
+    shown before, which is what makes it decodable alone.
     """
     offset_s = video_start
-    last_dts_s: Fraction | None = None
+    last_dts: tuple[int, Fraction] | None = None
     order = 0
     for i, path in enumerate(segment_paths):
-        start, end, tb = _segment_span(i, path)
-        shift = round(offset_s / tb) - start  # in this segment's time base units
         container = _open_input(path)
         try:
-            for packet in container.demux(_video_stream(container)):
+            stream = _video_stream(container)
+            if _codec_params(stream) != expected:
+                raise MediaError(f"segment {i} was encoded with different parameters than segment 0")
+            if stream.time_base is None:
+                raise MediaError(f"segment {i} has no time base")
+            tb = Fraction(stream.time_base)
+            tb_float = float(tb)
+            period = _frame_period(stream, tb)
+            start = end = shift = 0
+            count = 0
+            for packet in container.demux(stream):
                 if not _is_real(packet):
                     continue
-                assert packet.pts is not None  # checked by _segment_span
-                pts = int(packet.pts) + shift
-                dts = (int(packet.dts) if packet.dts is not None else int(packet.pts)) + shift
-                dts_s = dts * tb
-                if last_dts_s is not None and dts_s <= last_dts_s:
+                if packet.pts is None:
+                    raise MediaError(f"segment {i} has packets without timestamps")
+                pts = int(packet.pts)
+                if count == 0:
+                    if not packet.is_keyframe:
+                        raise MediaError(f"segment {i} does not start with a keyframe")
+                    start = end = pts
+                    shift = round(offset_s / tb) - start  # in this segment's time base units
+                elif pts < start:
+                    raise MediaError(f"segment {i} shows a frame before its first keyframe")
+                end = max(end, pts + (int(packet.duration) if packet.duration else period))
+                dts = (int(packet.dts) if packet.dts is not None else pts) + shift
+                if last_dts is not None and (
+                    dts <= last_dts[0] if last_dts[1] == tb else dts * tb <= last_dts[0] * last_dts[1]
+                ):
                     raise MediaError(f"segment {i} does not continue the decoding order of segment {i - 1}")
-                last_dts_s = dts_s
-                packet.pts = pts
+                last_dts = (dts, tb)
+                packet.pts = pts + shift
                 packet.dts = dts
                 packet.stream = out_stream
-                yield _Timed(seconds=dts_s, order=order, packet=packet)
+                yield _Timed(seconds=dts * tb_float, order=order, packet=packet)
                 order += 1
+                count += 1
+            if count == 0:
+                raise MediaError(f"segment {i} holds no frames")
         finally:
             container.close()
         offset_s += (end - start) * tb
 
 
-def _segment_span(i: int, path: Path) -> tuple[int, int, Fraction]:
-    """First pts, end (pts + duration of the last-shown frame) and time base of a segment."""
-    container = _open_input(path)
-    try:
-        stream = _video_stream(container)
-        if stream.time_base is None:
-            raise MediaError(f"segment {i} has no time base")
-        time_base = Fraction(stream.time_base)
-        pts_list: list[int] = []
-        durations: list[int] = []
-        for n, packet in enumerate(p for p in container.demux(stream) if _is_real(p)):
-            if n == 0 and not packet.is_keyframe:
-                raise MediaError(f"segment {i} does not start with a keyframe")
-            if packet.pts is None:
-                raise MediaError(f"segment {i} has packets without timestamps")
-            pts_list.append(int(packet.pts))
-            durations.append(int(packet.duration or 0))
-    finally:
-        container.close()
-    if not pts_list:
-        raise MediaError(f"segment {i} holds no frames")
-    pts = np.asarray(pts_list, dtype=np.int64)
-    spacing = np.diff(np.sort(pts))
-    typical = int(np.median(spacing)) if spacing.size else 1
-    dur = np.asarray(durations, dtype=np.int64)
-    dur = np.where(dur > 0, dur, typical)
-    return int(pts.min()), int((pts + dur).max()), time_base
+def _frame_period(stream: av.stream.Stream, tb: Fraction) -> int:
+    """One frame's duration in ``tb`` units, for packets that carry none (1 if the rate is unknown)."""
+    rate = getattr(stream, "average_rate", None) or getattr(stream, "guessed_rate", None)
+    if not rate:
+        return 1
+    return max(1, round(1 / (Fraction(rate) * tb)))
 
 
 def _audio_packets(
@@ -418,7 +414,7 @@ def _audio_packets(
             continue
         ts = packet.dts if packet.dts is not None else packet.pts
         tb = packet.time_base
-        seconds = Fraction(ts) * Fraction(tb) if ts is not None and tb is not None else Fraction(0)
+        seconds = float(ts * tb) if ts is not None and tb is not None else 0.0
         packet.stream = out_streams[packet.stream_index]
         yield _Timed(seconds=seconds, order=order, packet=packet)
         order += 1

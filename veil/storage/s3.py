@@ -96,7 +96,8 @@ class S3Storage:
     ``put_stream`` and ``put_file``; it is also the threshold above which they
     switch from one PUT to a multipart upload, and ``move`` from one CopyObject
     to a multipart copy. ``list_page_size`` bounds one ListObjectsV2 page and
-    so one DeleteObjects batch (S3 allows at most 1000).
+    so one DeleteObjects batch (S3 allows at most 1000). Thread-safe: the
+    instance holds no mutable state and boto3 clients may be shared by threads.
     """
 
     def __init__(
@@ -122,6 +123,9 @@ class S3Storage:
         self._transfer = TransferConfig(
             multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=4
         )
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.bucket!r}, {self.prefix!r})"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
