@@ -32,6 +32,7 @@ def _make_clip(
     rotation: int | None = None,
     open_gop: bool = False,
     tags: dict[str, str] | None = None,
+    first_pts: int = 0,
 ) -> None:
     """An H.264 clip whose every frame differs, with B-frames, and optionally an AAC track."""
     w, h = size_wh
@@ -64,7 +65,7 @@ def _make_clip(
             x = (i * 3) % (w - 20)
             img[10:30, x : x + 20] = 255
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
+            frame.pts = first_pts + i
             out.mux(video.encode(frame))
         out.mux(video.encode())
         if sound is not None:
@@ -255,6 +256,25 @@ def test_reencoded_segments_join_with_source_audio(clip: Path, tmp_path: Path) -
     kept = tmp_path / "kept.mp4"
     concat_segments(encoded, kept, audio_from=clip, keep_metadata=True)
     assert _video_facts(kept).metadata["title"] == "private title"
+
+
+def test_join_keeps_a_late_video_start_in_sync_with_the_audio(tmp_path: Path) -> None:
+    """The video starts 0.5 s after the audio; the joined file must keep that offset."""
+    src = tmp_path / "late.mp4"
+    _make_clip(src, seconds=4, first_pts=15)
+    segments = split_at_keyframes(src, tmp_path / "split", target_seconds=1.5)
+    assert [s.start_time_s for s in segments] == pytest.approx([0.0, 2.0, 3.0])
+    encoded = []
+    for seg in segments:
+        encoded.append(tmp_path / f"enc-{seg.index}.mp4")
+        _reencode(seg.path, encoded[-1])
+    out = tmp_path / "joined.mp4"
+    concat_segments(encoded, out, audio_from=src)
+    src_facts, got = _video_facts(src), _video_facts(out)
+    assert src_facts.start_s == pytest.approx(0.5)
+    assert got.start_s == pytest.approx(src_facts.start_s)
+    assert got.frames == src_facts.frames == 120
+    assert _audio_packets(out) == _audio_packets(src)
 
 
 def test_join_without_audio_source(clip: Path, tmp_path: Path) -> None:
