@@ -1,0 +1,181 @@
+"""``execute_job``: claim, run, store, finish — and every way a run can end."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from tests.jobs.conftest import make_ctx
+from tests.jobs.factories import GateRunner, add_job
+from veil.errors import SpecError
+from veil.jobs import blobs, store
+from veil.jobs.db import Database
+from veil.jobs.states import JobState
+from veil.jobs.tables import JobRow
+from veil.jobs.worker import execute_job, utcnow
+from veil.report import Report
+from veil.settings import Settings
+from veil.storage import MemoryStorage
+
+
+def reload(db: Database, job_id: str) -> JobRow:
+    with db.begin() as session:
+        row = store.get_job(session=session, job_id=job_id, include_deleted=True)
+    assert row is not None
+    return row
+
+
+def test_success_promotes_the_output_writes_the_report_and_audits(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    runner = GateRunner()
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    ctx = make_ctx(settings, db, storage, runner)
+
+    assert execute_job(job.id, ctx=ctx) is JobState.SUCCEEDED
+    row = reload(db, job.id)
+    assert row.state is JobState.SUCCEEDED and row.progress == 1.0 and row.attempts == 1
+    assert row.counts == {"face": 1} and row.kind == "image" and row.output_content_type == "image/jpeg"
+    assert storage.keys() == sorted(
+        [row.input_key, blobs.output_key(job.id, ".jpg"), blobs.report_key(job.id)]
+    )
+    report = Report.model_validate_json(b"".join(storage.iter_range(blobs.report_key(job.id))))
+    assert report.file is None, "the stored report names no file"
+    with db.begin() as session:
+        events = store.list_audit(session=session, tenant_id="default", limit=5)
+    assert [(e.action, e.outcome, e.output_sha256) for e in events] == [
+        ("job.succeeded", "ok", row.output_sha256)
+    ]
+
+    assert execute_job(job.id, ctx=ctx) is None, "a redelivered finished job is not run again"
+    assert runner.runs == 1
+
+
+def test_detect_jobs_store_thumbnails_and_no_output(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg", spec={"mode": "detect"})
+    assert execute_job(job.id, ctx=make_ctx(settings, db, storage, GateRunner())) is JobState.SUCCEEDED
+    row = reload(db, job.id)
+    assert row.output_key is None and storage.exists(blobs.thumbnail_key(job.id, 1))
+
+
+def test_input_that_is_not_media_fails_with_its_code(
+    settings: Settings, db: Database, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not a picture\n" * 50)
+    job = add_job(db, storage, media_path=text)
+    runner = GateRunner()
+    assert execute_job(job.id, ctx=make_ctx(settings, db, storage, runner)) is JobState.FAILED
+    row = reload(db, job.id)
+    assert row.error_code == "unsupported_media" and runner.runs == 0
+
+
+def test_unexpected_errors_become_internal_error_without_details(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    runner = GateRunner(fail_with=RuntimeError("/home/alice/secret.jpg exploded"))
+    assert execute_job(job.id, ctx=make_ctx(settings, db, storage, runner)) is JobState.FAILED
+    row = reload(db, job.id)
+    assert row.error_code == "internal_error" and "alice" not in (row.error_message or "")
+    assert not storage.exists(blobs.output_key(job.id, ".jpg"))
+
+
+def test_veil_errors_keep_their_code(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    runner = GateRunner(fail_with=SpecError("output format 'mp4' is for video"))
+    execute_job(job.id, ctx=make_ctx(settings, db, storage, runner))
+    row = reload(db, job.id)
+    assert (row.state, row.error_code, row.error_message) == (
+        JobState.FAILED,
+        "invalid_spec",
+        "output format 'mp4' is for video",
+    )
+
+
+def test_cancel_stops_a_running_job_and_publishes_nothing(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    runner = GateRunner(hold=True)
+    ctx = make_ctx(settings, db, storage, runner)
+    result: list[JobState | None] = []
+    thread = threading.Thread(target=lambda: result.append(execute_job(job.id, ctx=ctx)))
+    thread.start()
+    assert runner.started.wait(10)
+    with db.begin() as session:
+        store.request_cancel(session=session, job_id=job.id, now=utcnow(), retention=timedelta(hours=1))
+    thread.join(10)
+    assert result == [JobState.CANCELED]
+    row = reload(db, job.id)
+    assert row.state is JobState.CANCELED and row.output_key is None
+    assert storage.keys() == [row.input_key]
+
+
+def test_progress_is_recorded_while_running(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    runner = GateRunner(hold=True)
+    ctx = make_ctx(settings, db, storage, runner)
+    thread = threading.Thread(target=execute_job, args=(job.id,), kwargs={"ctx": ctx})
+    thread.start()
+    assert runner.started.wait(10)
+    for _ in range(100):
+        if reload(db, job.id).progress == 0.25:
+            break
+        threading.Event().wait(0.05)
+    assert reload(db, job.id).state is JobState.RUNNING and reload(db, job.id).progress == 0.25
+    runner.release()
+    thread.join(10)
+    assert reload(db, job.id).state is JobState.SUCCEEDED
+
+
+def test_shutdown_hands_a_running_job_back_to_the_queue(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    runner = GateRunner(hold=True)
+    ctx = make_ctx(settings, db, storage, runner)
+    result: list[JobState | None] = []
+    thread = threading.Thread(target=lambda: result.append(execute_job(job.id, ctx=ctx)))
+    thread.start()
+    assert runner.started.wait(10)
+    ctx.shutdown.set()
+    thread.join(10)
+    row = reload(db, job.id)
+    assert result == [JobState.QUEUED] and row.state is JobState.QUEUED and row.attempts == 0
+
+
+def test_a_job_whose_worker_keeps_dying_fails_instead_of_looping(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    for _ in range(settings.job_max_attempts):  # each claim followed by a crash and a restart
+        with db.begin() as session:
+            assert store.claim_job(session=session, job_id=job.id, worker_id="doomed", now=utcnow())
+            store.requeue_running_jobs(session=session)
+    runner = GateRunner()
+    assert execute_job(job.id, ctx=make_ctx(settings, db, storage, runner)) is JobState.FAILED
+    row = reload(db, job.id)
+    assert row.error_code == "job_error" and "interrupted" in (row.error_message or "") and runner.runs == 0
+
+
+def test_missing_source_job_fails_as_invalid_spec(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg", spec={"source_job": "job_gone"})
+    execute_job(job.id, ctx=make_ctx(settings, db, storage, GateRunner()))
+    assert reload(db, job.id).error_code == "invalid_spec"
+
+
+def test_missing_input_fails_as_job_error(settings: Settings, db: Database, storage: MemoryStorage) -> None:
+    job = add_job(db, storage)  # row only, no blob
+    execute_job(job.id, ctx=make_ctx(settings, db, storage, GateRunner()))
+    row = reload(db, job.id)
+    assert row.error_code == "job_error" and "no longer stored" in (row.error_message or "")
