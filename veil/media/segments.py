@@ -20,6 +20,7 @@ muxes it back from there, untouched, on the source's own timeline.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 from collections.abc import Iterator, Sequence
@@ -34,6 +35,7 @@ import av.error
 import av.packet
 import av.stream
 import numpy as np
+import numpy.typing as npt
 
 from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
 
@@ -57,12 +59,6 @@ class Segment:
     start_time_s: float
 
 
-@dataclass(frozen=True, slots=True)
-class _PacketInfo:
-    pts: int
-    is_keyframe: bool
-
-
 def split_at_keyframes(src: Path, dst_dir: Path, *, target_seconds: float) -> list[Segment]:
     """Stream-copy the video of ``src`` into segments of about ``target_seconds`` each.
 
@@ -83,23 +79,23 @@ def split_at_keyframes(src: Path, dst_dir: Path, *, target_seconds: float) -> li
     if not (target_seconds > 0 and math.isfinite(target_seconds)):
         raise ValueError(f"target_seconds must be positive, got {target_seconds}")
     dst_dir.mkdir(parents=True, exist_ok=True)
-    packets, time_base, codec = _scan_video_packets(src)
-    cuts = _choose_cuts(packets, time_base, target_seconds=target_seconds)
-    first_pts = min(p.pts for p in packets)
+    pts, keyframe, time_base, codec = _scan_video_packets(src)
+    cuts = _choose_cuts(pts, keyframe, time_base, target_seconds=target_seconds)
+    first_pts = int(pts.min())
     suffix, fmt = _segment_format(codec)
     starts = [0, *cuts]
-    ends = [*cuts, len(packets)]
+    ends = [*cuts, int(pts.shape[0])]
     segments = [
         Segment(
             index=index,
             path=dst_dir / f"segment-{index:05d}{suffix}",
             start_frame=lo,
             frame_count=hi - lo,
-            start_time_s=float((packets[lo].pts - first_pts) * time_base),
+            start_time_s=float((int(pts[lo]) - first_pts) * time_base),
         )
         for index, (lo, hi) in enumerate(zip(starts, ends, strict=True))
     ]
-    _write_segments(src, segments, fmt=fmt, start_pts=[packets[s.start_frame].pts for s in segments])
+    _write_segments(src, segments, fmt=fmt, start_pts=[int(pts[s.start_frame]) for s in segments])
     return segments
 
 
@@ -113,9 +109,11 @@ def _open_input(path: Path) -> av.container.InputContainer:
 
 
 def _video_stream(container: av.container.InputContainer) -> av.stream.Stream:
-    if not container.streams.video:
-        raise UnsupportedMedia("the file has no video stream")
-    return container.streams.video[0]
+    """The first real video stream; cover art (an attached picture) is not the video."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise UnsupportedMedia("the file has no video stream")
 
 
 def _is_real(packet: av.packet.Packet[Any]) -> bool:
@@ -123,7 +121,7 @@ def _is_real(packet: av.packet.Packet[Any]) -> bool:
     return packet.size > 0
 
 
-def _scan_video_packets(src: Path) -> tuple[list[_PacketInfo], Fraction, str]:
+def _scan_video_packets(src: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], Fraction, str]:
     """Timestamps and keyframe flags of every video packet, in decode order (no decoding)."""
     container = _open_input(src)
     try:
@@ -132,7 +130,8 @@ def _scan_video_packets(src: Path) -> tuple[list[_PacketInfo], Fraction, str]:
             raise UnsupportedMedia("the video stream has no time base")
         time_base = Fraction(stream.time_base)
         codec = stream.codec_context.name if stream.codec_context is not None else ""
-        packets: list[_PacketInfo] = []
+        pts: list[int] = []
+        keyframe: list[bool] = []
         for packet in container.demux(stream):
             if not _is_real(packet):
                 continue
@@ -140,26 +139,26 @@ def _scan_video_packets(src: Path) -> tuple[list[_PacketInfo], Fraction, str]:
                 raise UnsupportedMedia("the video has packets without timestamps and cannot be split")
             if packet.is_discard:
                 raise UnsupportedMedia("the video has an edit list that hides frames and cannot be split")
-            packets.append(_PacketInfo(pts=int(packet.pts), is_keyframe=bool(packet.is_keyframe)))
+            pts.append(int(packet.pts))
+            keyframe.append(bool(packet.is_keyframe))
     except av.error.FFmpegError as exc:
         raise CorruptMedia("the video could not be read to the end") from exc
     finally:
         container.close()
-    if not packets:
+    if not pts:
         raise CorruptMedia("the video stream holds no frames")
-    if not packets[0].is_keyframe:
+    if not keyframe[0]:
         raise CorruptMedia("the video does not start with a keyframe")
-    return packets, time_base, codec
+    return np.asarray(pts, dtype=np.int64), np.asarray(keyframe, dtype=np.bool_), time_base, codec
 
 
-def _choose_cuts(packets: Sequence[_PacketInfo], time_base: Fraction, *, target_seconds: float) -> list[int]:
+def _choose_cuts(
+    pts: npt.NDArray[np.int64], keyframe: npt.NDArray[np.bool_], time_base: Fraction, *, target_seconds: float
+) -> list[int]:
     """Packet indices (decode order) where a new segment starts; 0 is implied."""
-    pts = np.asarray([p.pts for p in packets], dtype=np.int64)
-    n = pts.shape[0]
     # Clean cut at i: everything before it is shown before it, everything from it on is not.
     before_max = np.concatenate([[np.iinfo(np.int64).min], np.maximum.accumulate(pts)[:-1]])
     after_min = np.minimum.accumulate(pts[::-1])[::-1]
-    keyframe = np.asarray([p.is_keyframe for p in packets], dtype=bool)
     clean = keyframe & (before_max < pts) & (after_min == pts)
     clean[0] = False
     seconds = (pts - int(pts.min())).astype(np.float64) * float(time_base)
@@ -171,7 +170,6 @@ def _choose_cuts(packets: Sequence[_PacketInfo], time_base: Fraction, *, target_
         if seconds[i] + 1e-9 >= next_at:
             cuts.append(int(i))
             next_at = (math.floor(seconds[i] / target + 1e-9) + 1) * target
-    assert all(0 < c < n for c in cuts)
     return cuts
 
 
@@ -190,7 +188,6 @@ def _write_segments(src: Path, segments: Sequence[Segment], *, fmt: str, start_p
     try:
         stream = _video_stream(container)
         index = -1
-        count = 0
         remaining = 0
         out_stream: Any = None
         for packet in container.demux(stream):
@@ -213,14 +210,17 @@ def _write_segments(src: Path, segments: Sequence[Segment], *, fmt: str, start_p
             packet.stream = out_stream
             out.mux(packet)
             remaining -= 1
-            count += 1
         if remaining or index != len(segments) - 1:
             raise CorruptMedia("the video changed while it was being split")
+        if out is not None:
+            out.close()  # writes the trailer; its errors are mapped below
+            out = None
     except av.error.FFmpegError as exc:
         raise MediaError("the video could not be split into segments") from exc
     finally:
-        if out is not None:
-            out.close()
+        if out is not None:  # only after an error: keep that error, not a failing trailer
+            with contextlib.suppress(av.error.FFmpegError):
+                out.close()
         container.close()
 
 
@@ -271,10 +271,12 @@ def concat_segments(
 
 
 def _concat(segment_paths: list[Path], dst: Path, *, audio_from: Path | None, keep_metadata: bool) -> None:
-    source = _open_input(audio_from) if audio_from is not None else None
-    first = _open_input(segment_paths[0])
+    source: av.container.InputContainer | None = None
+    first: av.container.InputContainer | None = None
     out: av.container.OutputContainer | None = None
     try:
+        source = _open_input(audio_from) if audio_from is not None else None
+        first = _open_input(segment_paths[0])
         template = _video_stream(first)
         try:
             out = av.open(str(dst), mode="w")
@@ -309,14 +311,15 @@ def _concat(segment_paths: list[Path], dst: Path, *, audio_from: Path | None, ke
         audio = _audio_packets(source, audio_in, audio_out) if source is not None and audio_in else iter(())
         for timed in heapq.merge(video, audio):
             out.mux(timed.packet)
+        out.close()  # writes the trailer; its errors are mapped below
+        out = None
     except av.error.FFmpegError as exc:
         raise MediaError("the segments could not be joined") from exc
     finally:
-        if out is not None:
-            out.close()
-        first.close()
-        if source is not None:
-            source.close()
+        for container in (out, first, source):
+            if container is not None:
+                with contextlib.suppress(av.error.FFmpegError):
+                    container.close()
 
 
 def _codec_params(stream: av.stream.Stream) -> tuple[object, ...]:
