@@ -174,7 +174,8 @@ def _validate_onnx(path: Path) -> dict[int, str]:
     dims = inputs[0].shape
     h = dims[2] if isinstance(dims[2], int) else 640
     w = dims[3] if isinstance(dims[3], int) else 640
-    if dims[1] not in (3, None) and not isinstance(dims[1], str) or not (32 <= h <= 4096 and 32 <= w <= 4096):
+    channels_ok = dims[1] == 3 or not isinstance(dims[1], int)  # fixed 3, or a symbolic dimension
+    if not channels_ok or not (32 <= h <= 4096 and 32 <= w <= 4096):
         raise ModelError("the custom model must take a 3-channel image of 32 to 4096 pixels a side")
     try:
         result = session.run(None, {inputs[0].name: np.zeros((1, 3, h, w), dtype=np.float32)})

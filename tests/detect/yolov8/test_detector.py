@@ -1,0 +1,119 @@
+"""The plate detector on real photos: labelled plates found, boxes in source pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from veil.detect.base import Detector
+from veil.detect.boxes import box_iou_xyxy
+from veil.detect.runtime import RuntimeOptions
+from veil.detect.yolov8.detector import YoloV8Config, YoloV8Detector
+
+
+@pytest.fixture(scope="module")
+def detector(plate_onnx: Path) -> YoloV8Detector:
+    return YoloV8Detector(YoloV8Config(), model_path=plate_onnx, runtime=RuntimeOptions(), class_id=7)
+
+
+def test_is_a_detector(detector: YoloV8Detector) -> None:
+    assert isinstance(detector, Detector)
+    assert detector.model_name == "yolov8_plate"
+
+
+def test_finds_the_labelled_plates(detector: YoloV8Detector, labelled_plates: list) -> None:
+    for name, rgb, plate in labelled_plates:
+        found = detector.detect(rgb)
+        assert len(found), name
+        assert box_iou_xyxy(found.xyxy, plate).max() >= 0.5, name
+        assert (found.class_id == 7).all()
+        assert (found.confidence >= detector.config.threshold).all()
+
+
+def test_boxes_follow_the_plate_when_the_frame_is_padded(
+    detector: YoloV8Detector, labelled_plates: list
+) -> None:
+    # Same photo placed inside a larger canvas: the box must move with it, in source pixels.
+    _, rgb, plate = labelled_plates[0]
+    canvas = np.full((rgb.shape[0] + 300, rgb.shape[1] + 500, 3), 90, np.uint8)
+    canvas[300:, 500:] = rgb
+    found = detector.detect(canvas)
+    shifted = plate + np.array([500, 300, 500, 300], np.float32)
+    assert box_iou_xyxy(found.xyxy, shifted).max() >= 0.5
+
+
+def _video_frame(path: Path, index: int) -> np.ndarray:
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+    raise AssertionError(f"no frame {index}")
+
+
+def test_large_fisheye_frame_finds_the_front_plate(detector: YoloV8Detector, media_dir: Path) -> None:
+    rgb = cv2.cvtColor(cv2.imread(str(media_dir / "plates_fisheye.png")), cv2.COLOR_BGR2RGB)
+    found = detector.detect(np.ascontiguousarray(rgb))
+    honda_front_plate = np.array(
+        [[1392, 1105, 1490, 1212]], np.float32
+    )  # marked by eye on the 2560x1920 still
+    assert box_iou_xyxy(found.xyxy, honda_front_plate).max() >= 0.5
+    assert (
+        (found.xyxy >= 0).all()
+        and (found.xyxy[:, [0, 2]] <= 2560).all()
+        and (found.xyxy[:, [1, 3]] <= 1920).all()
+    )
+
+
+@pytest.mark.slow
+def test_second_scale_and_rotation_find_small_and_tilted_plates(plate_onnx: Path, media_dir: Path) -> None:
+    video = media_dir / "plates_fisheye_audio.mp4"
+    runtime = RuntimeOptions()
+    # Frame 2: a white SUV's front plate and a black SUV's rear plate, ~40-55 px wide in 2560 px;
+    # at 640 alone they shrink to ~12 px and vanish.
+    far = _video_frame(video, 2)
+    far_plates = np.array([[110, 953, 166, 988], [417, 832, 453, 859]], np.float32)
+    single = YoloV8Detector(YoloV8Config(second_scale_imgsz=None), model_path=plate_onnx, runtime=runtime)
+    two_scales = YoloV8Detector(YoloV8Config(), model_path=plate_onnx, runtime=runtime)
+    assert box_iou_xyxy(single.detect(far).xyxy, far_plates).max(initial=0.0) < 0.3
+    assert (box_iou_xyxy(two_scales.detect(far).xyxy, far_plates).max(axis=0) >= 0.5).all()
+    # Frame 15: a rear plate tilted ~20 degrees by the fisheye; only the rotated pass sees it.
+    tilted = _video_frame(video, 15)
+    tilted_plate = np.array(
+        [[2280, 1182, 2427, 1325]], np.float32
+    )  # upright bounds of the plate, marked by eye
+    rotating = YoloV8Detector(YoloV8Config(rotations_deg=(-20, 20)), model_path=plate_onnx, runtime=runtime)
+    assert box_iou_xyxy(two_scales.detect(tilted).xyxy, tilted_plate).max(initial=0.0) == 0.0
+    assert box_iou_xyxy(rotating.detect(tilted).xyxy, tilted_plate).max() >= 0.5
+
+
+def test_blank_frame_has_no_plates(detector: YoloV8Detector) -> None:
+    assert len(detector.detect(np.full((720, 1280, 3), 127, np.uint8))) == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"imgsz": 650},  # not a multiple of 32
+        {"imgsz": 64},
+        {"threshold": 0.0},
+        {"second_scale_imgsz": 640},  # not larger than imgsz
+        {"classes": (-1,)},
+        {"colour": "red"},  # unknown field
+        {"type": "centerface"},
+        {"rotations_deg": (60,)},
+        {"rotations_deg": (0,)},
+    ],
+)
+def test_config_rejects_bad_values(bad: dict) -> None:
+    with pytest.raises(ValidationError):
+        YoloV8Config(**bad)
+
+
+def test_non_rgb_frames_are_refused(detector: YoloV8Detector) -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        detector.detect(np.zeros((10, 10), np.uint8))
