@@ -1,24 +1,567 @@
 """probe → decode → detect → track → redact → encode, as one call.
 
-CONTRACT (implementation in progress by the lead; signatures are fixed):
+Video runs in two passes over the file. The first decodes, detects (on every
+Nth frame) and tracks; tracks are then finalized offline, because padding a
+track *before* it first appears needs to know the future. The second pass
+decodes again and masks each frame with the finished tracks while the encoder
+writes the output. Decoding twice costs far less than detection, and the
+split is also the review loop: a ``detect`` job stops after the first pass,
+and a later ``redact`` job renders from its tracks without detecting again.
 
-    class Engine:
-        def __init__(self, *, model_dir: Path, runtime: RuntimeOptions) -> None
-        @classmethod
-        def from_settings(cls, settings: Settings) -> Engine
-        # Holds loaded detectors, reused across jobs; safe to share between threads.
-
-    def run(engine: Engine, spec: RedactionSpec, input_path: Path, output_path: Path | None, *,
-            progress: Callable[[float], None] | None = None,   # fraction 0..1
-            cancel: Callable[[], bool] | None = None,           # True -> raises JobCanceled
-            source_report: Report | None = None,                # tracks of a finished detect job (spec.source_job)
-            thumbnails_dir: Path | None = None,                 # detect mode: writes <track_id>.jpg per track
-            file_label: str | None = None,                      # goes into Report.file (CLI passes the path; API None)
-            ) -> Report
-
-    def output_suffix(spec: RedactionSpec, info: MediaInfo) -> str   # ".mp4", ".jpg", ...
-
-mode="redact" writes output_path; mode="detect" needs output_path=None.
-Raises veil.errors.MediaError subclasses for bad input, SpecError for bad spec/source_report,
-JobCanceled when cancel() turns true, ModelMissing when `veil models pull` has not run.
+``run`` is the only entry point; the CLI, the in-process workers and the
+Celery tasks all call it.
 """
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from veil.detect import Detections, Detector
+from veil.detect.boxes import clip_xyxy
+from veil.detect.models import ModelStore
+from veil.detect.registry import build_detector, model_sha256
+from veil.detect.runtime import RuntimeOptions
+from veil.errors import JobCanceled, SpecError
+from veil.media import (
+    EncodeOptions,
+    MediaInfo,
+    VideoFrame,
+    iter_frames,
+    probe,
+    read_image,
+    transcode_video,
+    write_image,
+)
+from veil.redact import Redactor, build_redactor
+from veil.report import AudioInfo, MediaSummary, ModelInfo, Report, TrackFrame, TrackReport
+from veil.settings import Settings
+from veil.spec import Method, RedactionSpec, Shape
+from veil.track import IoUTracker, Track, TrackerConfig, finalize_tracks, tracks_at_frames
+
+__all__ = ["Engine", "output_suffix", "run"]
+
+Progress = Callable[[float], None]
+Cancel = Callable[[], bool]
+
+_IMAGE_SUFFIX = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+_WEAK_FACTOR = 0.5
+"""Candidates scoring above ``threshold * _WEAK_FACTOR`` may extend an existing track (never start one)."""
+
+
+class Engine:
+    """Loaded detectors, reused across jobs and shared between worker threads.
+
+    Building an onnxruntime session and warming it up takes longer than
+    redacting a photo, so detectors are cached by everything that shapes them.
+    """
+
+    def __init__(self, *, model_dir: Path, runtime: RuntimeOptions) -> None:
+        self.store = ModelStore(model_dir)
+        self.runtime = runtime
+        self._cache: dict[tuple[str, float | None, str, float], tuple[Detector, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Engine:
+        runtime = RuntimeOptions(providers=tuple(settings.providers), intra_op_threads=settings.intra_op_threads)
+        return cls(model_dir=settings.model_dir, runtime=runtime)
+
+    @contextmanager
+    def detector(
+        self, category: str, *, threshold: float | None, mode: str, detect_scale: float
+    ) -> Iterator[Detector]:
+        """A warmed-up detector for ``category``, held exclusively for the ``with`` block."""
+        key = (category, threshold, mode, detect_scale)
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None:
+                detector = build_detector(
+                    category,
+                    store=self.store,
+                    runtime=self.runtime,
+                    threshold=threshold,
+                    mode=mode,  # type: ignore[arg-type]
+                    detect_scale=detect_scale,
+                )
+                entry = self._cache[key] = (detector, threading.Lock())
+        detector, lock = entry
+        with lock:
+            yield detector
+
+    def model_info(self, category: str) -> ModelInfo:
+        with self.detector(category, threshold=None, mode="image", detect_scale=1.0) as det:
+            name = det.model_name
+        return ModelInfo(name=name, category=category, sha256=model_sha256(category, store=self.store))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The category table and masking effects for one run."""
+
+    categories: tuple[str, ...]
+    redactors: tuple[Redactor, ...]
+    region_redactors: dict[tuple[Method, Shape], Redactor]
+
+    def class_id(self, category: str) -> int:
+        return self.categories.index(category)
+
+
+def output_suffix(spec: RedactionSpec, info: MediaInfo) -> str:
+    """The file suffix ``run`` writes for this spec and input (``.mp4``, ``.jpg``, ...)."""
+    fmt = spec.output.format
+    if info.kind == "image":
+        if fmt in ("mp4", "mov", "mkv"):
+            raise SpecError(f"output format {fmt!r} is for video, but the input is an image")
+        if fmt == "auto":
+            return _IMAGE_SUFFIX.get(info.container, ".png")
+        return _IMAGE_SUFFIX[fmt]
+    if fmt in _IMAGE_SUFFIX:
+        raise SpecError(f"output format {fmt!r} is for images, but the input is a video")
+    return ".mp4" if fmt == "auto" else f".{fmt}"
+
+
+def run(
+    engine: Engine,
+    spec: RedactionSpec,
+    input_path: Path,
+    output_path: Path | None,
+    *,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    source_report: Report | None = None,
+    thumbnails_dir: Path | None = None,
+    file_label: str | None = None,
+    info: MediaInfo | None = None,
+) -> Report:
+    """Redact (or, in ``detect`` mode, only analyse) one file. See the module docstring."""
+    if (spec.mode == "redact") != (output_path is not None):
+        raise SpecError("redact mode needs an output path and detect mode takes none")
+    if spec.source_job is not None and source_report is None:
+        raise SpecError("source_job is set but its report was not supplied")
+    report_progress = progress or (lambda _f: None)
+    is_canceled = cancel or (lambda: False)
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    info = info or probe(input_path)
+    timings["probe"] = time.perf_counter() - started
+    plan = _make_plan(spec, source_report)
+
+    if info.kind == "image":
+        tracks, output_info = _run_image(
+            engine, spec, plan, input_path, output_path, info, source_report, timings, thumbnails_dir
+        )
+    else:
+        tracks, output_info = _run_video(
+            engine, spec, plan, input_path, output_path, info, source_report, timings,
+            report_progress, is_canceled, thumbnails_dir,
+        )
+    report_progress(1.0)
+
+    started = time.perf_counter()
+    report = Report(
+        file=file_label,
+        kind=info.kind,
+        mode=spec.mode,
+        input=_summary(info),
+        output=None if output_info is None else _summary(output_info),
+        counts=_counts(tracks, plan),
+        masked_frames=_masked_frames(tracks),
+        tracks=[_track_report(t, plan) for t in tracks],
+        models=[] if source_report is not None else [engine.model_info(c) for c in plan.categories],
+        timings=timings,
+        input_sha256=_sha256(input_path),
+        output_sha256=None if output_path is None else _sha256(output_path),
+    )
+    if source_report is not None:
+        report.models = list(source_report.models)
+    report.timings["report"] = time.perf_counter() - started
+    return report
+
+
+# --- planning ---------------------------------------------------------------------------------------------
+
+
+def _make_plan(spec: RedactionSpec, source_report: Report | None) -> _Plan:
+    categories = list(spec.enabled_categories())
+    if source_report is not None:
+        disabled = {name for name, cat in spec.categories.items() if not cat.enabled}
+        for t in source_report.tracks:
+            if t.category not in categories and t.category not in disabled:
+                categories.append(t.category)
+    redactors = tuple(
+        build_redactor(spec.method_for(c), shape=spec.shape, mask_scale=spec.mask_scale_for(c)) for c in categories
+    )
+    region_redactors = {
+        (m, s): build_redactor(m, shape=s, mask_scale=1.0)
+        for m, s in {(r.method or spec.method, r.shape) for r in spec.regions}
+    }
+    return _Plan(categories=tuple(categories), redactors=redactors, region_redactors=region_redactors)
+
+
+def _tracks_from_report(report: Report, spec: RedactionSpec, plan: _Plan) -> list[Track]:
+    chosen = set(spec.filter.track_ids) if spec.filter is not None else set()
+    include = spec.filter is not None and spec.filter.scope == "include"
+    tracks: list[Track] = []
+    for t in report.tracks:
+        if t.category not in plan.categories:
+            continue
+        if (t.id in chosen) != include:
+            continue
+        tracks.append(
+            Track(
+                track_id=t.id,
+                class_id=plan.class_id(t.category),
+                frames=np.array([f.frame for f in t.frames], dtype=np.int64),
+                xyxy=np.array([f.box for f in t.frames], dtype=np.float32).reshape(-1, 4),
+                score=np.array([f.score for f in t.frames], dtype=np.float32),
+            )
+        )
+    return tracks
+
+
+def _detect_all(
+    engine: Engine,
+    spec: RedactionSpec,
+    plan: _Plan,
+    rgb: np.ndarray,
+    *,
+    mode: str,
+) -> tuple[Detections, Detections]:
+    """Run every category's detector; split into boxes to mask and weak candidates."""
+    strong: list[Detections] = []
+    weak: list[Detections] = []
+    for class_id, category in enumerate(plan.categories):
+        cat = spec.categories.get(category)
+        threshold = cat.threshold if cat is not None else None
+        scale = spec.detection.detect_scale
+        if mode == "video" and threshold is not None:
+            with engine.detector(category, threshold=threshold * _WEAK_FACTOR, mode=mode, detect_scale=scale) as det:
+                found = det.detect(rgb).with_class_id(class_id)
+            is_strong = found.confidence >= threshold
+            strong.append(found[is_strong])
+            weak.append(found[~is_strong])
+        else:
+            with engine.detector(category, threshold=threshold, mode=mode, detect_scale=scale) as det:
+                strong.append(det.detect(rgb).with_class_id(class_id))
+    return Detections.merge(strong), Detections.merge(weak)
+
+
+# --- images -----------------------------------------------------------------------------------------------
+
+
+def _run_image(
+    engine: Engine,
+    spec: RedactionSpec,
+    plan: _Plan,
+    input_path: Path,
+    output_path: Path | None,
+    info: MediaInfo,
+    source_report: Report | None,
+    timings: dict[str, float],
+    thumbnails_dir: Path | None,
+) -> tuple[list[Track], MediaInfo | None]:
+    started = time.perf_counter()
+    rgb = _writable(read_image(input_path))
+    timings["decode"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    if source_report is not None:
+        tracks = _tracks_from_report(source_report, spec, plan)
+    else:
+        found, _ = _detect_all(engine, spec, plan, rgb, mode="image")
+        order = np.lexsort((found.xyxy[:, 0], found.class_id))
+        found = found[order]
+        tracks = [
+            Track(
+                track_id=i + 1,
+                class_id=int(found.class_id[i]),
+                frames=np.zeros(1, dtype=np.int64),
+                xyxy=found.xyxy[i : i + 1],
+                score=found.confidence[i : i + 1],
+            )
+            for i in range(len(found))
+        ]
+    timings["detect"] = time.perf_counter() - started
+
+    if thumbnails_dir is not None:
+        _write_thumbnails(thumbnails_dir, tracks, {0: rgb})
+    if output_path is None:
+        return tracks, None
+
+    started = time.perf_counter()
+    frame_dets = tracks_at_frames(tracks, 1)[0] if tracks else Detections.empty()
+    _mask_frame(rgb, frame_dets, spec, plan, time_s=0.0, resolution_wh=(info.width, info.height))
+    timings["redact"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    fmt = output_suffix(spec, info).lstrip(".").replace("jpg", "jpeg")
+    write_image(
+        output_path,
+        rgb,
+        fmt=fmt,  # type: ignore[arg-type]
+        quality=spec.output.jpeg_quality,
+        source=input_path,
+        keep_metadata=spec.output.keep_metadata,
+    )
+    timings["encode"] = time.perf_counter() - started
+    return tracks, probe(output_path)
+
+
+# --- video ------------------------------------------------------------------------------------------------
+
+
+def _run_video(
+    engine: Engine,
+    spec: RedactionSpec,
+    plan: _Plan,
+    input_path: Path,
+    output_path: Path | None,
+    info: MediaInfo,
+    source_report: Report | None,
+    timings: dict[str, float],
+    progress: Progress,
+    cancel: Cancel,
+    thumbnails_dir: Path | None,
+) -> tuple[list[Track], MediaInfo | None]:
+    frame_count = info.frame_count or 0
+    analyse_share = 0.0 if source_report is not None else (0.6 if output_path is not None else 1.0)
+
+    started = time.perf_counter()
+    if source_report is not None:
+        tracks = _tracks_from_report(source_report, spec, plan)
+    else:
+        tracks, frame_count = _analyse_video(engine, spec, plan, input_path, info, progress, cancel, analyse_share)
+    timings["detect"] = time.perf_counter() - started
+
+    if thumbnails_dir is not None and tracks:
+        _write_video_thumbnails(thumbnails_dir, tracks, input_path)
+    if output_path is None:
+        return tracks, None
+
+    started = time.perf_counter()
+    per_frame = tracks_at_frames(tracks, max(frame_count, _last_frame(tracks) + 1))
+    resolution_wh = (info.width, info.height)
+    total = max(frame_count, 1)
+
+    def process(frame: VideoFrame) -> np.ndarray | None:
+        if frame.index % 16 == 0:
+            if cancel():
+                raise JobCanceled("the job was canceled")
+            progress(analyse_share + (1 - analyse_share) * min(frame.index / total, 1.0))
+        dets = per_frame[frame.index] if frame.index < len(per_frame) else Detections.empty()
+        if not len(dets) and not _regions_at(spec, frame.time_s):
+            return None
+        rgb = _writable(frame.rgb())
+        _mask_frame(rgb, dets, spec, plan, time_s=frame.time_s, resolution_wh=resolution_wh)
+        return rgb
+
+    out = spec.output
+    transcode_video(
+        input_path,
+        output_path,
+        process,
+        options=EncodeOptions(
+            codec=out.codec, crf=out.crf, preset=out.preset, keep_bitrate=out.keep_bitrate, keep_metadata=out.keep_metadata
+        ),
+        container_format={".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}[output_suffix(spec, info)],
+    )
+    timings["render"] = time.perf_counter() - started
+    return tracks, probe(output_path)
+
+
+def _analyse_video(
+    engine: Engine,
+    spec: RedactionSpec,
+    plan: _Plan,
+    input_path: Path,
+    info: MediaInfo,
+    progress: Progress,
+    cancel: Cancel,
+    share: float,
+) -> tuple[list[Track], int]:
+    every = spec.detection.detect_every
+    opts = spec.tracking
+    tracker = IoUTracker(TrackerConfig(max_age_frames=max(opts.gap_frames, every) + every))
+    total = max(info.frame_count or 1, 1)
+    frame_count = 0
+    for frame in iter_frames(input_path):
+        frame_count = frame.index + 1
+        if frame.index % every:
+            continue
+        if cancel():
+            raise JobCanceled("the job was canceled")
+        strong, weak = _detect_all(engine, spec, plan, frame.rgb(), mode="video")
+        tracker.update(strong, frame_index=frame.index, weak=weak)
+        progress(share * min(frame_count / total, 1.0))
+    tracks = finalize_tracks(
+        tracker.history(),
+        frame_count=frame_count,
+        gap_frames=max(opts.gap_frames, every),
+        pad_before=max(opts.pad_before, every - 1),
+        pad_after=max(opts.pad_after, every - 1),
+        smooth=opts.smooth,
+        resolution_wh=(info.width, info.height),
+        detect_every=every,
+    )
+    return tracks, frame_count
+
+
+# --- masking ----------------------------------------------------------------------------------------------
+
+
+def _writable(rgb: np.ndarray) -> np.ndarray:
+    return rgb if rgb.flags.writeable else rgb.copy()
+
+
+def _regions_at(spec: RedactionSpec, time_s: float) -> list[int]:
+    return [
+        i
+        for i, r in enumerate(spec.regions)
+        if r.start <= time_s + 1e-6 and (r.end is None or time_s <= r.end + 1e-6)
+    ]
+
+
+def _outside_zones(dets: Detections, spec: RedactionSpec) -> Detections:
+    if not spec.exclusion_zones or not len(dets):
+        return dets
+    centre = (dets.xyxy[:, :2] + dets.xyxy[:, 2:]) / 2
+    inside = np.zeros(len(dets), dtype=bool)
+    for zone in spec.exclusion_zones:
+        x1, y1, x2, y2 = zone.box
+        inside |= (centre[:, 0] >= x1) & (centre[:, 0] <= x2) & (centre[:, 1] >= y1) & (centre[:, 1] <= y2)
+    return dets[~inside]
+
+
+def _mask_frame(
+    rgb: np.ndarray,
+    dets: Detections,
+    spec: RedactionSpec,
+    plan: _Plan,
+    *,
+    time_s: float,
+    resolution_wh: tuple[int, int],
+) -> None:
+    """Mask detections (outside exclusion zones) and the manual regions active at ``time_s``, in place."""
+    dets = _outside_zones(dets, spec)
+    for class_id, redactor in enumerate(plan.redactors):
+        mine = dets[dets.class_id == class_id]
+        if len(mine):
+            redactor.apply(rgb, mine)
+    for i in _regions_at(spec, time_s):
+        region = spec.regions[i]
+        box = clip_xyxy(np.array([region.box], dtype=np.float32), resolution_wh=resolution_wh)
+        region_dets = Detections(xyxy=box, confidence=np.ones(1, np.float32), class_id=np.full(1, -1, np.int64))
+        plan.region_redactors[(region.method or spec.method, region.shape)].apply(rgb, region_dets)
+
+
+# --- thumbnails -------------------------------------------------------------------------------------------
+
+
+def _best_frames(tracks: Sequence[Track]) -> dict[int, list[tuple[Track, int]]]:
+    """For each track, the frame where its detector score is highest, grouped by frame index."""
+    wanted: dict[int, list[tuple[Track, int]]] = {}
+    for t in tracks:
+        k = int(np.argmax(t.score))
+        wanted.setdefault(int(t.frames[k]), []).append((t, k))
+    return wanted
+
+
+def _write_thumbnails(directory: Path, tracks: Sequence[Track], frames: dict[int, np.ndarray]) -> None:
+    import cv2
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for frame_index, items in _best_frames(tracks).items():
+        rgb = frames.get(frame_index)
+        if rgb is None:
+            continue
+        h, w = rgb.shape[:2]
+        for track, k in items:
+            x1, y1, x2, y2 = (int(v) for v in clip_xyxy(track.xyxy[k : k + 1], resolution_wh=(w, h))[0])
+            crop = rgb[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
+            if crop.size == 0:
+                continue
+            scale = 128 / max(crop.shape[:2])
+            crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if ok:
+                (directory / f"{track.track_id}.jpg").write_bytes(buf.tobytes())
+
+
+def _write_video_thumbnails(directory: Path, tracks: Sequence[Track], input_path: Path) -> None:
+    wanted = _best_frames(tracks)
+    frames: dict[int, np.ndarray] = {}
+    last = max(wanted)
+    for frame in iter_frames(input_path):
+        if frame.index in wanted:
+            frames[frame.index] = frame.rgb()
+        if frame.index >= last:
+            break
+    _write_thumbnails(directory, tracks, frames)
+
+
+# --- report -----------------------------------------------------------------------------------------------
+
+
+def _summary(info: MediaInfo) -> MediaSummary:
+    return MediaSummary(
+        kind=info.kind,
+        container=info.container,
+        codec=info.codec,
+        width=info.width,
+        height=info.height,
+        rotation=info.rotation,
+        fps=None if info.fps is None else float(info.fps),
+        frame_count=info.frame_count,
+        duration=info.duration,
+        bit_rate=info.bit_rate,
+        audio=[
+            AudioInfo(codec=a.codec, channels=a.channels, sample_rate=a.sample_rate, duration=a.duration)
+            for a in info.audio
+        ],
+    )
+
+
+def _counts(tracks: Sequence[Track], plan: _Plan) -> dict[str, int]:
+    counts = dict.fromkeys(plan.categories, 0)
+    for t in tracks:
+        counts[plan.categories[t.class_id]] += 1
+    return counts
+
+
+def _masked_frames(tracks: Sequence[Track]) -> int:
+    if not tracks:
+        return 0
+    return int(np.unique(np.concatenate([t.frames for t in tracks])).size)
+
+
+def _last_frame(tracks: Sequence[Track]) -> int:
+    return max((int(t.frames[-1]) for t in tracks), default=-1)
+
+
+def _track_report(track: Track, plan: _Plan) -> TrackReport:
+    boxes = np.round(track.xyxy.astype(np.float64), 1)
+    return TrackReport(
+        id=track.track_id,
+        category=plan.categories[track.class_id],
+        frames=[
+            TrackFrame(frame=int(f), box=(b[0], b[1], b[2], b[3]), score=round(float(s), 4))
+            for f, b, s in zip(track.frames, boxes.tolist(), track.score, strict=True)
+        ],
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

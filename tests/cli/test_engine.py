@@ -1,0 +1,81 @@
+"""``veil redact`` and ``veil detect`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from veil.cli import app
+from veil.media import probe
+
+runner = CliRunner()
+
+
+def test_detect_json_image_line(media_dir: Path) -> None:
+    result = runner.invoke(app, ["detect", str(media_dir / "city_crowd.jpg"), "--json"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[0])
+    assert line["kind"] == "image" and line["width"] > 0 and line["height"] > 0
+    faces = [d for d in line["detections"] if d["category"] == "face"]
+    assert len(faces) >= 5
+    x1, y1, x2, y2 = faces[0]["box"]
+    assert 0 <= x1 < x2 <= line["width"] and 0 <= y1 < y2 <= line["height"]
+    assert 0 < faces[0]["score"] <= 1
+
+
+def test_detect_json_video_tracks(media_dir: Path) -> None:
+    result = runner.invoke(app, ["detect", str(media_dir / "faces_2560x1920_audio.mp4"), "--json", "--categories", "face"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip())
+    assert line["kind"] == "video" and line["tracks"]
+    track = line["tracks"][0]
+    assert track["category"] == "face" and isinstance(track["id"], int)
+    assert {"frame", "box", "score"} <= set(track["frames"][0])
+
+
+def test_redact_directory_skips_corrupt_file_and_fails_overall(media_dir: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(media_dir / "street.jpg", inputs / "street.jpg")
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    report = tmp_path / "report.json"
+    result = runner.invoke(app, ["redact", str(inputs), "-o", str(tmp_path / "out"), "--report", str(report)])
+    assert result.exit_code == 1
+    assert (tmp_path / "out" / "street.jpg").exists()
+    assert "broken.jpg" in result.stderr and "Traceback" not in result.output
+    files = json.loads(report.read_text())["files"]
+    assert len(files) == 1 and files[0]["input_sha256"] and "face" in files[0]["counts"]
+
+
+def test_per_category_methods_and_categories(media_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "street.png"
+    result = runner.invoke(
+        app,
+        ["redact", str(media_dir / "street.jpg"), "-o", str(out), "--categories", "face,license_plate,qr_code",
+         "--method", "license_plate=black,face=pixelate", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip())
+    assert set(line["counts"]) == {"face", "license_plate", "qr_code"}
+    assert probe(out).container == "png"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", [b"hello, not media", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64], ids=["text", "stub-mp4"])
+def test_bad_file_gives_one_line_and_nonzero_exit(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(content)
+    proc = subprocess.run(
+        [sys.executable, "-m", "veil", "redact", str(bad), "-o", str(tmp_path / "o.mp4")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "clip.mp4" in errors[0]

@@ -1,0 +1,139 @@
+"""The engine end to end on real media: what a user of ``veil redact`` would check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from veil.detect.boxes import box_iou_xyxy
+from veil.errors import CorruptMedia, SpecError, UnsupportedMedia
+from veil.media import iter_frames, probe, read_image
+from veil.pipeline import Engine, output_suffix, run
+from veil.settings import get_settings
+from veil.spec import RedactionSpec
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_settings(get_settings())
+
+
+def test_video_keeps_frames_timing_and_audio(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
+    src = media_dir / "faces_2560x1920_audio.mp4"
+    out = tmp_path / "out.mp4"
+    report = run(engine, RedactionSpec(), src, out)
+    before, after = probe(src), probe(out)
+    assert after.frame_count == before.frame_count
+    assert after.fps == before.fps
+    assert before.fps is not None and before.duration is not None and after.duration is not None
+    assert abs(after.duration - before.duration) <= 1 / float(before.fps) + 1e-6
+    assert [a.codec for a in after.audio] == [a.codec for a in before.audio]
+    for a, b in zip(after.audio, before.audio, strict=True):
+        assert a.duration is not None and b.duration is not None
+        assert abs(a.duration - b.duration) < 0.05
+    assert report.counts["face"] >= 1
+    assert report.output_sha256 and report.input_sha256 != report.output_sha256
+
+
+def test_image_faces_are_masked_and_rest_untouched(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
+    src = media_dir / "city_crowd.jpg"
+    out = tmp_path / ("out" + output_suffix(RedactionSpec(), probe(src)))
+    report = run(engine, RedactionSpec(output={"format": "png"}), src, out.with_suffix(".png"))
+    assert report.counts["face"] >= 5
+    original = read_image(src).astype(np.int16)
+    redacted = read_image(out.with_suffix(".png")).astype(np.int16)
+    for track in report.tracks:
+        x1, y1, x2, y2 = (int(v) for v in track.frames[0].box)
+        cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+        patch = slice(max(cy - 2, 0), cy + 3), slice(max(cx - 2, 0), cx + 3)
+        assert np.abs(original[patch] - redacted[patch]).mean() > 0 or original[patch].std() < 2
+    # Far from every box the picture is the same (lossless output).
+    mask = np.zeros(original.shape[:2], dtype=bool)
+    for track in report.tracks:
+        x1, y1, x2, y2 = track.frames[0].box
+        w, h = x2 - x1, y2 - y1
+        mask[max(int(y1 - h), 0) : int(y2 + h), max(int(x1 - w), 0) : int(x2 + w)] = True
+    assert np.array_equal(original[~mask], redacted[~mask])
+
+
+@pytest.mark.slow
+def test_selfie_face_is_masked_in_every_frame(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
+    """Wherever an independent full-resolution pass sees the face, the output has no findable face there."""
+    src = media_dir / "selfie_portrait_noaudio.mp4"
+    out = tmp_path / "selfie.mp4"
+    run(engine, RedactionSpec(categories={"face": {}}), src, out)
+    with engine.detector("face", threshold=0.5, mode="video", detect_scale=2.0) as det:
+        seen = 0
+        for original, redacted in zip(iter_frames(src), iter_frames(out), strict=True):
+            faces = det.detect(original.rgb())
+            if not len(faces):
+                continue
+            seen += 1
+            left = det.detect(redacted.rgb())
+            if len(left):
+                overlap = box_iou_xyxy(faces.xyxy, left.xyxy)
+                assert overlap.max() < 0.3, f"face still detectable in frame {original.index}"
+    assert seen > 300, "the reference pass should see the face in most frames"
+
+
+def test_every_shared_media_file_redacts(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
+    for src in sorted(media_dir.iterdir()):
+        info = probe(src)
+        out = tmp_path / (src.stem + output_suffix(RedactionSpec(), info))
+        spec = RedactionSpec(detection={"detect_every": 2}) if info.kind == "video" else RedactionSpec()
+        report = run(engine, spec, src, out)
+        assert out.exists() and report.output is not None
+        assert report.output.width == info.width and report.output.height == info.height
+
+
+def test_detect_mode_returns_tracks_and_thumbnails(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
+    thumbs = tmp_path / "thumbs"
+    report = run(engine, RedactionSpec(mode="detect"), media_dir / "faces_2560x1920_audio.mp4", None, thumbnails_dir=thumbs)
+    assert report.tracks and report.output is None
+    for track in report.tracks:
+        assert (thumbs / f"{track.id}.jpg").stat().st_size > 0
+        frames = [f.frame for f in track.frames]
+        assert frames == sorted(frames)
+
+
+def test_review_loop_renders_from_source_tracks_without_detecting(
+    engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
+    src = media_dir / "city_crowd.jpg"
+    detected = run(engine, RedactionSpec(mode="detect"), src, None)
+    keep = detected.tracks[0].id
+    spec = RedactionSpec(
+        source_job="job-1",
+        filter={"track_ids": [keep], "scope": "include"},
+        regions=[{"box": (0, 0, 40, 40), "method": "black"}],
+        output={"format": "png"},
+    )
+    out = tmp_path / "review.png"
+    report = run(engine, spec, src, out, source_report=detected)
+    assert [t.id for t in report.tracks] == [keep]
+    assert "detect" in report.timings and report.timings["detect"] < 0.5
+    assert (read_image(out)[5:35, 5:35] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (lambda p: p.write_text("this is not a video"), UnsupportedMedia),
+        (lambda p: p.write_bytes((Path(__file__).parents[2] / "shared/data/media/faces_2560x1920_audio.mp4")
+                                 .read_bytes()[:60_000]), CorruptMedia),
+    ],
+    ids=["text-file", "truncated-mp4"],
+)
+def test_bad_input_raises_clear_errors(engine: Engine, tmp_path: Path, make, error) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.mp4"
+    make(bad)
+    with pytest.raises(error):
+        run(engine, RedactionSpec(), bad, tmp_path / "out.mp4")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_spec_mismatch_is_a_spec_error(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(SpecError):
+        run(engine, RedactionSpec(output={"format": "mp4"}), media_dir / "street.jpg", tmp_path / "x.mp4")

@@ -1,0 +1,366 @@
+"""``veil redact`` and ``veil detect``: the engine on files, directories and globs."""
+
+from __future__ import annotations
+
+import glob
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["register"]
+
+MEDIA_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff",
+     ".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"}
+)
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: Path
+    relative: Path
+    """Path below the argument it came from, so directory trees keep their shape in the output."""
+
+
+def expand_inputs(args: list[str]) -> list[_Job]:
+    """Files, directories (recursively, media suffixes only) and glob patterns, in a stable order."""
+    jobs: list[_Job] = []
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir():
+            for found in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES):
+                jobs.append(_Job(found, found.relative_to(path)))
+        elif path.exists():
+            jobs.append(_Job(path, Path(path.name)))
+        else:
+            matches = sorted(Path(m) for m in glob.glob(arg, recursive=True))
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                jobs.append(_Job(path, Path(path.name)))  # reported as missing when processed
+            jobs.extend(_Job(m, Path(m.name)) for m in files)
+    return jobs
+
+
+def _parse_per_category(value: str | None, *, what: str) -> tuple[str | None, dict[str, str]]:
+    """``blur`` or ``face=blur,license_plate=black`` → (default, per-category)."""
+    if not value:
+        return None, {}
+    default: str | None = None
+    per: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        if "=" in part:
+            name, _, v = part.partition("=")
+            per[name.strip()] = v.strip()
+        elif default is None:
+            default = part
+        else:
+            raise typer.BadParameter(f"give one default {what}, or name=value pairs")
+    return default, per
+
+
+def build_spec(
+    *,
+    spec_file: Path | None,
+    mode: str,
+    categories: str | None,
+    method: str | None,
+    shape: str | None,
+    threshold: str | None,
+    mask_scale: str | None,
+    detect_scale: float | None,
+    detect_every: int | None,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    keep_bitrate: bool = False,
+    keep_metadata: bool = False,
+    output_format: str | None = None,
+) -> Any:
+    """Merge a spec file (if any) with command-line options into a validated ``RedactionSpec``."""
+    from pydantic import ValidationError
+
+    from veil.spec import RedactionSpec
+
+    data: dict[str, Any] = {}
+    if spec_file is not None:
+        try:
+            data = json.loads(spec_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read spec file: {exc}") from exc
+    data["mode"] = mode
+    cats: dict[str, dict[str, Any]] = dict(data.get("categories") or {})
+    if categories:
+        names = [c.strip() for c in categories.split(",") if c.strip()]
+        cats = {name: dict(cats.get(name, {})) for name in names}
+    elif not cats:
+        cats = {name: {} for name in RedactionSpec().categories}
+    default_method, methods = _parse_per_category(method, what="method")
+    default_threshold, thresholds = _parse_per_category(threshold, what="threshold")
+    default_scale, scales = _parse_per_category(mask_scale, what="mask scale")
+    for name, cat in cats.items():
+        if name in methods:
+            cat["method"] = methods[name]
+        if default_threshold is not None or name in thresholds:
+            cat["threshold"] = float(thresholds.get(name, default_threshold))  # type: ignore[arg-type]
+        if name in scales:
+            cat["mask_scale"] = float(scales[name])
+    unknown = (set(methods) | set(thresholds) | set(scales)) - set(cats)
+    if unknown:
+        raise typer.BadParameter(f"settings for categories that are not enabled: {', '.join(sorted(unknown))}")
+    data["categories"] = cats
+    if default_method:
+        data["method"] = default_method
+    if shape:
+        data["shape"] = shape
+    if default_scale:
+        data["mask_scale"] = float(default_scale)
+    detection = dict(data.get("detection") or {})
+    if detect_scale is not None:
+        detection["detect_scale"] = detect_scale
+    if detect_every is not None:
+        detection["detect_every"] = detect_every
+    data["detection"] = detection
+    output = dict(data.get("output") or {})
+    for key, value in (("codec", codec), ("crf", crf), ("preset", preset), ("format", output_format)):
+        if value is not None:
+            output[key] = value
+    if keep_bitrate:
+        output["keep_bitrate"] = True
+    if keep_metadata:
+        output["keep_metadata"] = True
+    data["output"] = output
+    try:
+        return RedactionSpec.model_validate(data)
+    except (ValidationError, ValueError) as exc:
+        raise typer.BadParameter(_one_line_validation(exc)) from exc
+
+
+def _one_line_validation(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+    return str(exc)
+
+
+def _output_path(job: _Job, out: Path | None, suffix: str, single: bool) -> Path:
+    if out is None:
+        return job.source.with_name(f"{job.source.stem}.redacted{suffix}")
+    if single and out.suffix and not out.is_dir():
+        return out
+    return out / job.relative.with_suffix(suffix)
+
+
+def _engine() -> Any:
+    from veil.pipeline import Engine
+    from veil.settings import get_settings
+
+    return Engine.from_settings(get_settings())
+
+
+def _error_line(source: Path, exc: BaseException) -> str:
+    from veil.errors import VeilError
+
+    if isinstance(exc, VeilError):
+        return f"error: {source}: {exc.message} [{exc.code}]"
+    if isinstance(exc, FileNotFoundError):
+        return f"error: {source}: no such file [not_found]"
+    if isinstance(exc, PermissionError):
+        return f"error: {source}: permission denied [permission_denied]"
+    return f"error: {source}: unexpected failure ({type(exc).__name__}) [internal_error]"
+
+
+def _progress() -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}", justify="left"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+def _iter_runs(
+    jobs: list[_Job], spec: Any, *, out: Path | None, redact: bool
+) -> Iterator[tuple[_Job, Path | None, Any, BaseException | None]]:
+    """Run the pipeline file by file, with progress bars; yield (job, output, report, error)."""
+    from veil.errors import ModelError, VeilError
+    from veil.media import probe
+    from veil.pipeline import output_suffix, run
+
+    engine = _engine()
+    with _progress() as bars:
+        total = bars.add_task("total", total=len(jobs))
+        for job in jobs:
+            task = bars.add_task(job.source.name[:40], total=100)
+            dst: Path | None = None
+            try:
+                info = probe(job.source)
+                if redact:
+                    dst = _output_path(job, out, output_suffix(spec, info), single=len(jobs) == 1)
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    if dst.resolve() == job.source.resolve():
+                        raise typer.BadParameter("the output would overwrite the input")
+                report = run(
+                    engine, spec, job.source, dst, info=info, file_label=str(job.source),
+                    progress=lambda f, t=task: bars.update(t, completed=round(f * 100)),
+                )
+                yield job, dst, report, None
+            except ModelError:
+                raise
+            except (VeilError, OSError, typer.BadParameter) as exc:
+                if dst is not None:
+                    dst.unlink(missing_ok=True)
+                yield job, None, None, exc
+            finally:
+                bars.remove_task(task)
+                bars.advance(total)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code=1)
+
+
+def redact(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file (one input) or directory.")] = None,
+    categories: Annotated[str | None, typer.Option(help="Comma-separated: face,license_plate,qr_code,barcode,...")] = None,
+    method: Annotated[str | None, typer.Option(help="blur|pixelate|black|box, or per category: face=blur,license_plate=black")] = None,
+    shape: Annotated[str | None, typer.Option(help="ellipse or rect.")] = None,
+    threshold: Annotated[str | None, typer.Option(help="Score threshold, or per category: face=0.3,license_plate=0.4")] = None,
+    mask_scale: Annotated[str | None, typer.Option(help="Grow boxes by this factor, or per category.")] = None,
+    detect_scale: Annotated[float | None, typer.Option(help="Video: detector resolution factor (speed/recall).")] = None,
+    detect_every: Annotated[int | None, typer.Option(help="Video: detect on every Nth frame, track between.")] = None,
+    codec: Annotated[str | None, typer.Option(help="h264 (default) or h265.")] = None,
+    crf: Annotated[int | None, typer.Option(help="Video quality, 0-51 (lower is better).")] = None,
+    preset: Annotated[str | None, typer.Option(help="x264/x265 preset (default veryfast).")] = None,
+    keep_bitrate: Annotated[bool, typer.Option("--keep-bitrate", help="Match the input's video bitrate (±15 %).")] = False,
+    keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep GPS, camera serials and other tags.")] = False,
+    output_format: Annotated[str | None, typer.Option("--format", help="Output format: mp4, mov, mkv, jpeg, png, webp.")] = None,
+    spec_file: Annotated[Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")] = None,
+    report_path: Annotated[Path | None, typer.Option("--report", help="Write the JSON report of every file here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON result line per file.")] = False,
+) -> None:
+    """Mask faces and licence plates in images and videos."""
+    from veil.errors import ModelError
+
+    spec = build_spec(
+        spec_file=spec_file, mode="redact", categories=categories, method=method, shape=shape, threshold=threshold,
+        mask_scale=mask_scale, detect_scale=detect_scale, detect_every=detect_every, codec=codec, crf=crf, preset=preset,
+        keep_bitrate=keep_bitrate, keep_metadata=keep_metadata, output_format=output_format,
+    )
+    jobs = expand_inputs(paths)
+    if not jobs:
+        raise _fail("error: no input files")
+    reports: list[dict[str, Any]] = []
+    failed = 0
+    try:
+        for job, dst, report, error in _iter_runs(jobs, spec, out=output, redact=True):
+            if error is not None:
+                failed += 1
+                typer.echo(_error_line(job.source, error), err=True)
+                if as_json:
+                    typer.echo(json.dumps({"file": str(job.source), "ok": False, "error": _error_dict(error)}))
+                continue
+            reports.append(report.model_dump(mode="json"))
+            if as_json:
+                typer.echo(json.dumps({"file": str(job.source), "ok": True, "output": str(dst), "counts": report.counts}))
+            else:
+                counts = ", ".join(f"{n} {c}" for c, n in report.counts.items()) or "nothing found"
+                typer.echo(f"{job.source} -> {dst} ({counts})", err=True)
+    except ModelError as exc:
+        raise _fail(f"error: {exc.message}") from None
+    if report_path is not None:
+        report_path.write_text(json.dumps({"files": reports}, indent=2))
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _error_dict(exc: BaseException) -> dict[str, str]:
+    from veil.errors import VeilError
+
+    if isinstance(exc, VeilError):
+        return {"code": exc.code, "message": exc.message}
+    return {"code": "error", "message": _error_line(Path(""), exc).split(": ", 2)[-1]}
+
+
+def detect(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
+    categories: Annotated[str | None, typer.Option(help="Comma-separated categories.")] = None,
+    threshold: Annotated[str | None, typer.Option(help="Score threshold, or per category.")] = None,
+    detect_scale: Annotated[float | None, typer.Option(help="Video: detector resolution factor.")] = None,
+    detect_every: Annotated[int | None, typer.Option(help="Video: detect on every Nth frame.")] = None,
+    spec_file: Annotated[Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file, one per line.")] = False,
+) -> None:
+    """Find faces and plates without writing anything; boxes are in stored-frame pixels."""
+    from veil.errors import ModelError
+
+    spec = build_spec(
+        spec_file=spec_file, mode="detect", categories=categories, method=None, shape=None, threshold=threshold,
+        mask_scale=None, detect_scale=detect_scale, detect_every=detect_every,
+    )
+    jobs = expand_inputs(paths)
+    if not jobs:
+        raise _fail("error: no input files")
+    failed = 0
+    try:
+        for job, _dst, report, error in _iter_runs(jobs, spec, out=None, redact=False):
+            if error is not None:
+                failed += 1
+                typer.echo(_error_line(job.source, error), err=True)
+                continue
+            line = detect_json(report)
+            if as_json:
+                typer.echo(json.dumps(line))
+            else:
+                counts = ", ".join(f"{n} {c}" for c, n in report.counts.items()) or "nothing found"
+                typer.echo(f"{job.source}: {counts}")
+    except ModelError as exc:
+        raise _fail(f"error: {exc.message}") from None
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def detect_json(report: Any) -> dict[str, Any]:
+    """The documented ``veil detect --json`` line for one report."""
+    base: dict[str, Any] = {
+        "file": report.file,
+        "kind": report.kind,
+        "width": report.input.width,
+        "height": report.input.height,
+    }
+    if report.kind == "image":
+        base["detections"] = [
+            {"category": t.category, "box": list(t.frames[0].box), "score": t.frames[0].score} for t in report.tracks
+        ]
+    else:
+        base["frame_count"] = report.input.frame_count
+        base["fps"] = report.input.fps
+        base["tracks"] = [
+            {
+                "id": t.id,
+                "category": t.category,
+                "frames": [{"frame": f.frame, "box": list(f.box), "score": f.score} for f in t.frames],
+            }
+            for t in report.tracks
+        ]
+    return base
+
+
+def register(app: typer.Typer) -> None:
+    app.command("redact")(redact)
+    app.command("detect")(detect)
