@@ -1,0 +1,98 @@
+"""Licence-plate detector latency on one 1080p frame (warm, median of N).
+
+The frame is a real photo from ``../shared/data/media`` (plates_fisheye.png, a car park with a
+visible plate), centre-cropped to 16:9 and resized to 1920x1080. The detector is built exactly as
+the engine builds it (converted plate model from the model cache, default ``YoloV8Config``), so the
+figure includes letterboxing, the ONNX run, decoding and NMS. Run ``veil models pull`` first.
+
+    .venv/bin/python bench/plate_latency.py --runs 50
+    .venv/bin/python bench/plate_latency.py --runs 50 --threads 2 --json
+
+Target on the 2-core dev machine: median <= 40 ms. Timings on a shared machine are noisy: run it
+when the machine is otherwise idle, and read ``min`` as the best case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from veil.detect.models import ModelStore
+from veil.detect.runtime import RuntimeOptions
+from veil.detect.yolov8 import YoloV8Config, YoloV8Detector, plate_model_path
+from veil.settings import Settings
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+TARGET_MS = 40.0
+
+
+def frame_1080p() -> np.ndarray:
+    """A real 1920x1080 RGB frame: centre 16:9 crop of plates_fisheye.png, resized."""
+    bgr = cv2.imread(str(MEDIA / "plates_fisheye.png"))
+    if bgr is None:
+        raise SystemExit(f"cannot read {MEDIA / 'plates_fisheye.png'}")
+    h, w = bgr.shape[:2]
+    crop_h = round(w * 9 / 16)
+    top = (h - crop_h) // 2
+    bgr = cv2.resize(bgr[top : top + crop_h], (1920, 1080), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=50, help="timed runs after warm-up")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: settings)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    args = parser.parse_args()
+
+    settings = Settings()
+    threads = settings.intra_op_threads if args.threads is None else args.threads
+    runtime = RuntimeOptions(providers=tuple(settings.providers), intra_op_threads=threads)
+    model = plate_model_path(ModelStore(settings.model_dir))
+    detector = YoloV8Detector(YoloV8Config(), model_path=model, runtime=runtime)
+    frame = frame_1080p()
+    for _ in range(5):
+        found = detector.detect(frame)
+    times = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        detector.detect(frame)
+        times.append((time.perf_counter() - start) * 1000)
+    effective = threads or os.cpu_count() or 1
+    result = {
+        "frame": "1920x1080",
+        "runs": args.runs,
+        "median_ms": round(statistics.median(times), 1),
+        "min_ms": round(min(times), 1),
+        "p90_ms": round(float(np.percentile(times, 90)), 1),
+        "plates_found": len(found),
+        "intra_op_threads": threads,
+        "effective_threads": effective,
+        "cpu_count": os.cpu_count(),
+        "onnxruntime": ort.__version__,
+        "target_ms": TARGET_MS,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"plate detector, 1920x1080 frame, {args.runs} warm runs")
+    print(f"  median {result['median_ms']} ms   min {result['min_ms']} ms   p90 {result['p90_ms']} ms")
+    print(f"  target <= {TARGET_MS:.0f} ms: {'met' if result['median_ms'] <= TARGET_MS else 'NOT met'}")
+    print(
+        f"  onnxruntime {ort.__version__}, intra-op threads {threads}"
+        f"{' (0 = one per core)' if threads == 0 else ''}, {effective} used, cpu_count {os.cpu_count()}"
+    )
+    print(f"  plates found {len(found)}, 1-minute load average {result['load_avg_1m']} (shared machine: noisy)")
+
+
+if __name__ == "__main__":
+    main()
