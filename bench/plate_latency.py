@@ -47,9 +47,13 @@ def frame_1080p() -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=50, help="timed runs after warm-up")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: settings)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: settings)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     args = parser.parse_args()
 
@@ -91,7 +95,9 @@ def main() -> None:
         f"  onnxruntime {ort.__version__}, intra-op threads {threads}"
         f"{' (0 = one per core)' if threads == 0 else ''}, {effective} used, cpu_count {os.cpu_count()}"
     )
-    print(f"  plates found {len(found)}, 1-minute load average {result['load_avg_1m']} (shared machine: noisy)")
+    print(
+        f"  plates found {len(found)}, 1-minute load average {result['load_avg_1m']} (shared machine: noisy)"
+    )
 
 
 if __name__ == "__main__":
