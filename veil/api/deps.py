@@ -1,0 +1,99 @@
+"""``Annotated`` dependencies: the services, the authenticated key, and scope checks.
+
+An API key goes in ``Authorization: Bearer``. Unknown and revoked keys get 401; a key
+without the route's scope gets 403; ``admin`` includes every scope of its tenant.
+The per-key rate limit is enforced here, after authentication, before any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from veil.api.errors import Forbidden, RateLimited, Unauthorized
+from veil.api.ratelimit import RateLimiter
+from veil.api.services import Services
+from veil.jobs import store
+from veil.jobs.schemas import Scope
+from veil.jobs.worker import utcnow
+
+__all__ = [
+    "Admin",
+    "Authenticated",
+    "Principal",
+    "Reader",
+    "ServicesDep",
+    "Writer",
+    "get_services",
+    "require",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `veil keys create`.")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The API key behind a request."""
+
+    key_id: str
+    name: str
+    tenant_id: str
+    scopes: frozenset[str]
+
+    def has(self, scope: Scope) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def authenticate(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("send `Authorization: Bearer <API key>`")
+    with services.db.begin() as session:
+        row = store.find_api_key(session=session, key=credentials.credentials)
+        if row is not None:
+            store.touch_api_key(session=session, key_id=row.id, now=utcnow())
+    if row is None:
+        raise Unauthorized("unknown or revoked API key")
+    request.state.key_id = row.id
+    limit = row.rate_limit_per_minute or services.settings.rate_limit_per_minute
+    wait_s = services.limiter.acquire(row.id, per_minute=limit)
+    if wait_s > 0:
+        raise RateLimited(
+            f"rate limit of {limit} requests per minute exceeded",
+            retry_after_s=RateLimiter.retry_after(wait_s),
+        )
+    return Principal(
+        key_id=row.id, name=row.name, tenant_id=row.tenant_id, scopes=frozenset(row.scopes.split())
+    )
+
+
+Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+def require(scope: Scope) -> Callable[[Principal], Principal]:
+    def check(principal: Authenticated) -> Principal:
+        if not principal.has(scope):
+            raise Forbidden(f"this API key lacks the `{scope}` scope")
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require("jobs:read"))]
+Writer = Annotated[Principal, Depends(require("jobs:write"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

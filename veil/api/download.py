@@ -1,0 +1,57 @@
+"""Streaming a job's result from storage, with HTTP Range, for the authenticated route and signed links."""
+
+from __future__ import annotations
+
+from starlette.responses import Response, StreamingResponse
+
+from veil.api.errors import Expired
+from veil.api.ranges import parse_range
+from veil.errors import JobConflict, StorageNotFound
+from veil.jobs.states import JobState
+from veil.jobs.tables import JobRow
+from veil.storage import Storage
+
+__all__ = ["check_result_available", "result_response"]
+
+
+def check_result_available(row: JobRow) -> str:
+    """The output key of ``row``; 409 while there is none yet, 410 once retention deleted it."""
+    if row.mode == "detect":
+        raise JobConflict("detect jobs have no result file; read the report")
+    if row.purged_at is not None:
+        raise Expired("retention deleted this job's result")
+    if row.state is not JobState.SUCCEEDED or row.output_key is None:
+        raise JobConflict(f"the job is {row.state.value}; there is no result")
+    return row.output_key
+
+
+def result_response(
+    storage: Storage, row: JobRow, *, range_header: str | None, head: bool = False
+) -> Response:
+    key = check_result_available(row)
+    try:
+        size = storage.size(key)
+    except StorageNotFound as exc:
+        raise Expired("the result is no longer stored") from exc
+    suffix = key[key.rfind(".") :] if "." in key.rsplit("/", 1)[-1] else ""
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'attachment; filename="{row.id}{suffix}"',
+        "Cache-Control": "private, no-store",
+    }
+    if row.output_sha256:
+        headers["ETag"] = f'"{row.output_sha256}"'
+    media_type = row.output_content_type or "application/octet-stream"
+    byte_range = parse_range(range_header, size)
+    if byte_range is None:
+        first, last, status = 0, size - 1, 200
+    else:
+        first, last = byte_range
+        status = 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    headers["Content-Length"] = str(max(last - first + 1, 0))
+    if head or size == 0:
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    return StreamingResponse(
+        storage.iter_range(key, first, last), status_code=status, headers=headers, media_type=media_type
+    )

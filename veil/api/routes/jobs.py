@@ -1,0 +1,478 @@
+"""``/v1/jobs``: submit, list, read, cancel, delete, download, report, thumbnails, links, webhooks."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from veil.api.deps import Reader, ServicesDep, Writer
+from veil.api.download import check_result_available, result_response
+from veil.api.errors import BadRequest, Expired, error_responses, request_id_of
+from veil.api.links import sign_link
+from veil.api.schemas import LinkCreate, LinkPublic
+from veil.api.services import Services
+from veil.api.submit import submit_job
+from veil.api.upload import receive_upload
+from veil.errors import JobConflict, JobNotFound, QueueFull, StorageNotFound, VeilError
+from veil.jobs import blobs, store
+from veil.jobs.schemas import JobPublic, JobsPublic, WebhookDeliveriesPublic, delivery_public, job_public
+from veil.jobs.states import JobState
+from veil.jobs.tables import JobRow
+from veil.jobs.worker import utcnow
+from veil.report import Report
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JobId = Annotated[str, Path(description="Job id.", max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+_PREFER_WAIT = re.compile(r"(?:^|[\s,;])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+JOB_UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {"$ref": "#/components/schemas/JobUpload"},
+            "encoding": {"spec": {"contentType": "application/json"}},
+        }
+    },
+}
+
+
+def base_url(services: Services, request: Request) -> str:
+    return (services.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def public(services: Services, request: Request, row: JobRow) -> dict[str, Any]:
+    return job_public(row, base_url=base_url(services, request)).model_dump(mode="json")
+
+
+def load_job(services: Services, *, job_id: str, tenant_id: str) -> JobRow:
+    with services.db.begin() as session:
+        row = store.get_job(session=session, job_id=job_id, tenant_id=tenant_id)
+    if row is None:
+        raise JobNotFound("no such job")
+    return row
+
+
+def audit(
+    services: Services,
+    request: Request,
+    *,
+    actor: str,
+    action: str,
+    tenant_id: str | None,
+    job_id: str | None,
+    outcome: str = "ok",
+    row: JobRow | None = None,
+) -> None:
+    with services.db.begin() as session:
+        store.append_audit(
+            session=session,
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            now=utcnow(),
+            tenant_id=tenant_id,
+            job_id=job_id,
+            request_id=request_id_of(request),
+            input_sha256=None if row is None else row.input_sha256,
+            output_sha256=None if row is None else row.output_sha256,
+        )
+
+
+def _wait_seconds(services: Services, wait: float | None, prefer: str | None) -> tuple[float, bool]:
+    """Seconds to wait (capped by VEIL_MAX_WAIT_S) and whether it came from ``Prefer``."""
+    if wait is not None:
+        return min(wait, services.settings.max_wait_s), False
+    if prefer:
+        match = _PREFER_WAIT.search(prefer)
+        if match:
+            return min(float(match.group(1)), services.settings.max_wait_s), True
+    return 0.0, False
+
+
+def _any_job(services: Services, job_id: str) -> JobRow | None:
+    with services.db.begin() as session:
+        return store.get_job(session=session, job_id=job_id)
+
+
+def _count_queued(services: Services) -> int:
+    with services.db.begin() as session:
+        return store.count_queued(session=session)
+
+
+async def _wait_for(services: Services, job_id: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    subscription = services.events.subscribe(job_id)
+    try:
+        while True:
+            row = await run_in_threadpool(_any_job, services, job_id)
+            remaining = deadline - time.monotonic()
+            if row is None or row.state.terminal or remaining <= 0:
+                return
+            await subscription.wait(min(remaining, 1.0))
+    finally:
+        subscription.close()
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobPublic,
+    summary="Submit a job",
+    responses={
+        200: {"model": JobPublic, "description": "Finished within `wait` (state is terminal)."},
+        202: {"model": JobPublic, "description": "Accepted; poll the `Location`."},
+        **error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+    },
+    openapi_extra={"requestBody": JOB_UPLOAD_BODY},
+)
+async def create_job(
+    request: Request,
+    principal: Writer,
+    services: ServicesDep,
+    wait: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=3600,
+            description="Wait up to this many seconds for the result (capped by VEIL_MAX_WAIT_S).",
+        ),
+    ] = None,
+    prefer: Annotated[
+        str | None, Header(max_length=200, description="`wait=N` works like `?wait=N`.")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Retry-safe submission: the same key and request return the same job; "
+            "the same key with another request is 409.",
+        ),
+    ] = None,
+) -> Response:
+    """Upload a file (multipart field `file`) with a JSON `spec`. Returns 202 and the job; with `wait`
+    (or `Prefer: wait=N`), returns 200 with the finished job if it finishes in time. A `redact` job with
+    `source_job` may omit `file`: the detect job's input is reused."""
+    if await run_in_threadpool(_count_queued, services) >= services.settings.queue_max:
+        raise QueueFull("the job queue is full; retry later")
+    upload = await receive_upload(
+        request,
+        scratch_dir=services.ctx.scratch_dir,
+        max_bytes=services.settings.max_upload_mb * (1 << 20),
+    )
+    try:
+        submitted = await run_in_threadpool(
+            submit_job,
+            services,
+            tenant_id=principal.tenant_id,
+            key_id=principal.key_id,
+            upload=upload,
+            idempotency_key=idempotency_key,
+            request_id=request_id_of(request),
+        )
+    except VeilError as exc:
+        await run_in_threadpool(
+            audit,
+            services,
+            request,
+            actor=principal.key_id,
+            action="job.create",
+            tenant_id=principal.tenant_id,
+            job_id=None,
+            outcome=exc.code,
+        )
+        raise
+    finally:
+        upload.discard()
+    job_id = submitted.job.id
+    if submitted.created:
+        services.queue.enqueue(job_id)
+
+    seconds, from_prefer = _wait_seconds(services, wait, prefer)
+    row = submitted.job
+    if seconds > 0 and not row.state.terminal:
+        await _wait_for(services, job_id, seconds)
+        row = await run_in_threadpool(load_job, services, job_id=job_id, tenant_id=principal.tenant_id)
+    headers = {"Location": f"/v1/jobs/{job_id}"}
+    if from_prefer:
+        headers["Preference-Applied"] = f"wait={math.floor(seconds)}"
+    if not submitted.created:
+        headers["Idempotent-Replayed"] = "true"
+    status = 200 if row.state.terminal else 202
+    return JSONResponse(public(services, request, row), status_code=status, headers=headers)
+
+
+@router.get("", response_model=JobsPublic, summary="List jobs", responses=error_responses(400, 401, 403, 429))
+def list_jobs(
+    request: Request,
+    principal: Reader,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+    ] = None,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    mode: Annotated[Literal["redact", "detect"] | None, Query(description="Only jobs of this mode.")] = None,
+    created_after: Annotated[
+        datetime | None, Query(description="Only jobs created at or after (ISO 8601).")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="Only jobs created before (ISO 8601).")
+    ] = None,
+) -> JobsPublic:
+    """The tenant's jobs, newest first, one page at a time."""
+    after = None
+    if cursor is not None:
+        try:
+            at_text, last_id = store.decode_cursor(cursor, parts=2)
+            after = (datetime.fromisoformat(at_text), last_id)
+        except ValueError as exc:
+            raise BadRequest("invalid cursor") from exc
+
+    def aware(value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    with services.db.begin() as session:
+        rows = store.list_jobs(
+            session=session,
+            tenant_id=principal.tenant_id,
+            limit=limit + 1,
+            after=after,
+            state=state,
+            mode=mode,
+            created_after=aware(created_after),
+            created_before=aware(created_before),
+        )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = store.encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
+    url = base_url(services, request)
+    return JobsPublic(data=[job_public(r, base_url=url) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobPublic,
+    summary="Get a job",
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+def get_job(request: Request, job_id: JobId, principal: Reader, services: ServicesDep) -> dict[str, Any]:
+    """State, progress, counts, timings, error and result URL of one job."""
+    return public(services, request, load_job(services, job_id=job_id, tenant_id=principal.tenant_id))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobPublic,
+    summary="Cancel a job",
+    responses={
+        200: {"model": JobPublic, "description": "Canceled (it had not started)."},
+        202: {"model": JobPublic, "description": "Cancel requested; the worker stops between frames."},
+        **error_responses(400, 401, 403, 404, 409, 429),
+    },
+)
+def cancel_job(request: Request, job_id: JobId, principal: Writer, services: ServicesDep) -> Response:
+    """A queued job is canceled at once (200); a running one stops within a second or two (202)."""
+    load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    with services.db.begin() as session:
+        row = store.request_cancel(
+            session=session, job_id=job_id, now=utcnow(), retention=services.ctx.retention
+        )
+    if row is None:
+        raise JobConflict("the job already finished")
+    audit(
+        services, request, actor=principal.key_id, action="job.cancel", tenant_id=row.tenant_id, job_id=job_id
+    )
+    if row.state.terminal:
+        services.events.notify(job_id)
+        if row.webhook_status == "pending":
+            services.notifier.dispatch(job_id)
+    return JSONResponse(public(services, request, row), status_code=200 if row.state.terminal else 202)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    summary="Delete a job and its files",
+    responses={204: {"description": "Deleted."}, **error_responses(400, 401, 403, 404, 409, 429)},
+)
+def delete_job(request: Request, job_id: JobId, principal: Writer, services: ServicesDep) -> Response:
+    """Deletes the input, result, report and thumbnails now. A queued job is canceled first; a running
+    one must be canceled first (409). The job then answers 404; the audit log keeps its hashes."""
+    load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    now = utcnow()
+    with services.db.begin() as session:
+        row = store.mark_deleted(session=session, job_id=job_id, now=now, retention=services.ctx.retention)
+    if row is None:
+        raise JobConflict("the job is running; cancel it and wait until it stops")
+    services.events.notify(job_id)
+    try:
+        services.storage.delete_prefix(blobs.job_prefix(job_id))
+        with services.db.begin() as session:
+            store.mark_purged(session=session, job_id=job_id, now=now)
+    except VeilError:
+        pass  # the retention sweeper retries deleted jobs whose blobs are still there
+    audit(
+        services,
+        request,
+        actor=principal.key_id,
+        action="job.delete",
+        tenant_id=row.tenant_id,
+        job_id=job_id,
+        row=row,
+    )
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{job_id}/result",
+    summary="Download the result",
+    response_class=Response,
+    responses={
+        200: {"description": "The redacted file.", "content": {"application/octet-stream": {}}},
+        206: {"description": "Part of the file (Range).", "content": {"application/octet-stream": {}}},
+        **error_responses(400, 401, 403, 404, 409, 410, 416, 429),
+    },
+)
+def get_result(
+    request: Request,
+    job_id: JobId,
+    principal: Reader,
+    services: ServicesDep,
+    range_header: Annotated[
+        str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")
+    ] = None,
+) -> Response:
+    """The redacted file. Supports a single HTTP Range, so players can seek."""
+    row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    response = result_response(services.storage, row, range_header=range_header)
+    if response.status_code == 200 or (range_header or "").replace(" ", "").startswith("bytes=0-"):
+        audit(
+            services,
+            request,
+            actor=principal.key_id,
+            action="result.download",
+            tenant_id=row.tenant_id,
+            job_id=job_id,
+            row=row,
+        )
+    return response
+
+
+@router.get(
+    "/{job_id}/report",
+    summary="Read the report",
+    response_model=Report,
+    responses=error_responses(400, 401, 403, 404, 409, 410, 429),
+)
+def get_report(job_id: JobId, principal: Reader, services: ServicesDep) -> Response:
+    """What was found and masked: counts, tracks with per-frame boxes, models, timings, hashes."""
+    row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    if row.purged_at is not None:
+        raise Expired("retention deleted this job's report")
+    if row.state is not JobState.SUCCEEDED or row.report_key is None:
+        raise JobConflict(f"the job is {row.state.value}; there is no report")
+    try:
+        size = services.storage.size(row.report_key)
+    except StorageNotFound as exc:
+        raise Expired("the report is no longer stored") from exc
+    return StreamingResponse(
+        services.storage.iter_range(row.report_key),
+        media_type="application/json",
+        headers={"Content-Length": str(size), "Cache-Control": "private, no-store"},
+    )
+
+
+@router.get(
+    "/{job_id}/tracks/{track_id}/thumbnail",
+    summary="Thumbnail of a track",
+    response_class=Response,
+    responses={
+        200: {"description": "JPEG crop of the track's best frame.", "content": {"image/jpeg": {}}},
+        **error_responses(400, 401, 403, 404, 409, 410, 429),
+    },
+)
+def get_thumbnail(
+    job_id: JobId,
+    track_id: Annotated[int, Path(ge=0, le=2**31 - 1, description="Track id from the report.")],
+    principal: Reader,
+    services: ServicesDep,
+) -> Response:
+    """For the review loop: a small crop per track of a succeeded detect job."""
+    row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    if row.purged_at is not None:
+        raise Expired("retention deleted this job's thumbnails")
+    if row.state is not JobState.SUCCEEDED or row.mode != "detect":
+        raise JobConflict("thumbnails exist for succeeded detect jobs only")
+    key = blobs.thumbnail_key(job_id, track_id)
+    try:
+        size = services.storage.size(key)
+    except StorageNotFound as exc:
+        raise JobNotFound("no thumbnail for this track") from exc
+    return StreamingResponse(
+        services.storage.iter_range(key),
+        media_type="image/jpeg",
+        headers={"Content-Length": str(size), "Cache-Control": "private, max-age=3600"},
+    )
+
+
+@router.post(
+    "/{job_id}/links",
+    status_code=201,
+    response_model=LinkPublic,
+    summary="Create a signed download link",
+    responses=error_responses(400, 401, 403, 404, 409, 410, 429),
+)
+def create_link(
+    request: Request,
+    job_id: JobId,
+    principal: Reader,
+    services: ServicesDep,
+    body: Annotated[LinkCreate | None, Body()] = None,
+) -> LinkPublic:
+    """A URL that downloads the result without an API key until it expires (default 24 h, at most 7 days).
+    Anyone holding it can download, so hand it out as you would the file."""
+    row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    key = check_result_available(row)
+    ttl = (body.expires_in if body is not None else None) or services.settings.link_ttl_s
+    expires = int(time.time()) + ttl
+    url = services.storage.presign(key, ttl)
+    if url is None:
+        sig = sign_link(services.server_secret, job_id=job_id, expires=expires)
+        url = f"{base_url(services, request)}/v1/links/{job_id}?expires={expires}&sig={sig}"
+    audit(
+        services,
+        request,
+        actor=principal.key_id,
+        action="link.create",
+        tenant_id=row.tenant_id,
+        job_id=job_id,
+        row=row,
+    )
+    return LinkPublic(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
+
+
+@router.get(
+    "/{job_id}/webhooks",
+    response_model=WebhookDeliveriesPublic,
+    summary="Webhook deliveries of a job",
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+def list_deliveries(job_id: JobId, principal: Reader, services: ServicesDep) -> WebhookDeliveriesPublic:
+    """Every attempt to deliver this job's webhook, with the receiver's status code."""
+    row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    with services.db.begin() as session:
+        rows = store.list_webhook_deliveries(session=session, job_id=job_id)
+    status = row.webhook_status if row.webhook_status in ("pending", "delivered", "failed") else "none"
+    return WebhookDeliveriesPublic(status=status, data=[delivery_public(r) for r in rows])

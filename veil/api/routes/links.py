@@ -1,0 +1,62 @@
+"""``/v1/links/{job_id}``: download through a signed link, without an API key."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from starlette.responses import Response
+
+from veil.api.deps import ServicesDep
+from veil.api.download import result_response
+from veil.api.errors import error_responses
+from veil.api.links import verify_link
+from veil.api.routes.jobs import audit
+from veil.errors import JobNotFound
+from veil.jobs import store
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/links", tags=["links"])
+
+
+@router.get(
+    "/{job_id}",
+    summary="Download through a signed link",
+    response_class=Response,
+    responses={
+        200: {"description": "The redacted file.", "content": {"application/octet-stream": {}}},
+        206: {"description": "Part of the file (Range).", "content": {"application/octet-stream": {}}},
+        **error_responses(400, 403, 404, 409, 410, 416),
+    },
+)
+def download_link(
+    request: Request,
+    services: ServicesDep,
+    job_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$", description="Job id.")],
+    expires: Annotated[int, Query(ge=0, le=2**40, description="Expiry, Unix seconds (from the link).")],
+    sig: Annotated[str, Query(max_length=128, description="Signature (from the link).")],
+    range_header: Annotated[
+        str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")
+    ] = None,
+) -> Response:
+    """No API key needed: the signature proves the link was made by `POST /v1/jobs/{id}/links`.
+    A changed or expired link gets 403."""
+    verify_link(services.server_secret, job_id=job_id, expires=expires, sig=sig, now=time.time())
+    with services.db.begin() as session:
+        row = store.get_job(session=session, job_id=job_id)
+    if row is None:
+        raise JobNotFound("no such job")
+    response = result_response(services.storage, row, range_header=range_header)
+    if response.status_code == 200:
+        audit(
+            services,
+            request,
+            actor="link",
+            action="link.download",
+            tenant_id=row.tenant_id,
+            job_id=job_id,
+            row=row,
+        )
+    return response

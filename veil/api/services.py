@@ -1,0 +1,181 @@
+"""The long-lived parts of one API process, built from ``Settings`` by ``Services.build``.
+
+Every backend can be injected (storage, queue, runner, webhook HTTP client), which is
+how unit tests run the real app on ``MemoryStorage`` without a model, and how the
+Celery deployment swaps the queue. ``start`` applies the migrations before anything
+serves; ``stop`` hands running jobs back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import text
+
+from veil.api.ratelimit import RateLimiter
+from veil.errors import VeilError
+from veil.jobs.db import Database
+from veil.jobs.events import JobEvents
+from veil.jobs.metrics import JobMetrics, JobStoreCollector
+from veil.jobs.notify import WebhookNotifier
+from veil.jobs.queue import JobQueue, LocalQueue, create_queue
+from veil.jobs.retention import RetentionSweeper
+from veil.jobs.runner import JobRunner, PipelineRunner
+from veil.jobs.secrets import load_server_secret
+from veil.jobs.worker import WorkerContext
+from veil.settings import Settings
+from veil.storage import Storage, create_storage
+
+__all__ = ["HttpMetrics", "Services"]
+
+log = logging.getLogger(__name__)
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "veil_http_requests",
+            "HTTP requests by route template and status.",
+            labelnames=("method", "route", "status"),
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "veil_http_request_duration_seconds",
+            "Time to the end of the response, by route template.",
+            labelnames=("method", "route"),
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    storage: Storage
+    runner: JobRunner
+    ctx: WorkerContext
+    queue: JobQueue
+    events: JobEvents
+    registry: CollectorRegistry
+    job_metrics: JobMetrics
+    http_metrics: HttpMetrics
+    limiter: RateLimiter
+    server_secret: bytes
+    notifier: WebhookNotifier
+    sweeper: RetentionSweeper
+    engine_state: str = "idle"
+    """``idle`` (no local workers), ``loading``, ``ok``, or the error code of a failed warm-up."""
+    _warmup: threading.Thread | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        storage: Storage | None = None,
+        queue: JobQueue | None = None,
+        runner: JobRunner | None = None,
+        webhook_client: httpx.Client | None = None,
+    ) -> Services:
+        db = Database.from_settings(settings)
+        blob_storage = create_storage(settings, storage=storage)
+        job_runner = runner or PipelineRunner(settings)
+        events = JobEvents()
+        registry = CollectorRegistry(auto_describe=False)
+        job_metrics = JobMetrics(registry)
+        registry.register(JobStoreCollector(db))
+        server_secret = load_server_secret(settings)
+        notifier = WebhookNotifier(
+            settings=settings, db=db, server_secret=server_secret, client=webhook_client
+        )
+        ctx = WorkerContext.from_settings(
+            settings,
+            db=db,
+            storage=blob_storage,
+            runner=job_runner,
+            events=events,
+            metrics=job_metrics,
+            notifier=notifier,
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            storage=blob_storage,
+            runner=job_runner,
+            ctx=ctx,
+            queue=create_queue(settings, ctx=ctx, queue=queue),
+            events=events,
+            registry=registry,
+            job_metrics=job_metrics,
+            http_metrics=HttpMetrics(registry),
+            limiter=RateLimiter(),
+            server_secret=server_secret,
+            notifier=notifier,
+            sweeper=RetentionSweeper(
+                db=db,
+                storage=blob_storage,
+                interval_s=settings.sweep_interval_s,
+                scratch_dir=ctx.scratch_dir,
+            ),
+        )
+
+    @property
+    def runs_jobs_here(self) -> bool:
+        return isinstance(self.queue, LocalQueue) and self.queue.workers > 0
+
+    def start(self) -> None:
+        self.db.upgrade()
+        self.ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
+        if self.runs_jobs_here and isinstance(self.runner, PipelineRunner):
+            self.engine_state = "loading"
+            self._warmup = threading.Thread(target=self._warm_up, name="veil-warmup", daemon=True)
+            self._warmup.start()
+        elif self.runs_jobs_here:
+            self.engine_state = "ok"
+        self.queue.start()
+        self.notifier.resume_pending()
+        self.sweeper.start()
+
+    def _warm_up(self) -> None:
+        assert isinstance(self.runner, PipelineRunner)
+        try:
+            self.runner.warm_up()
+        except VeilError as exc:
+            self.engine_state = exc.code
+            log.error("model warm-up failed", extra={"code": exc.code})
+            return
+        except Exception:
+            self.engine_state = "internal_error"
+            log.error("model warm-up failed", exc_info=True)
+            return
+        self.engine_state = "ok"
+        log.info("models loaded")
+
+    def stop(self) -> None:
+        self.queue.stop()
+        self.sweeper.stop()
+        self.notifier.stop()
+        self.db.dispose()
+
+    def readiness(self) -> dict[str, str]:
+        """Each dependency and its state; ready when all are ``ok``."""
+        checks: dict[str, str] = {}
+        try:
+            with self.db.begin() as session:
+                session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception:
+            checks["database"] = "unavailable"
+        try:
+            self.storage.exists("health/probe")
+            checks["storage"] = "ok"
+        except Exception:
+            checks["storage"] = "unavailable"
+        if self.engine_state != "idle":
+            checks["models"] = self.engine_state
+        return checks

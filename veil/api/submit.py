@@ -1,0 +1,170 @@
+"""Accepting a job: validate the spec, check the webhook target and the source job, probe the
+upload, honour ``Idempotency-Key``, store the input, and write the ``queued`` row.
+
+Runs in a worker thread (probing and copying block). The caller enqueues the id only
+after this returns, i.e. after the row is committed, so a worker never looks for a
+job that is not there yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from veil.api.errors import BadRequest
+from veil.api.services import Services
+from veil.api.upload import Upload
+from veil.errors import JobConflict, SpecError, UnsupportedMedia
+from veil.jobs import blobs, store
+from veil.jobs.secrets import new_id
+from veil.jobs.states import JobState
+from veil.jobs.tables import JobRow
+from veil.jobs.webhooks import validate_webhook_url
+from veil.jobs.worker import media_summary, utcnow
+from veil.spec import RedactionSpec
+
+__all__ = ["Submitted", "parse_spec", "submit_job"]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: JobRow
+    created: bool
+    """``False`` when an ``Idempotency-Key`` replay returned the job made the first time."""
+
+
+def parse_spec(text: str | None) -> RedactionSpec:
+    """The spec from the ``spec`` field (absent: all defaults). ``SpecError`` names the bad fields only."""
+    try:
+        return RedactionSpec.model_validate_json(text or "{}")
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(part) for part in error.get("loc", ())) or "spec"
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        raise SpecError("invalid spec: " + "; ".join(problems)) from exc
+
+
+def _fingerprint(spec: RedactionSpec, input_sha256: str) -> str:
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{canonical}\n{input_sha256}".encode()).hexdigest()
+
+
+def _replay(existing: JobRow, fingerprint: str) -> Submitted:
+    if existing.request_fingerprint != fingerprint:
+        raise JobConflict("this Idempotency-Key was already used with a different file or spec")
+    return Submitted(job=existing, created=False)
+
+
+def submit_job(
+    services: Services,
+    *,
+    tenant_id: str,
+    key_id: str,
+    upload: Upload,
+    idempotency_key: str | None,
+    request_id: str,
+) -> Submitted:
+    from veil.media import probe
+
+    settings = services.settings
+    spec = parse_spec(upload.spec_text)
+    if spec.webhook is not None:
+        validate_webhook_url(str(spec.webhook.url), allow_private=settings.webhook_allow_private)
+
+    source: JobRow | None = None
+    if spec.source_job is not None:
+        with services.db.begin() as session:
+            source = store.get_job(session=session, job_id=spec.source_job, tenant_id=tenant_id)
+        if source is None:
+            raise SpecError("source_job: no such job")
+        if source.mode != "detect":
+            raise SpecError("source_job must be a detect job")
+        if source.state is not JobState.SUCCEEDED:
+            raise JobConflict(f"source_job is {source.state.value}; wait until it has succeeded")
+        if source.purged_at is not None:
+            raise SpecError("source_job has expired; run detection again")
+        if upload.path is not None and upload.sha256 != source.input_sha256:
+            raise SpecError(
+                "with source_job, omit `file` (the source job's input is used) or send the same file"
+            )
+    elif upload.path is None:
+        raise BadRequest("send the media in the `file` field")
+
+    input_sha256 = upload.sha256 if source is None else source.input_sha256
+    fingerprint = _fingerprint(spec, input_sha256)
+    if idempotency_key is not None:
+        with services.db.begin() as session:
+            existing = store.get_job_by_idempotency_key(
+                session=session, tenant_id=tenant_id, idempotency_key=idempotency_key
+            )
+        if existing is not None:
+            return _replay(existing, fingerprint)
+
+    job_id = new_id("job")
+    if source is None:
+        assert upload.path is not None
+        if upload.size == 0:
+            raise UnsupportedMedia("the file is empty")
+        info = probe(upload.path, max_pixels=settings.max_pixels, max_duration_s=settings.max_duration_s)
+        if spec.mode == "redact":
+            services.runner.output_suffix(
+                spec, info
+            )  # SpecError when the output format does not fit the input
+        kind: str | None = info.kind
+        media = media_summary(info)
+        input_key = blobs.input_key(job_id, upload.suffix)
+        input_size = upload.size
+        services.storage.put_file(input_key, upload.path)
+    else:
+        kind, media = source.kind, dict(source.media)
+        input_key, input_size = source.input_key, source.input_size
+
+    now = utcnow()
+    try:
+        with services.db.begin() as session:
+            row = store.create_job(
+                session=session,
+                job_id=job_id,
+                tenant_id=tenant_id,
+                api_key_id=key_id,
+                spec=spec.model_dump(mode="json"),
+                mode=spec.mode,
+                kind=kind,
+                media=media,
+                input_key=input_key,
+                input_size=input_size,
+                input_sha256=input_sha256,
+                source_job_id=None if source is None else source.id,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+                now=now,
+                retention=services.ctx.retention,
+            )
+            store.append_audit(
+                session=session,
+                actor=key_id,
+                action="job.create",
+                outcome="ok",
+                now=now,
+                tenant_id=tenant_id,
+                job_id=job_id,
+                request_id=request_id,
+                input_sha256=input_sha256,
+            )
+    except IntegrityError:  # a concurrent request with the same Idempotency-Key won the insert
+        services.storage.delete_prefix(blobs.job_prefix(job_id))
+        if idempotency_key is None:
+            raise
+        with services.db.begin() as session:
+            existing = store.get_job_by_idempotency_key(
+                session=session, tenant_id=tenant_id, idempotency_key=idempotency_key
+            )
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint)
+    return Submitted(job=row, created=True)

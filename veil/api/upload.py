@@ -1,0 +1,182 @@
+"""Streaming ``multipart/form-data`` reader for ``POST /v1/jobs``.
+
+Starlette's form parser has no limit on file size and buffers the whole body before
+the handler runs. This reader feeds the request stream chunk by chunk into
+``python_multipart`` and writes the ``file`` part straight to a scratch file while
+hashing it, so memory stays flat whatever the upload size and an upload over
+``VEIL_MAX_UPLOAD_MB`` is refused (413) as soon as it crosses the limit, or at once
+when ``Content-Length`` already says so.
+
+Fields: ``file`` (the media, optional only with ``source_job``) and ``spec`` (JSON
+text, at most 1 MiB). Anything else is a 400, so typos do not pass silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from veil.api.errors import BadRequest, UnsupportedContentType, UploadTooLarge
+from veil.jobs.blobs import MEDIA_SUFFIXES
+
+__all__ = ["Upload", "receive_upload"]
+
+MAX_FIELD_BYTES = 1 << 20
+_FIELDS = ("file", "spec")
+
+
+@dataclass
+class Upload:
+    """What the client sent. ``path`` is a scratch file the caller must delete (``discard``)."""
+
+    path: Path | None = None
+    size: int = 0
+    sha256: str = ""
+    suffix: str = ""
+    """The upload's file-name suffix if it is a known media suffix (the name itself is dropped)."""
+    spec_text: str | None = None
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class _Part:
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    field_name: bytearray = field(default_factory=bytearray)
+    field_value: bytearray = field(default_factory=bytearray)
+    name: str = ""
+    data: bytearray = field(default_factory=bytearray)
+
+
+class _Reader:
+    def __init__(self, *, scratch_dir: Path, max_bytes: int) -> None:
+        self.upload = Upload()
+        self._scratch_dir = scratch_dir
+        self._max_bytes = max_bytes
+        self._part = _Part()
+        self._hash = hashlib.sha256()
+        self._fh: int | None = None
+        self.finished = False
+
+    # python_multipart callbacks -------------------------------------------------------------------------
+    def on_part_begin(self) -> None:
+        self._part = _Part()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._part.field_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._part.field_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._part.headers[bytes(self._part.field_name).lower()] = bytes(self._part.field_value)
+        self._part.field_name = bytearray()
+        self._part.field_value = bytearray()
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._part.headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        if name not in _FIELDS:
+            raise BadRequest("unknown form field; send `file` and `spec` only")
+        self._part.name = name
+        if name == "file":
+            if self.upload.path is not None:
+                raise BadRequest("send one `file` per job")
+            filename = options.get(b"filename", b"").decode("utf-8", "replace")
+            suffix = os.path.splitext(filename)[1].lower()
+            self.upload.suffix = suffix if suffix in MEDIA_SUFFIXES else ""
+            self._scratch_dir.mkdir(parents=True, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix="upload-", suffix=self.upload.suffix, dir=self._scratch_dir)
+            self._fh = fd
+            self.upload.path = Path(path)
+        elif self.upload.spec_text is not None:
+            raise BadRequest("send one `spec` per job")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._part.name == "file":
+            self.upload.size += len(chunk)
+            if self.upload.size > self._max_bytes:
+                raise UploadTooLarge(f"upload exceeds the limit of {self._max_bytes // (1 << 20)} MB")
+            self._hash.update(chunk)
+            assert self._fh is not None
+            view = memoryview(chunk)
+            while view:
+                written = os.write(self._fh, view)
+                view = view[written:]
+        else:
+            if len(self._part.data) + len(chunk) > MAX_FIELD_BYTES:
+                raise BadRequest("the `spec` field is larger than 1 MiB")
+            self._part.data += chunk
+
+    def on_part_end(self) -> None:
+        if self._part.name == "file":
+            self.close_file()
+            self.upload.sha256 = self._hash.hexdigest()
+        elif self._part.name == "spec":
+            try:
+                self.upload.spec_text = self._part.data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BadRequest("the `spec` field must be UTF-8 JSON") from exc
+
+    def on_end(self) -> None:
+        self.finished = True
+
+    def close_file(self) -> None:
+        if self._fh is not None:
+            os.close(self._fh)
+            self._fh = None
+
+
+async def receive_upload(request: Request, *, scratch_dir: Path, max_bytes: int) -> Upload:
+    """Read the multipart body of ``request``; raise ``UnsupportedContentType``, ``BadRequest`` or
+    ``UploadTooLarge``. On success the caller owns ``Upload.path``."""
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise UnsupportedContentType("send the job as multipart/form-data with fields `file` and `spec`")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes + MAX_FIELD_BYTES + 65536:
+        raise UploadTooLarge(f"upload exceeds the limit of {max_bytes // (1 << 20)} MB")
+
+    reader = _Reader(scratch_dir=scratch_dir, max_bytes=max_bytes)
+    callbacks = {
+        name: getattr(reader, name)
+        for name in (
+            "on_part_begin",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+            "on_part_data",
+            "on_part_end",
+            "on_end",
+        )
+    }
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+        if not reader.finished:
+            raise BadRequest("the multipart body ended early")
+    except MultipartParseError as exc:
+        reader.close_file()
+        reader.upload.discard()
+        raise BadRequest("malformed multipart body") from exc
+    except BaseException:
+        reader.close_file()
+        reader.upload.discard()
+        raise
+    reader.close_file()
+    return reader.upload
