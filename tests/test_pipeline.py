@@ -90,7 +90,13 @@ def test_every_shared_media_file_redacts(engine: Engine, media_dir: Path, tmp_pa
 
 def test_detect_mode_returns_tracks_and_thumbnails(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
     thumbs = tmp_path / "thumbs"
-    report = run(engine, RedactionSpec(mode="detect"), media_dir / "faces_2560x1920_audio.mp4", None, thumbnails_dir=thumbs)
+    report = run(
+        engine,
+        RedactionSpec(mode="detect"),
+        media_dir / "faces_2560x1920_audio.mp4",
+        None,
+        thumbnails_dir=thumbs,
+    )
     assert report.tracks and report.output is None
     for track in report.tracks:
         assert (thumbs / f"{track.id}.jpg").stat().st_size > 0
@@ -121,8 +127,14 @@ def test_review_loop_renders_from_source_tracks_without_detecting(
     ("make", "error"),
     [
         (lambda p: p.write_text("this is not a video"), UnsupportedMedia),
-        (lambda p: p.write_bytes((Path(__file__).parents[2] / "shared/data/media/faces_2560x1920_audio.mp4")
-                                 .read_bytes()[:60_000]), CorruptMedia),
+        (
+            lambda p: p.write_bytes(
+                (Path(__file__).parents[2] / "shared/data/media/faces_2560x1920_audio.mp4").read_bytes()[
+                    :60_000
+                ]
+            ),
+            CorruptMedia,
+        ),
     ],
     ids=["text-file", "truncated-mp4"],
 )

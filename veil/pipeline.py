@@ -46,7 +46,7 @@ from veil.settings import Settings
 from veil.spec import Method, RedactionSpec, Shape
 from veil.track import IoUTracker, Track, TrackerConfig, finalize_tracks, tracks_at_frames
 
-__all__ = ["Engine", "output_suffix", "run"]
+__all__ = ["Engine", "analyse_video", "make_report", "output_suffix", "render_video", "run"]
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
@@ -71,7 +71,9 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
-        runtime = RuntimeOptions(providers=tuple(settings.providers), intra_op_threads=settings.intra_op_threads)
+        runtime = RuntimeOptions(
+            providers=tuple(settings.providers), intra_op_threads=settings.intra_op_threads
+        )
         return cls(model_dir=settings.model_dir, runtime=runtime)
 
     @contextmanager
@@ -161,11 +163,49 @@ def run(
         )
     else:
         tracks, output_info = _run_video(
-            engine, spec, plan, input_path, output_path, info, source_report, timings,
-            report_progress, is_canceled, thumbnails_dir,
+            engine,
+            spec,
+            plan,
+            input_path,
+            output_path,
+            info,
+            source_report,
+            timings,
+            report_progress,
+            is_canceled,
+            thumbnails_dir,
         )
     report_progress(1.0)
 
+    return make_report(
+        engine,
+        spec,
+        input_path=input_path,
+        info=info,
+        tracks=tracks,
+        output_path=output_path,
+        output_info=output_info,
+        timings=timings,
+        source_report=source_report,
+        file_label=file_label,
+    )
+
+
+def make_report(
+    engine: Engine,
+    spec: RedactionSpec,
+    *,
+    input_path: Path,
+    info: MediaInfo,
+    tracks: Sequence[Track],
+    output_path: Path | None = None,
+    output_info: MediaInfo | None = None,
+    timings: dict[str, float] | None = None,
+    source_report: Report | None = None,
+    file_label: str | None = None,
+) -> Report:
+    """The report of one file (also used by segment-parallel jobs once tracks are stitched)."""
+    plan = _make_plan(spec, source_report)
     started = time.perf_counter()
     report = Report(
         file=file_label,
@@ -176,13 +216,13 @@ def run(
         counts=_counts(tracks, plan),
         masked_frames=_masked_frames(tracks),
         tracks=[_track_report(t, plan) for t in tracks],
-        models=[] if source_report is not None else [engine.model_info(c) for c in plan.categories],
-        timings=timings,
+        models=list(source_report.models)
+        if source_report is not None
+        else [engine.model_info(c) for c in plan.categories],
+        timings=dict(timings or {}),
         input_sha256=_sha256(input_path),
         output_sha256=None if output_path is None else _sha256(output_path),
     )
-    if source_report is not None:
-        report.models = list(source_report.models)
     report.timings["report"] = time.perf_counter() - started
     return report
 
@@ -198,7 +238,8 @@ def _make_plan(spec: RedactionSpec, source_report: Report | None) -> _Plan:
             if t.category not in categories and t.category not in disabled:
                 categories.append(t.category)
     redactors = tuple(
-        build_redactor(spec.method_for(c), shape=spec.shape, mask_scale=spec.mask_scale_for(c)) for c in categories
+        build_redactor(spec.method_for(c), shape=spec.shape, mask_scale=spec.mask_scale_for(c))
+        for c in categories
     )
     region_redactors = {
         (m, s): build_redactor(m, shape=s, mask_scale=1.0)
@@ -244,7 +285,9 @@ def _detect_all(
         threshold = cat.threshold if cat is not None else None
         scale = spec.detection.detect_scale
         if mode == "video" and threshold is not None:
-            with engine.detector(category, threshold=threshold * _WEAK_FACTOR, mode=mode, detect_scale=scale) as det:
+            with engine.detector(
+                category, threshold=threshold * _WEAK_FACTOR, mode=mode, detect_scale=scale
+            ) as det:
                 found = det.detect(rgb).with_class_id(class_id)
             is_strong = found.confidence >= threshold
             strong.append(found[is_strong])
@@ -332,14 +375,22 @@ def _run_video(
     cancel: Cancel,
     thumbnails_dir: Path | None,
 ) -> tuple[list[Track], MediaInfo | None]:
-    frame_count = info.frame_count or 0
     analyse_share = 0.0 if source_report is not None else (0.6 if output_path is not None else 1.0)
 
     started = time.perf_counter()
     if source_report is not None:
         tracks = _tracks_from_report(source_report, spec, plan)
     else:
-        tracks, frame_count = _analyse_video(engine, spec, plan, input_path, info, progress, cancel, analyse_share)
+        tracks, _ = _analyse(
+            engine,
+            spec,
+            plan,
+            [input_path],
+            info=info,
+            frame_limit=None,
+            cancel=cancel,
+            progress=lambda f: progress(analyse_share * f),
+        )
     timings["detect"] = time.perf_counter() - started
 
     if thumbnails_dir is not None and tracks:
@@ -348,60 +399,114 @@ def _run_video(
         return tracks, None
 
     started = time.perf_counter()
-    per_frame = tracks_at_frames(tracks, max(frame_count, _last_frame(tracks) + 1))
-    resolution_wh = (info.width, info.height)
-    total = max(frame_count, 1)
-
-    def process(frame: VideoFrame) -> np.ndarray | None:
-        if frame.index % 16 == 0:
-            if cancel():
-                raise JobCanceled("the job was canceled")
-            progress(analyse_share + (1 - analyse_share) * min(frame.index / total, 1.0))
-        dets = per_frame[frame.index] if frame.index < len(per_frame) else Detections.empty()
-        if not len(dets) and not _regions_at(spec, frame.time_s):
-            return None
-        rgb = _writable(frame.rgb())
-        _mask_frame(rgb, dets, spec, plan, time_s=frame.time_s, resolution_wh=resolution_wh)
-        return rgb
-
-    out = spec.output
-    transcode_video(
+    _render(
+        engine,
+        spec,
+        plan,
         input_path,
         output_path,
-        process,
-        options=EncodeOptions(
-            codec=out.codec, crf=out.crf, preset=out.preset, keep_bitrate=out.keep_bitrate, keep_metadata=out.keep_metadata
-        ),
-        container_format={".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}[output_suffix(spec, info)],
+        tracks,
+        info=info,
+        frame_offset=0,
+        time_offset_s=0.0,
+        cancel=cancel,
+        progress=lambda f: progress(analyse_share + (1 - analyse_share) * f),
     )
     timings["render"] = time.perf_counter() - started
     return tracks, probe(output_path)
 
 
-def _analyse_video(
+def analyse_video(
+    engine: Engine,
+    spec: RedactionSpec,
+    sources: Sequence[Path],
+    *,
+    info: MediaInfo,
+    frame_limit: int | None = None,
+    source_report: Report | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> tuple[list[Track], int]:
+    """Detect and track over ``sources`` decoded back to back as one stream (a segment and the
+    start of the next one, for overlap), stopping after ``frame_limit`` frames.
+
+    Returns finalized tracks numbered from the first frame of ``sources[0]``, and the frame count seen.
+    Segment workers call this; ``run`` does the same for a whole file.
+    """
+    plan = _make_plan(spec, source_report)
+    return _analyse(
+        engine,
+        spec,
+        plan,
+        sources,
+        info=info,
+        frame_limit=frame_limit,
+        progress=progress or (lambda _f: None),
+        cancel=cancel or (lambda: False),
+    )
+
+
+def render_video(
+    engine: Engine,
+    spec: RedactionSpec,
+    src: Path,
+    dst: Path,
+    tracks: Sequence[Track],
+    *,
+    info: MediaInfo,
+    frame_offset: int = 0,
+    time_offset_s: float = 0.0,
+    source_report: Report | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> None:
+    """Mask ``src`` with ``tracks`` and encode it to ``dst``. Frame ``i`` of ``src`` is frame
+    ``frame_offset + i`` of the tracks (and ``time_offset_s`` shifts manual regions), so a segment
+    worker renders its slice of a long video with the stitched, global tracks."""
+    plan = _make_plan(spec, source_report)
+    _render(
+        engine,
+        spec,
+        plan,
+        src,
+        dst,
+        tracks,
+        info=info,
+        frame_offset=frame_offset,
+        time_offset_s=time_offset_s,
+        progress=progress or (lambda _f: None),
+        cancel=cancel or (lambda: False),
+    )
+
+
+def _analyse(
     engine: Engine,
     spec: RedactionSpec,
     plan: _Plan,
-    input_path: Path,
+    sources: Sequence[Path],
+    *,
     info: MediaInfo,
+    frame_limit: int | None,
     progress: Progress,
     cancel: Cancel,
-    share: float,
 ) -> tuple[list[Track], int]:
     every = spec.detection.detect_every
     opts = spec.tracking
     tracker = IoUTracker(TrackerConfig(max_age_frames=max(opts.gap_frames, every) + every))
-    total = max(info.frame_count or 1, 1)
+    total = max(frame_limit or info.frame_count or 1, 1)
     frame_count = 0
-    for frame in iter_frames(input_path):
-        frame_count = frame.index + 1
-        if frame.index % every:
+    for frame in _frames_of(sources):
+        if frame_limit is not None and frame_count >= frame_limit:
+            break
+        index = frame_count
+        frame_count += 1
+        if index % every:
             continue
         if cancel():
             raise JobCanceled("the job was canceled")
         strong, weak = _detect_all(engine, spec, plan, frame.rgb(), mode="video")
-        tracker.update(strong, frame_index=frame.index, weak=weak)
-        progress(share * min(frame_count / total, 1.0))
+        tracker.update(strong, frame_index=index, weak=weak)
+        progress(min(frame_count / total, 1.0))
     tracks = finalize_tracks(
         tracker.history(),
         frame_count=frame_count,
@@ -413,6 +518,60 @@ def _analyse_video(
         detect_every=every,
     )
     return tracks, frame_count
+
+
+def _frames_of(sources: Sequence[Path]) -> Iterator[VideoFrame]:
+    for source in sources:
+        yield from iter_frames(source)
+
+
+def _render(
+    engine: Engine,
+    spec: RedactionSpec,
+    plan: _Plan,
+    src: Path,
+    dst: Path,
+    tracks: Sequence[Track],
+    *,
+    info: MediaInfo,
+    frame_offset: int,
+    time_offset_s: float,
+    progress: Progress,
+    cancel: Cancel,
+) -> None:
+    frame_count = info.frame_count or 0
+    per_frame = tracks_at_frames(tracks, max(frame_offset + frame_count, _last_frame(tracks) + 1))
+    resolution_wh = (info.width, info.height)
+    total = max(frame_count, 1)
+
+    def process(frame: VideoFrame) -> np.ndarray | None:
+        if frame.index % 16 == 0:
+            if cancel():
+                raise JobCanceled("the job was canceled")
+            progress(min(frame.index / total, 1.0))
+        index = frame_offset + frame.index
+        dets = per_frame[index] if index < len(per_frame) else Detections.empty()
+        time_s = time_offset_s + frame.time_s
+        if not len(dets) and not _regions_at(spec, time_s):
+            return None
+        rgb = _writable(frame.rgb())
+        _mask_frame(rgb, dets, spec, plan, time_s=time_s, resolution_wh=resolution_wh)
+        return rgb
+
+    out = spec.output
+    transcode_video(
+        src,
+        dst,
+        process,
+        options=EncodeOptions(
+            codec=out.codec,
+            crf=out.crf,
+            preset=out.preset,
+            keep_bitrate=out.keep_bitrate,
+            keep_metadata=out.keep_metadata,
+        ),
+        container_format={".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}[output_suffix(spec, info)],
+    )
 
 
 # --- masking ----------------------------------------------------------------------------------------------
@@ -459,7 +618,9 @@ def _mask_frame(
     for i in _regions_at(spec, time_s):
         region = spec.regions[i]
         box = clip_xyxy(np.array([region.box], dtype=np.float32), resolution_wh=resolution_wh)
-        region_dets = Detections(xyxy=box, confidence=np.ones(1, np.float32), class_id=np.full(1, -1, np.int64))
+        region_dets = Detections(
+            xyxy=box, confidence=np.ones(1, np.float32), class_id=np.full(1, -1, np.int64)
+        )
         plan.region_redactors[(region.method or spec.method, region.shape)].apply(rgb, region_dets)
 
 
@@ -490,8 +651,16 @@ def _write_thumbnails(directory: Path, tracks: Sequence[Track], frames: dict[int
             if crop.size == 0:
                 continue
             scale = 128 / max(crop.shape[:2])
-            crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+            crop = cv2.resize(
+                crop,
+                None,
+                fx=scale,
+                fy=scale,
+                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+            )
+            ok, buf = cv2.imencode(
+                ".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
+            )
             if ok:
                 (directory / f"{track.track_id}.jpg").write_bytes(buf.tobytes())
 

@@ -30,7 +30,9 @@ def test_detect_json_image_line(media_dir: Path) -> None:
 
 
 def test_detect_json_video_tracks(media_dir: Path) -> None:
-    result = runner.invoke(app, ["detect", str(media_dir / "faces_2560x1920_audio.mp4"), "--json", "--categories", "face"])
+    result = runner.invoke(
+        app, ["detect", str(media_dir / "faces_2560x1920_audio.mp4"), "--json", "--categories", "face"]
+    )
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout.strip())
     assert line["kind"] == "video" and line["tracks"]
@@ -57,8 +59,17 @@ def test_per_category_methods_and_categories(media_dir: Path, tmp_path: Path) ->
     out = tmp_path / "street.png"
     result = runner.invoke(
         app,
-        ["redact", str(media_dir / "street.jpg"), "-o", str(out), "--categories", "face,license_plate,qr_code",
-         "--method", "license_plate=black,face=pixelate", "--json"],
+        [
+            "redact",
+            str(media_dir / "street.jpg"),
+            "-o",
+            str(out),
+            "--categories",
+            "face,license_plate,qr_code",
+            "--method",
+            "license_plate=black,face=pixelate",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout.strip())
@@ -67,13 +78,17 @@ def test_per_category_methods_and_categories(media_dir: Path, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("content", [b"hello, not media", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64], ids=["text", "stub-mp4"])
+@pytest.mark.parametrize(
+    "content", [b"hello, not media", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64], ids=["text", "stub-mp4"]
+)
 def test_bad_file_gives_one_line_and_nonzero_exit(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "clip.mp4"
     bad.write_bytes(content)
     proc = subprocess.run(
         [sys.executable, "-m", "veil", "redact", str(bad), "-o", str(tmp_path / "o.mp4")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,8 +15,21 @@ import typer
 __all__ = ["register"]
 
 MEDIA_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff",
-     ".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".avi",
+        ".webm",
+    }
 )
 
 
@@ -33,7 +46,9 @@ def expand_inputs(args: list[str]) -> list[_Job]:
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            for found in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES):
+            for found in sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
+            ):
                 jobs.append(_Job(found, found.relative_to(path)))
         elif path.exists():
             jobs.append(_Job(path, Path(path.name)))
@@ -111,7 +126,9 @@ def build_spec(
             cat["mask_scale"] = float(scales[name])
     unknown = (set(methods) | set(thresholds) | set(scales)) - set(cats)
     if unknown:
-        raise typer.BadParameter(f"settings for categories that are not enabled: {', '.join(sorted(unknown))}")
+        raise typer.BadParameter(
+            f"settings for categories that are not enabled: {', '.join(sorted(unknown))}"
+        )
     data["categories"] = cats
     if default_method:
         data["method"] = default_method
@@ -145,7 +162,8 @@ def _one_line_validation(exc: Exception) -> str:
 
     if isinstance(exc, ValidationError):
         return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors(include_url=False)
+            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
         )
     return str(exc)
 
@@ -192,6 +210,13 @@ def _progress() -> Any:
     )
 
 
+def _bar_updater(bars: Any, task: Any) -> Callable[[float], None]:
+    def update(fraction: float) -> None:
+        bars.update(task, completed=round(fraction * 100))
+
+    return update
+
+
 def _iter_runs(
     jobs: list[_Job], spec: Any, *, out: Path | None, redact: bool
 ) -> Iterator[tuple[_Job, Path | None, Any, BaseException | None]]:
@@ -214,8 +239,13 @@ def _iter_runs(
                     if dst.resolve() == job.source.resolve():
                         raise typer.BadParameter("the output would overwrite the input")
                 report = run(
-                    engine, spec, job.source, dst, info=info, file_label=str(job.source),
-                    progress=lambda f, t=task: bars.update(t, completed=round(f * 100)),
+                    engine,
+                    spec,
+                    job.source,
+                    dst,
+                    info=info,
+                    file_label=str(job.source),
+                    progress=_bar_updater(bars, task),
                 )
                 yield job, dst, report, None
             except ModelError:
@@ -236,31 +266,68 @@ def _fail(message: str) -> typer.Exit:
 
 def redact(
     paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file (one input) or directory.")] = None,
-    categories: Annotated[str | None, typer.Option(help="Comma-separated: face,license_plate,qr_code,barcode,...")] = None,
-    method: Annotated[str | None, typer.Option(help="blur|pixelate|black|box, or per category: face=blur,license_plate=black")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Output file (one input) or directory.")
+    ] = None,
+    categories: Annotated[
+        str | None, typer.Option(help="Comma-separated: face,license_plate,qr_code,barcode,...")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="blur|pixelate|black|box, or per category: face=blur,license_plate=black"),
+    ] = None,
     shape: Annotated[str | None, typer.Option(help="ellipse or rect.")] = None,
-    threshold: Annotated[str | None, typer.Option(help="Score threshold, or per category: face=0.3,license_plate=0.4")] = None,
-    mask_scale: Annotated[str | None, typer.Option(help="Grow boxes by this factor, or per category.")] = None,
-    detect_scale: Annotated[float | None, typer.Option(help="Video: detector resolution factor (speed/recall).")] = None,
-    detect_every: Annotated[int | None, typer.Option(help="Video: detect on every Nth frame, track between.")] = None,
+    threshold: Annotated[
+        str | None, typer.Option(help="Score threshold, or per category: face=0.3,license_plate=0.4")
+    ] = None,
+    mask_scale: Annotated[
+        str | None, typer.Option(help="Grow boxes by this factor, or per category.")
+    ] = None,
+    detect_scale: Annotated[
+        float | None, typer.Option(help="Video: detector resolution factor (speed/recall).")
+    ] = None,
+    detect_every: Annotated[
+        int | None, typer.Option(help="Video: detect on every Nth frame, track between.")
+    ] = None,
     codec: Annotated[str | None, typer.Option(help="h264 (default) or h265.")] = None,
     crf: Annotated[int | None, typer.Option(help="Video quality, 0-51 (lower is better).")] = None,
     preset: Annotated[str | None, typer.Option(help="x264/x265 preset (default veryfast).")] = None,
-    keep_bitrate: Annotated[bool, typer.Option("--keep-bitrate", help="Match the input's video bitrate (±15 %).")] = False,
-    keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep GPS, camera serials and other tags.")] = False,
-    output_format: Annotated[str | None, typer.Option("--format", help="Output format: mp4, mov, mkv, jpeg, png, webp.")] = None,
-    spec_file: Annotated[Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")] = None,
-    report_path: Annotated[Path | None, typer.Option("--report", help="Write the JSON report of every file here.")] = None,
+    keep_bitrate: Annotated[
+        bool, typer.Option("--keep-bitrate", help="Match the input's video bitrate (±15 %).")
+    ] = False,
+    keep_metadata: Annotated[
+        bool, typer.Option("--keep-metadata", help="Keep GPS, camera serials and other tags.")
+    ] = False,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="Output format: mp4, mov, mkv, jpeg, png, webp.")
+    ] = None,
+    spec_file: Annotated[
+        Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")
+    ] = None,
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="Write the JSON report of every file here.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON result line per file.")] = False,
 ) -> None:
     """Mask faces and licence plates in images and videos."""
     from veil.errors import ModelError
 
     spec = build_spec(
-        spec_file=spec_file, mode="redact", categories=categories, method=method, shape=shape, threshold=threshold,
-        mask_scale=mask_scale, detect_scale=detect_scale, detect_every=detect_every, codec=codec, crf=crf, preset=preset,
-        keep_bitrate=keep_bitrate, keep_metadata=keep_metadata, output_format=output_format,
+        spec_file=spec_file,
+        mode="redact",
+        categories=categories,
+        method=method,
+        shape=shape,
+        threshold=threshold,
+        mask_scale=mask_scale,
+        detect_scale=detect_scale,
+        detect_every=detect_every,
+        codec=codec,
+        crf=crf,
+        preset=preset,
+        keep_bitrate=keep_bitrate,
+        keep_metadata=keep_metadata,
+        output_format=output_format,
     )
     jobs = expand_inputs(paths)
     if not jobs:
@@ -273,11 +340,17 @@ def redact(
                 failed += 1
                 typer.echo(_error_line(job.source, error), err=True)
                 if as_json:
-                    typer.echo(json.dumps({"file": str(job.source), "ok": False, "error": _error_dict(error)}))
+                    typer.echo(
+                        json.dumps({"file": str(job.source), "ok": False, "error": _error_dict(error)})
+                    )
                 continue
             reports.append(report.model_dump(mode="json"))
             if as_json:
-                typer.echo(json.dumps({"file": str(job.source), "ok": True, "output": str(dst), "counts": report.counts}))
+                typer.echo(
+                    json.dumps(
+                        {"file": str(job.source), "ok": True, "output": str(dst), "counts": report.counts}
+                    )
+                )
             else:
                 counts = ", ".join(f"{n} {c}" for c, n in report.counts.items()) or "nothing found"
                 typer.echo(f"{job.source} -> {dst} ({counts})", err=True)
@@ -303,15 +376,24 @@ def detect(
     threshold: Annotated[str | None, typer.Option(help="Score threshold, or per category.")] = None,
     detect_scale: Annotated[float | None, typer.Option(help="Video: detector resolution factor.")] = None,
     detect_every: Annotated[int | None, typer.Option(help="Video: detect on every Nth frame.")] = None,
-    spec_file: Annotated[Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")] = None,
+    spec_file: Annotated[
+        Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file, one per line.")] = False,
 ) -> None:
     """Find faces and plates without writing anything; boxes are in stored-frame pixels."""
     from veil.errors import ModelError
 
     spec = build_spec(
-        spec_file=spec_file, mode="detect", categories=categories, method=None, shape=None, threshold=threshold,
-        mask_scale=None, detect_scale=detect_scale, detect_every=detect_every,
+        spec_file=spec_file,
+        mode="detect",
+        categories=categories,
+        method=None,
+        shape=None,
+        threshold=threshold,
+        mask_scale=None,
+        detect_scale=detect_scale,
+        detect_every=detect_every,
     )
     jobs = expand_inputs(paths)
     if not jobs:
@@ -345,7 +427,8 @@ def detect_json(report: Any) -> dict[str, Any]:
     }
     if report.kind == "image":
         base["detections"] = [
-            {"category": t.category, "box": list(t.frames[0].box), "score": t.frames[0].score} for t in report.tracks
+            {"category": t.category, "box": list(t.frames[0].box), "score": t.frames[0].score}
+            for t in report.tracks
         ]
     else:
         base["frame_count"] = report.input.frame_count
