@@ -48,8 +48,11 @@ _INPUT = "input.1"
 _HEATMAP, _SCALE, _OFFSET, _LANDMARKS = "537", "538", "539", "540"
 _OUT_STRIDE = 4
 """CenterFace predicts on a grid 4x coarser than its input."""
-_EDGE_MARGIN_PX = 4.0
+_EDGE_MARGIN_PX = 8.0
 """Working pixels from an interior tile edge within which a box counts as a partial view."""
+_OVERVIEW_MIN_SHARE = 0.5
+"""The overview pass keeps faces at least this share of the tile overlap (half, for a safe margin:
+faces up to the whole overlap are also found whole by the tiles)."""
 
 Scale = float
 _PassScale = Annotated[float, Field(ge=0.1, le=4.0)]
@@ -207,18 +210,22 @@ class CenterFace:
         return self._finish(xyxy, scores, resolution_wh=(w, h))
 
     def detect_image(self, frame: RGBFrame) -> Detections:
-        """Multi-scale, tiled search (stills): every scale of ``image_scales`` plus, when tiling,
-        an overview pass that sees faces larger than a tile's overlap whole."""
+        """Multi-scale, tiled search (stills): every scale of ``image_scales`` plus, when even the
+        coarsest of them is tiled, an overview pass that sees faces larger than a tile's overlap whole."""
         h, w = self._check(frame)
         if h == 0 or w == 0:
             return Detections.empty()
         cfg = self.config
         scales = pass_scales((w, h), scales=cfg.image_scales, max_megapixels=cfg.image_max_megapixels)
-        if max(w, h) * scales[0] > cfg.tile_size:
-            # Even the coarsest pass is tiled: add one that fits a single tile, so faces larger
-            # than the overlap (whose partial views at tile edges are dropped) are seen whole.
-            scales = [cfg.tile_size / max(h, w), *scales]
         parts = [self._run_scaled(frame, scale=s, tiled=True) for s in scales]
+        if max(w, h) * scales[0] > cfg.tile_size:
+            # Partial views at tile edges are dropped, so faces larger than the overlap need a pass
+            # that fits one tile. It keeps only faces the tiles might have cut: its boxes for small
+            # faces are too coarse, and would sit beside the tiles' precise ones as duplicates.
+            xyxy, scores = self._run_scaled(frame, scale=cfg.tile_size / max(h, w), tiled=False)
+            min_side = _OVERVIEW_MIN_SHARE * cfg.tile_overlap / scales[0]
+            large = (xyxy[:, 2:] - xyxy[:, :2]).max(axis=1, initial=0.0) >= min_side
+            parts.append((xyxy[large], scores[large]))
         xyxy = np.concatenate([p[0] for p in parts])
         scores = np.concatenate([p[1] for p in parts])
         return self._finish(xyxy, scores, resolution_wh=(w, h))
