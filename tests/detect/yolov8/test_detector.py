@@ -91,6 +91,16 @@ def test_second_scale_and_rotation_find_small_and_tilted_plates(plate_onnx: Path
     assert box_iou_xyxy(rotating.detect(tilted).xyxy, tilted_plate).max() >= 0.5
 
 
+def test_rotated_passes_do_not_duplicate_upright_plates(plate_onnx: Path, labelled_plates: list) -> None:
+    rotating = YoloV8Detector(
+        YoloV8Config(rotations_deg=(-20, 20)), model_path=plate_onnx, runtime=RuntimeOptions()
+    )
+    for name, rgb, plate in labelled_plates[:3]:
+        overlaps = box_iou_xyxy(rotating.detect(rgb).xyxy, plate)[:, 0]
+        assert (overlaps > 0).sum() == 1, name
+        assert overlaps.max() >= 0.5, name
+
+
 def test_blank_frame_has_no_plates(detector: YoloV8Detector) -> None:
     assert len(detector.detect(np.full((720, 1280, 3), 127, np.uint8))) == 0
 

@@ -167,25 +167,36 @@ class YoloV8Detector:
         second = self.config.second_scale_imgsz
         if second is not None and self._fixed_hw is None and max(h, w) >= self.config.second_scale_min_side:
             sides.append(min(second, -(-max(h, w) // _STRIDE) * _STRIDE))
-        boxes, scores = [], []
-        for side in sides:
-            b, s = self._run(frame, side)
-            boxes.append(b)
-            scores.append(s)
-        for angle in self.config.rotations_deg:
-            b, s = self._run_rotated(frame, angle)
-            boxes.append(b)
-            scores.append(s)
-        xyxy = clip_xyxy(np.concatenate(boxes), resolution_wh=(w, h))
-        conf = np.concatenate(scores)
+        upright = [self._run(frame, side) for side in sides]
+        xyxy, conf = self._merge(upright, (w, h))
+        if self.config.rotations_deg:
+            tilted = [self._run_rotated(frame, angle) for angle in self.config.rotations_deg]
+            t_xyxy, t_conf = self._merge(tilted, (w, h))
+            # A rotated pass maps back to a generous upright box. Where an upright pass already found the
+            # object (the smaller box lies mostly inside the other), keep the tighter upright box only.
+            if len(t_xyxy) and len(xyxy):
+                fresh = _overlap_of_smaller(t_xyxy, xyxy).max(axis=1) < 0.5
+                t_xyxy, t_conf = t_xyxy[fresh], t_conf[fresh]
+            xyxy, conf = np.concatenate([xyxy, t_xyxy]), np.concatenate([conf, t_conf])
+        order = np.argsort(-conf, kind="stable")[: self.config.max_detections]
+        return Detections(
+            xyxy=xyxy[order],
+            confidence=conf[order],
+            class_id=np.full(len(order), self.class_id, dtype=np.int64),
+        )
+
+    def _merge(
+        self,
+        passes: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]],
+        resolution_wh: tuple[int, int],
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Clip, drop empty boxes and NMS the boxes of several passes together."""
+        xyxy = clip_xyxy(np.concatenate([b for b, _ in passes]), resolution_wh=resolution_wh)
+        conf = np.concatenate([s for _, s in passes])
         valid = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
         xyxy, conf = xyxy[valid], conf[valid]
-        keep = nms_xyxy(xyxy, conf, self.config.nms_iou)[: self.config.max_detections]
-        return Detections(
-            xyxy=xyxy[keep],
-            confidence=conf[keep],
-            class_id=np.full(len(keep), self.class_id, dtype=np.int64),
-        )
+        keep = nms_xyxy(xyxy, conf, self.config.nms_iou)
+        return xyxy[keep], conf[keep]
 
     def _run_rotated(
         self, frame: RGBFrame, angle: float
@@ -238,6 +249,20 @@ class YoloV8Detector:
         cx, cy, bw, bh = out[0, :4, hit].T if hit.size else np.zeros((4, 0), np.float32)
         xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) / np.float32(lb.scale)
         return xyxy.astype(np.float32).reshape(-1, 4), score[hit].astype(np.float32)
+
+
+def _overlap_of_smaller(
+    a_xyxy: npt.NDArray[np.float32], b_xyxy: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Pairwise intersection over the smaller box's area, shape (len(a), len(b))."""
+    lt = np.maximum(a_xyxy[:, None, :2], b_xyxy[None, :, :2])
+    rb = np.minimum(a_xyxy[:, None, 2:], b_xyxy[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area_a = (a_xyxy[:, 2:] - a_xyxy[:, :2]).prod(axis=1)
+    area_b = (b_xyxy[:, 2:] - b_xyxy[:, :2]).prod(axis=1)
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
+    ratio: npt.NDArray[np.float32] = (inter / np.maximum(smaller, 1e-9)).astype(np.float32)
+    return ratio
 
 
 def _fixed_hw(shape: list[object]) -> tuple[int, int] | None:
