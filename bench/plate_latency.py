@@ -70,6 +70,7 @@ def main() -> None:
         start = time.perf_counter()
         detector.detect(frame)
         times.append((time.perf_counter() - start) * 1000)
+    threads = detector.threads  # what the session really got
     effective = threads or os.cpu_count() or 1
     result = {
         "frame": "1920x1080",

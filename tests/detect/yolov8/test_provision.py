@@ -80,6 +80,21 @@ def test_custom_model_added_from_onnx_or_pt_detects_plates(
     assert box_iou_xyxy(found.xyxy, plate).max() >= 0.5, name
 
 
+def test_custom_onnx_with_a_fixed_input_size_is_letterboxed_into_it(
+    tmp_path: Path, own_store: ModelStore, plate_onnx: Path, labelled_plates: list
+) -> None:
+    # Many exported YOLOv8 ONNX files take exactly 640x640; frames must be letterboxed into that.
+    model = onnx.load(str(plate_onnx))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = 640, 640
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(model, str(fixed))
+    added = add_custom_model(own_store, category="fixed_size", source=fixed)
+    detector = YoloV8Detector(YoloV8Config(), model_path=added.path, runtime=RuntimeOptions())
+    for name, rgb, plate in labelled_plates[:2] + labelled_plates[-1:]:
+        assert box_iou_xyxy(detector.detect(rgb).xyxy, plate).max() >= 0.5, name
+
+
 @pytest.mark.parametrize(
     "category",
     [

@@ -33,7 +33,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from veil.detect.yolov8.checkpoint import Checkpoint, TorchModule, load_checkpoint
-from veil.errors import ModelError
+from veil.errors import ModelCorrupt, ModelError
 
 __all__ = [
     "INPUT_NAME",
@@ -291,20 +291,49 @@ def _detect(g: _Graph, m: TorchModule, features: list[str], strides: tuple[float
     return g.op("Concat", levels, axis=2, hint="detect")
 
 
+def _yaml_sources(checkpoint: Checkpoint) -> list[object] | None:
+    """Each layer's ``from`` in the model yaml (backbone then head), if the yaml describes every layer."""
+    backbone, head = checkpoint.yaml.get("backbone"), checkpoint.yaml.get("head")
+    if not isinstance(backbone, list) or not isinstance(head, list):
+        return None
+    rows = [*backbone, *head]
+    if len(rows) != len(checkpoint.layers) or not all(isinstance(r, list | tuple) and r for r in rows):
+        return None
+    return [r[0] for r in rows]
+
+
+def _wiring(checkpoint: Checkpoint) -> list[list[int]]:
+    """Which earlier layers feed each layer (-1 = the previous one).
+
+    Taken from each layer's ``f`` attribute (set by ultralytics' parse_model),
+    cross-checked against the yaml; the yaml fills in if ``f`` is absent.
+    """
+    from_yaml = _yaml_sources(checkpoint)
+    wiring: list[list[int]] = []
+    for index, layer in enumerate(checkpoint.layers):
+        source = layer.attr("f")
+        described = from_yaml[index] if from_yaml is not None else None
+        if source is None:
+            source = -1 if described is None else described
+        elif described is not None and described != source:
+            raise ModelCorrupt(f"the checkpoint's layer {index} is wired differently from its yaml")
+        sources = (
+            [source] if isinstance(source, int) else list(source) if isinstance(source, list | tuple) else []
+        )
+        if not sources or not all(isinstance(j, int) and (j == -1 or 0 <= j < index) for j in sources):
+            raise ModelCorrupt(f"the checkpoint's layer {index} has invalid wiring")
+        wiring.append(sources)
+    return wiring
+
+
 def build_model(checkpoint: Checkpoint) -> onnx.ModelProto:
     """The ONNX model for ``checkpoint`` (checked with ``onnx.checker``)."""
     g = _Graph()
     outputs: list[str] = []
     x = INPUT_NAME
     detect_out: str | None = None
-    for index, layer in enumerate(checkpoint.layers):
-        source = layer.attr("f", -1)
-        if isinstance(source, int):
-            inputs = [x if source == -1 else outputs[source]]
-        elif isinstance(source, list | tuple) and all(isinstance(j, int) for j in source):
-            inputs = [x if j == -1 else outputs[j] for j in source]
-        else:
-            raise _unsupported(f"layer {index} wiring")
+    for index, (layer, sources) in enumerate(zip(checkpoint.layers, _wiring(checkpoint), strict=True)):
+        inputs = [x if j == -1 else outputs[j] for j in sources]
         kind = layer.type_name
         if kind == "Conv":
             x = _conv_block(g, layer, inputs[0])
