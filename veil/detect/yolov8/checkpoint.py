@@ -40,6 +40,7 @@ __all__ = ["Checkpoint", "TorchModule", "load_checkpoint"]
 
 _MAX_PICKLE_BYTES = 256 * 1024 * 1024
 _MAX_STORAGE_BYTES = 2 * 1024 * 1024 * 1024
+"""Per storage and in total: the largest YOLOv8 checkpoints are a few hundred MB."""
 _STORAGE_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -300,6 +301,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._prefix = prefix
         self._byteorder = byteorder
         self._storages: dict[str, _Storage] = {}
+        self._storage_bytes = 0
         self._classes: dict[tuple[str, str], type[TorchModule]] = {}
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: ANN401 - pickle's own signature
@@ -358,8 +360,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             info = self._archive.getinfo(member)
         except KeyError as exc:
             raise ModelCorrupt("checkpoint refers to a tensor storage it does not contain") from exc
-        if info.file_size > _MAX_STORAGE_BYTES:
-            raise ModelCorrupt("checkpoint tensor storage is implausibly large")
+        self._storage_bytes += info.file_size
+        if self._storage_bytes > _MAX_STORAGE_BYTES:
+            raise ModelCorrupt("checkpoint tensor storages are implausibly large")
         dtype = storage_type.dtype.newbyteorder("<" if self._byteorder == "little" else ">")
         if dtype.itemsize == 1:
             dtype = storage_type.dtype
