@@ -38,6 +38,8 @@ DEFACE_VERSION = "1.5.0"
 PLAIN_TRANSCODE = "_plain-transcode"  # internal: the child process of the `transcode` column
 RUN_TIMEOUT_S = 3600
 
+_Log = Callable[[str], None]
+
 
 @dataclass
 class ToolResult:
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if info.kind != "video" or not info.frame_count:
         parser.error("the clip must be a video")
     defaults = OutputOptions()
-    log = _Log(quiet=args.json)
+    log = _log
     size = f"{info.width}x{info.height}"
     log(f"clip: {clip.name}: {info.frame_count} frames, {size}, {info.codec}, {_fps_text(info.fps)}")
     log(f"machine: {os.cpu_count()} cpus, load average {_load()} (shared machines make these figures noisy)")
@@ -269,13 +271,9 @@ def _plain_transcode(src: Path, dst: Path, *, crf: int, preset: str) -> int:
     return 0
 
 
-class _Log:
-    def __init__(self, *, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def __call__(self, line: str) -> None:
-        if not self.quiet:
-            print(line, file=sys.stderr, flush=True)
+def _log(line: str) -> None:
+    """Progress goes to stderr, so that stdout holds only the table or the JSON object."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _ratio(numerator: ToolResult, denominator: ToolResult) -> float | None:
