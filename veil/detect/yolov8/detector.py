@@ -6,7 +6,10 @@ next multiple of 32 on its short side (a 1080p frame runs at 640x384, not
 in a large frame may shrink below what the model can see at ``imgsz``, so
 frames whose long side reaches ``second_scale_min_side`` are also run at
 ``second_scale_imgsz``, and both passes are merged: recall first, since a
-missed plate is a leak.
+missed plate is a leak. Plates tilted in the image (fisheye lenses) can be
+found with extra passes on rotated copies of the frame (``rotations_deg``);
+those only add objects that no upright pass found, so a plate never gets two
+boxes.
 """
 
 from __future__ import annotations
@@ -123,8 +126,8 @@ def _letterbox(frame: RGBFrame, long_side: int) -> _Letterbox:
 class YoloV8Detector:
     """A YOLOv8 ONNX model (output ``[1, 4 + nc, N]``) behind the ``Detector`` protocol.
 
-    Not thread-safe: one instance per worker thread (onnxruntime sessions are,
-    but the instance is cheap to duplicate and keeps no shared buffers).
+    ``detect`` keeps no state on the instance between calls and onnxruntime
+    sessions may be run concurrently, so one instance may serve several threads.
     """
 
     def __init__(
