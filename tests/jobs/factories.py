@@ -93,6 +93,9 @@ class GateRunner:
     def release(self) -> None:
         self._release.set()
 
+    def available_categories(self) -> list[str]:
+        return ["face", "license_plate", "qr_code", "barcode"]
+
     def output_suffix(self, spec: RedactionSpec, info: MediaInfo) -> str:
         return ".jpg" if info.kind == "image" else ".mp4"
 

@@ -73,6 +73,10 @@ def submit_job(
 
     settings = services.settings
     spec = parse_spec(upload.spec_text)
+    available = services.runner.available_categories()
+    unknown = sorted(set(spec.enabled_categories()) - set(available))
+    if unknown:
+        raise SpecError(f"unknown categories {', '.join(unknown)}; available: {', '.join(available)}")
     if spec.webhook is not None:
         validate_webhook_url(str(spec.webhook.url), allow_private=settings.webhook_allow_private)
 

@@ -38,6 +38,10 @@ def content_type_for(suffix: str) -> str:
 
 
 class JobRunner(Protocol):
+    def available_categories(self) -> list[str]:
+        """Categories this runner can detect; the API refuses specs that enable others (422)."""
+        ...
+
     def output_suffix(self, spec: RedactionSpec, info: MediaInfo) -> str:
         """The suffix of the file ``run`` writes; ``SpecError`` when the spec does not fit the input."""
         ...
@@ -81,6 +85,11 @@ class PipelineRunner:
         engine = self._get_engine()
         for category in DEFAULT_CATEGORIES:
             engine.model_info(category)
+
+    def available_categories(self) -> list[str]:
+        from veil.detect import available_categories
+
+        return list(available_categories())
 
     def output_suffix(self, spec: RedactionSpec, info: MediaInfo) -> str:
         from veil.pipeline import output_suffix

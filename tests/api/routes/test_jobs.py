@@ -252,6 +252,7 @@ def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
     ("spec", "file", "status", "code"),
     [
         ('{"mode": "paint"}', "street.jpg", 422, "invalid_spec"),
+        ('{"categories": {"tattoo": {}}}', "street.jpg", 422, "invalid_spec"),
         ("{not json", "street.jpg", 422, "invalid_spec"),
         ('{"webhook": {"url": "http://127.0.0.1:9/hook"}}', "street.jpg", 422, "webhook_url_refused"),
         ('{"webhook": {"url": "http://169.254.169.254/latest"}}', "street.jpg", 422, "webhook_url_refused"),
