@@ -83,8 +83,10 @@ class PipelineRunner:
     def warm_up(self) -> None:
         """Load the default detectors now, so the first job does not pay for it. Raises ``ModelMissing``."""
         engine = self._get_engine()
+        available = set(self.available_categories())
         for category in DEFAULT_CATEGORIES:
-            engine.model_info(category)
+            if category in available:
+                engine.model_info(category)
 
     def available_categories(self) -> list[str]:
         from veil.detect import available_categories
