@@ -27,7 +27,7 @@ import numpy as np
 from veil.detect import Detections, Detector
 from veil.detect.boxes import clip_xyxy
 from veil.detect.models import ModelStore
-from veil.detect.registry import build_detector, model_sha256
+from veil.detect.registry import build_detector, default_threshold, model_sha256
 from veil.detect.runtime import RuntimeOptions
 from veil.errors import JobCanceled, SpecError
 from veil.media import (
@@ -97,6 +97,9 @@ class Engine:
         detector, lock = entry
         with lock:
             yield detector
+
+    def default_threshold(self, category: str) -> float | None:
+        return default_threshold(category, store=self.store)
 
     def model_info(self, category: str) -> ModelInfo:
         with self.detector(category, threshold=None, mode="image", detect_scale=1.0) as det:
@@ -238,7 +241,7 @@ def _make_plan(spec: RedactionSpec, source_report: Report | None) -> _Plan:
             if t.category not in categories and t.category not in disabled:
                 categories.append(t.category)
     redactors = tuple(
-        build_redactor(spec.method_for(c), shape=spec.shape, mask_scale=spec.mask_scale_for(c))
+        build_redactor(spec.method_for(c), shape=spec.shape_for(c), mask_scale=spec.mask_scale_for(c))
         for c in categories
     )
     region_redactors = {
@@ -280,14 +283,15 @@ def _detect_all(
     """Run every category's detector; split into boxes to mask and weak candidates."""
     strong: list[Detections] = []
     weak: list[Detections] = []
+    scale = spec.detection.detect_scale
     for class_id, category in enumerate(plan.categories):
         cat = spec.categories.get(category)
         threshold = cat.threshold if cat is not None else None
-        scale = spec.detection.detect_scale
+        if mode == "video" and threshold is None:
+            threshold = engine.default_threshold(category)
         if mode == "video" and threshold is not None:
-            with engine.detector(
-                category, threshold=threshold * _WEAK_FACTOR, mode=mode, detect_scale=scale
-            ) as det:
+            low = max(threshold * _WEAK_FACTOR, 0.01)
+            with engine.detector(category, threshold=low, mode=mode, detect_scale=scale) as det:
                 found = det.detect(rgb).with_class_id(class_id)
             is_strong = found.confidence >= threshold
             strong.append(found[is_strong])

@@ -57,6 +57,7 @@ class CategorySpec(_Strict):
     mask_scale: float | None = Field(
         None, ge=1.0, le=3.0, description="Grow each box by this factor before masking. Unset: spec `mask_scale`."
     )
+    shape: Shape | None = Field(None, description="Mask shape for this category. Unset: spec `shape`.")
 
 
 class DetectionOptions(_Strict):
@@ -156,7 +157,10 @@ class RedactionSpec(_Strict):
         description="Categories to detect, each with its own settings. Default: face and license_plate.",
     )
     method: Method = Field("blur", description="Default masking method.")
-    shape: Shape = Field("ellipse", description="Default mask shape.")
+    shape: Shape | None = Field(
+        None,
+        description="Default mask shape. Unset: `ellipse` for faces, `rect` for plates, codes and custom categories.",
+    )
     mask_scale: float = Field(1.3, ge=1.0, le=3.0, description="Default box growth factor before masking.")
     detection: DetectionOptions = Field(default_factory=DetectionOptions)
     tracking: TrackingOptions = Field(default_factory=TrackingOptions)
@@ -186,6 +190,14 @@ class RedactionSpec(_Strict):
     def method_for(self, category: str) -> Method:
         cat = self.categories.get(category)
         return cat.method if cat is not None and cat.method is not None else self.method
+
+    def shape_for(self, category: str) -> Shape:
+        cat = self.categories.get(category)
+        if cat is not None and cat.shape is not None:
+            return cat.shape
+        if self.shape is not None:
+            return self.shape
+        return "ellipse" if category == "face" else "rect"
 
     def mask_scale_for(self, category: str) -> float:
         cat = self.categories.get(category)

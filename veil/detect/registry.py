@@ -17,16 +17,20 @@ and ``veil.detect.codes``; they are added to both dicts (and their configs to
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field, TypeAdapter, ValidationError
 
 from veil.detect.base import Detector
 from veil.detect.centerface import CenterFace, CenterFaceConfig
+from veil.detect.codes import BarcodeConfig, BarcodeDetector, QRCodeConfig, QRCodeDetector
 from veil.detect.models import MODELS, ModelStore
 from veil.detect.runtime import RuntimeOptions
+from veil.detect.yolov8 import CustomModel, YoloV8Config, YoloV8Detector, custom_models, plate_model_path
 from veil.errors import SpecError
 
 __all__ = [
@@ -38,14 +42,16 @@ __all__ = [
     "available_categories",
     "build_detector",
     "build_from_config",
+    "default_threshold",
     "model_sha256",
     "parse_detector_config",
 ]
 
 Mode = Literal["image", "video"]
 
-# Add YoloV8Config, QRCodeConfig, BarcodeConfig here as `CenterFaceConfig | YoloV8Config | ...`.
-DetectorConfig = Annotated[CenterFaceConfig, Field(discriminator="type")]
+DetectorConfig = Annotated[
+    CenterFaceConfig | YoloV8Config | QRCodeConfig | BarcodeConfig, Field(discriminator="type")
+]
 """Every detector config, told apart by its ``type`` field."""
 
 _CONFIG_ADAPTER: TypeAdapter[DetectorConfig] = TypeAdapter(DetectorConfig)
@@ -69,6 +75,9 @@ class CategoryDefaults:
     """The tuned config for a request (mode, optional threshold, video detect_scale)."""
     sha256: Callable[[ModelStore], str]
     """sha256 of the model file the category runs (recorded in reports)."""
+    build: Builder | None = None
+    """A category-specific builder, for detector types whose model file depends on the category
+    (YOLOv8 plates vs. a bring-your-own model). Unset: ``BUILDERS[config.type]``."""
 
 
 def _build_centerface(
@@ -77,9 +86,33 @@ def _build_centerface(
     return CenterFace(config, model_path=store.path("centerface"), runtime=runtime, class_id=class_id)
 
 
+def _build_plate(
+    config: YoloV8Config, *, store: ModelStore, runtime: RuntimeOptions, class_id: int
+) -> Detector:
+    return YoloV8Detector(
+        config,
+        model_path=plate_model_path(store),
+        runtime=runtime,
+        class_id=class_id,
+        model_name="yolov8_plate",
+    )
+
+
+def _build_qr(config: QRCodeConfig, *, store: ModelStore, runtime: RuntimeOptions, class_id: int) -> Detector:
+    return QRCodeDetector(config, class_id=class_id)
+
+
+def _build_barcode(
+    config: BarcodeConfig, *, store: ModelStore, runtime: RuntimeOptions, class_id: int
+) -> Detector:
+    return BarcodeDetector(config, class_id=class_id)
+
+
 BUILDERS: dict[str, Builder] = {
     "centerface": _build_centerface,
-    # "yolov8": ..., "qr_code": ..., "barcode": ...   (veil.detect.yolov8, veil.detect.codes)
+    "yolov8": _build_plate,
+    "opencv_qr": _build_qr,
+    "opencv_barcode": _build_barcode,
 }
 
 
@@ -98,22 +131,83 @@ def _face_config(*, mode: Mode, threshold: float | None, detect_scale: float) ->
     return CenterFaceConfig.model_validate({**base.model_dump(), **updates})
 
 
+def _yolo_config(*, mode: Mode, threshold: float | None, detect_scale: float) -> YoloV8Config:
+    """Stills get a second, larger scale and two tilted passes (recall on fisheye and wide-angle shots);
+    video runs one pass at 640 scaled by ``detect_scale``."""
+    base = YoloV8Config()
+    updates: dict[str, object] = {}
+    if threshold is not None:
+        updates["threshold"] = threshold
+    if mode == "image":
+        updates["second_scale_min_side"] = 1280
+        updates["rotations_deg"] = (-20.0, 20.0)
+    else:
+        imgsz = int(min(1920, max(160, round(base.imgsz * detect_scale / 32) * 32)))
+        updates["imgsz"] = imgsz
+        if base.second_scale_imgsz is not None and base.second_scale_imgsz <= imgsz:
+            updates["second_scale_imgsz"] = None
+    return YoloV8Config.model_validate({**base.model_dump(), **updates})
+
+
+def _qr_config(*, mode: Mode, threshold: float | None, detect_scale: float) -> QRCodeConfig:
+    return QRCodeConfig()
+
+
+def _barcode_config(*, mode: Mode, threshold: float | None, detect_scale: float) -> BarcodeConfig:
+    return BarcodeConfig()
+
+
+def _no_model(_store: ModelStore) -> str:
+    return "opencv-builtin"
+
+
+def _plate_sha256(store: ModelStore) -> str:
+    return _sha256_file(plate_model_path(store))
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 CATEGORIES: dict[str, CategoryDefaults] = {
     "face": CategoryDefaults(config=_face_config, sha256=lambda _store: MODELS["centerface"].sha256),
-    # "license_plate", "qr_code", "barcode", and custom YOLOv8 categories from
-    # veil.detect.yolov8.provision.custom_models(store) are wired here.
+    "license_plate": CategoryDefaults(config=_yolo_config, sha256=_plate_sha256),
+    "qr_code": CategoryDefaults(config=_qr_config, sha256=_no_model),
+    "barcode": CategoryDefaults(config=_barcode_config, sha256=_no_model),
 }
+"""Built-in categories. Custom YOLOv8 categories (``veil models add``) are looked up in the store."""
 
 
-def available_categories() -> list[str]:
-    return sorted(CATEGORIES)
+def _custom_defaults(model: CustomModel) -> CategoryDefaults:
+    def build(config: YoloV8Config, *, store: ModelStore, runtime: RuntimeOptions, class_id: int) -> Detector:
+        return YoloV8Detector(
+            config,
+            model_path=model.path,
+            runtime=runtime,
+            class_id=class_id,
+            model_name=f"yolov8_{model.category}",
+        )
+
+    return CategoryDefaults(config=_yolo_config, sha256=lambda _store: model.onnx_sha256, build=build)
 
 
-def _defaults(category: str) -> CategoryDefaults:
+def available_categories(store: ModelStore | None = None) -> list[str]:
+    custom = sorted(custom_models(store)) if store is not None else []
+    return sorted(CATEGORIES) + custom
+
+
+def _defaults(category: str, store: ModelStore | None = None) -> CategoryDefaults:
     entry = CATEGORIES.get(category)
-    if entry is None:
-        raise SpecError(f"unknown category {category!r}; available: {', '.join(available_categories())}")
-    return entry
+    if entry is not None:
+        return entry
+    custom = custom_models(store).get(category) if store is not None else None
+    if custom is None:
+        raise SpecError(f"unknown category {category!r}; available: {', '.join(available_categories(store))}")
+    return _custom_defaults(custom)
 
 
 def parse_detector_config(data: object) -> DetectorConfig:
@@ -152,14 +246,23 @@ def build_detector(
     unknown category or out-of-range knobs, ModelMissing/ModelCorrupt when
     the weights are not in ``store``.
     """
-    entry = _defaults(category)
+    entry = _defaults(category, store)
     try:
         config = entry.config(mode=mode, threshold=threshold, detect_scale=detect_scale)
     except ValidationError as exc:
         raise SpecError(f"invalid settings for category {category!r}: {exc.error_count()} error(s)") from exc
+    if entry.build is not None:
+        return entry.build(config, store=store, runtime=runtime, class_id=class_id)
     return build_from_config(config, store=store, runtime=runtime, class_id=class_id)
+
+
+def default_threshold(category: str, *, store: ModelStore | None = None) -> float | None:
+    """The tuned score threshold of ``category``'s video detector, or None if it has no scores."""
+    config = _defaults(category, store).config(mode="video", threshold=None, detect_scale=1.0)
+    threshold = getattr(config, "threshold", None)
+    return None if threshold is None else float(threshold)
 
 
 def model_sha256(category: str, *, store: ModelStore) -> str:
     """sha256 of the model file that ``category`` runs, for the report."""
-    return _defaults(category).sha256(store)
+    return _defaults(category, store).sha256(store)
