@@ -1,0 +1,70 @@
+"""Schemathesis against ``/openapi.json`` of a real ``veil serve``: generated requests to every operation
+must get no 5xx and responses that match the documented status codes, content types, headers and schemas.
+Bounded (a few examples per operation) so that CI stays quick; the server runs no jobs (workers=0)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.api.live import Server, bearer
+
+pytestmark = pytest.mark.slow
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    live = Server(
+        Path(tmp_path_factory.mktemp("fuzz")),
+        {"VEIL_WORKERS": "0", "VEIL_RATE_LIMIT_PER_MINUTE": "100000", "VEIL_MAX_UPLOAD_MB": "5"},
+    )
+    try:
+        yield live.start()
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def fuzz_headers(fuzz_server: Server) -> dict[str, str]:
+    return bearer(fuzz_server.create_key("jobs:read,jobs:write,admin"))
+
+
+def test_every_operation_conforms(fuzz_server: Server, fuzz_headers: dict[str, str]) -> None:
+    schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+    failures: list[str] = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def run(case: Any) -> None:
+            case.call_and_validate(base_url=fuzz_server.url, headers=fuzz_headers, checks=CHECKS, timeout=60)
+
+        try:
+            run()
+        except Exception as exc:  # collect every operation's failure, then report them together
+            failures.append(f"{operation.label}: {exc}")
+    assert operations >= 14
+    assert not failures, "\n\n".join(failures)
