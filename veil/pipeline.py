@@ -463,10 +463,12 @@ def render_video(
     source_report: Report | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    encode: EncodeOptions | None = None,
 ) -> None:
     """Mask ``src`` with ``tracks`` and encode it to ``dst``. Frame ``i`` of ``src`` is frame
     ``frame_offset + i`` of the tracks (and ``time_offset_s`` shifts manual regions), so a segment
-    worker renders its slice of a long video with the stitched, global tracks."""
+    worker renders its slice of a long video with the stitched, global tracks. ``encode`` replaces the
+    encoder options taken from ``spec.output`` (segment workers pin them from the whole source)."""
     plan = _make_plan(spec, source_report)
     _render(
         engine,
@@ -480,6 +482,7 @@ def render_video(
         time_offset_s=time_offset_s,
         progress=progress or (lambda _f: None),
         cancel=cancel or (lambda: False),
+        encode=encode,
     )
 
 
@@ -542,6 +545,7 @@ def _render(
     time_offset_s: float,
     progress: Progress,
     cancel: Cancel,
+    encode: EncodeOptions | None = None,
 ) -> None:
     frame_count = info.frame_count or 0
     per_frame = tracks_at_frames(tracks, max(frame_offset + frame_count, _last_frame(tracks) + 1))
@@ -567,7 +571,8 @@ def _render(
         src,
         dst,
         process,
-        options=EncodeOptions(
+        options=encode
+        or EncodeOptions(
             codec=out.codec,
             crf=out.crf,
             preset=out.preset,

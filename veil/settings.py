@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     storage_url: str | None = Field(None, description="`file:///dir` or `s3://bucket/prefix`. Unset: VEIL_DATA_DIR/blobs.")
     queue: Literal["local", "celery"] = Field("local", description="`local` in-process workers or `celery`.")
     broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker (redis:// or amqp://).")
+    result_backend: str | None = Field(
+        None,
+        description="Celery result backend, used only to join segment tasks (chords). Unset: the broker "
+        "when it is Redis, else the job database (db+postgresql+psycopg://...).",
+    )
+    broker_visibility_timeout_s: float = Field(
+        3600.0,
+        ge=5,
+        le=7 * 86400,
+        description="Redis broker: a task unacknowledged this long (its worker died) is delivered again. "
+        "Keep it above the longest task; segments keep tasks short.",
+    )
     workers: int = Field(1, ge=0, le=64, description="In-process worker threads of `veil serve` (local queue).")
     max_upload_mb: int = Field(2048, ge=1, description="Largest accepted upload (413 above).")
     max_pixels: int = Field(80_000_000, ge=1, description="Largest frame, in pixels (422 above).")

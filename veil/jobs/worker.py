@@ -45,7 +45,15 @@ from veil.storage import Storage, create_storage
 if TYPE_CHECKING:
     from veil.media import MediaInfo
 
-__all__ = ["Notifier", "WorkerContext", "default_worker_id", "execute_job", "media_summary", "utcnow"]
+__all__ = [
+    "Notifier",
+    "WorkerContext",
+    "conclude_job",
+    "default_worker_id",
+    "execute_job",
+    "media_summary",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
 
@@ -355,3 +363,12 @@ def _conclude(
     if ctx.notifier is not None and done.webhook_status == "pending":
         ctx.notifier.dispatch(row.id)
     return finish.state
+
+
+def conclude_job(
+    ctx: WorkerContext, row: JobRow, claim: store.Claim, finish: store.Finish, *, seconds: float
+) -> JobState | None:
+    """Record the terminal state of a claimed run, fenced by ``claim``, then audit, log, count, wake
+    waiters and send the webhook; ``None`` when the claim was lost. Public for runs that span several
+    tasks (``veil.jobs.segmented``), which conclude exactly as ``execute_job`` does."""
+    return _conclude(ctx, row, claim, finish, seconds=seconds)

@@ -133,6 +133,14 @@ class EncodeOptions:
     keep_bitrate: bool = False
     keep_metadata: bool = False
     threads: int = 0
+    bit_rate: int | None = None
+    """With ``keep_bitrate``, the target in bits per second instead of the input's own. Segment workers
+    pin the whole source's rate (and ``b_frames``, ``frame_rate``), so that every segment is encoded
+    with the same codec parameters and the segments join by stream copy."""
+    b_frames: bool | None = None
+    """Whether the encoder may use B-frames. None: yes, unless the input has a variable frame rate."""
+    frame_rate: Fraction | None = None
+    """The frame rate the encoder declares. None: the input's average rate."""
 
     def __post_init__(self) -> None:
         if self.codec not in _ENCODERS:
@@ -143,6 +151,10 @@ class EncodeOptions:
             raise ValueError(f"preset must be one of {list(_PRESETS)}, got {self.preset!r}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.bit_rate is not None and self.bit_rate <= 0:
+            raise ValueError(f"bit_rate must be positive, got {self.bit_rate}")
+        if self.frame_rate is not None and self.frame_rate <= 0:
+            raise ValueError(f"frame_rate must be positive, got {self.frame_rate}")
 
 
 def iter_frames(path: Path) -> Iterator[VideoFrame]:
@@ -243,7 +255,7 @@ class _VideoEncoder:
     ) -> None:
         info = details.info
         self.time_base = Fraction(vin.time_base) if vin.time_base else Fraction(1, 90000)
-        rate = info.fps if info.fps else Fraction(30)
+        rate = options.frame_rate or info.fps or Fraction(30)
         self.step = max(1, round(1 / (rate * self.time_base)))
         self.width, self.height = info.width, info.height
         self.pix_fmt = "yuv420p" if self.width % 2 == 0 and self.height % 2 == 0 else "yuv444p"
@@ -251,7 +263,7 @@ class _VideoEncoder:
         encoder_options: dict[str, str] = {"preset": options.preset}
         if options.codec == "h265":
             encoder_options["x265-params"] = "log-level=error"
-        target = info.bit_rate if options.keep_bitrate else None
+        target = (options.bit_rate or info.bit_rate) if options.keep_bitrate else None
         if target:
             encoder_options["maxrate"] = str(int(target * _KEEP_BITRATE_MAXRATE))
             encoder_options["bufsize"] = str(int(target * _KEEP_BITRATE_BUFSIZE_S))
@@ -268,7 +280,7 @@ class _VideoEncoder:
         context.thread_count = options.threads
         if target:
             context.bit_rate = target
-        if details.variable_frame_rate:
+        if options.b_frames is False or (options.b_frames is None and details.variable_frame_rate):
             # With B-frames x264 derives decode times from earlier frames' presentation times; at
             # irregular intervals MP4's track duration then ends before the last frames are shown.
             context.max_b_frames = 0
