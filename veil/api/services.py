@@ -90,6 +90,11 @@ class Services:
         job_metrics = JobMetrics(registry)
         registry.register(JobStoreCollector(db))
         server_secret = load_server_secret(settings)
+        if settings.secret_key is None and db.dialect != "sqlite":
+            log.warning(
+                "VEIL_SECRET_KEY is unset with a shared database: links and webhook secrets made by this "
+                "process will not verify on other API or worker machines; set the same key on all of them"
+            )
         notifier = WebhookNotifier(
             settings=settings, db=db, server_secret=server_secret, client=webhook_client
         )
