@@ -58,7 +58,7 @@ def test_every_operation_conforms(fuzz_server: Server, fuzz_headers: dict[str, s
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def run(case: Any) -> None:
             case.call_and_validate(base_url=fuzz_server.url, headers=fuzz_headers, checks=CHECKS, timeout=60)
 

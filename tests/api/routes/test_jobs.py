@@ -66,6 +66,12 @@ def test_result_supports_ranges_and_report_is_json(api: Api) -> None:
     part = api.client.get(f"/v1/jobs/{job['id']}/result", headers={**h, "Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == original[10:20]
     assert part.headers["content-range"] == f"bytes 10-19/{len(original)}"
+    head = api.client.head(f"/v1/jobs/{job['id']}/result", headers=h)
+    assert (
+        head.status_code == 200
+        and head.content == b""
+        and head.headers["content-length"] == str(len(original))
+    )
     tail = api.client.get(f"/v1/jobs/{job['id']}/result", headers={**h, "Range": "bytes=-5"})
     assert tail.content == original[-5:]
     beyond = api.client.get(f"/v1/jobs/{job['id']}/result", headers={**h, "Range": f"bytes={len(original)}-"})

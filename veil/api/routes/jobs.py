@@ -335,6 +335,7 @@ def delete_job(request: Request, job_id: JobId, principal: Writer, services: Ser
     return Response(status_code=204)
 
 
+@router.head("/{job_id}/result", include_in_schema=False)
 @router.get(
     "/{job_id}/result",
     summary="Download the result",
@@ -354,9 +355,12 @@ def get_result(
         str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")
     ] = None,
 ) -> Response:
-    """The redacted file. Supports a single HTTP Range, so players can seek."""
+    """The redacted file. Supports HEAD and a single HTTP Range, so players can seek."""
     row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
-    response = result_response(services.storage, row, range_header=range_header)
+    head = request.method == "HEAD"
+    response = result_response(services.storage, row, range_header=range_header, head=head)
+    if head:
+        return response
     if response.status_code == 200 or (range_header or "").replace(" ", "").startswith("bytes=0-"):
         audit(
             services,

@@ -21,6 +21,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/links", tags=["links"])
 
 
+@router.head("/{job_id}", include_in_schema=False)
 @router.get(
     "/{job_id}",
     summary="Download through a signed link",
@@ -48,8 +49,9 @@ def download_link(
         row = store.get_job(session=session, job_id=job_id)
     if row is None:
         raise JobNotFound("no such job")
-    response = result_response(services.storage, row, range_header=range_header)
-    if response.status_code == 200:
+    head = request.method == "HEAD"
+    response = result_response(services.storage, row, range_header=range_header, head=head)
+    if response.status_code == 200 and not head:
         audit(
             services,
             request,
