@@ -86,7 +86,12 @@ def test_scratch_cleanup_removes_only_old_leftovers(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     (scratch / "job_old-1").mkdir(parents=True)
     (scratch / "job_new-2").mkdir()
-    hour_ago = time.time() - 7200
-    os.utime(scratch / "job_old-1", (hour_ago, hour_ago))
+    (scratch / "job_long-3").mkdir()
+    (scratch / "job_long-3" / "output.mp4").write_bytes(b"still being written")
+    hours_ago = time.time() - 7200
+    for name in ("job_old-1", "job_long-3"):
+        os.utime(scratch / name, (hours_ago, hours_ago))
     assert clean_scratch(scratch) == 1
-    assert [p.name for p in scratch.iterdir()] == ["job_new-2"]
+    assert sorted(p.name for p in scratch.iterdir()) == ["job_long-3", "job_new-2"], (
+        "a long job keeps its files"
+    )

@@ -9,6 +9,7 @@ Scratch folders of killed processes are removed after an hour.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -59,15 +60,29 @@ def sweep(*, db: Database, storage: Storage, now: datetime, batch: int = 100) ->
             return purged
 
 
+def _newest_mtime(entry: Path) -> float:
+    """The latest change anywhere under ``entry``: a running job keeps writing its output file,
+    which does not touch the folder's own mtime."""
+    newest = entry.stat().st_mtime
+    if entry.is_dir():
+        for dirpath, _dirs, files in os.walk(entry):
+            for name in files:
+                try:
+                    newest = max(newest, (Path(dirpath) / name).stat().st_mtime)
+                except OSError:
+                    continue
+    return newest
+
+
 def clean_scratch(scratch_dir: Path, *, older_than_s: float = 3600.0) -> int:
-    """Remove scratch entries older than ``older_than_s`` (left by a killed worker)."""
+    """Remove scratch entries untouched for ``older_than_s`` (left by a killed worker or upload)."""
     if not scratch_dir.is_dir():
         return 0
     cutoff = time.time() - older_than_s
     removed = 0
     for entry in scratch_dir.iterdir():
         try:
-            if entry.stat().st_mtime < cutoff:
+            if _newest_mtime(entry) < cutoff:
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
