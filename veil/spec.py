@@ -71,7 +71,7 @@ class DetectionOptions(_Strict):
         "Lower is faster; higher finds smaller faces.",
     )
     detect_every: int = Field(
-        1, ge=1, le=30, description="Run detection on every Nth video frame; tracking fills the frames between."
+        2, ge=1, le=30, description="Run detection on every Nth video frame; tracking fills the frames between."
     )
 
 
