@@ -330,3 +330,20 @@ def test_webhook_deliveries_are_listed(api: Api) -> None:
     job = api.submit(h, params={"wait": 10}).json()
     r = api.client.get(f"/v1/jobs/{job['id']}/webhooks", headers=h)
     assert r.json() == {"status": "none", "data": []}
+
+
+def test_an_unexpected_failure_is_a_500_json_error_without_details(api: Api) -> None:
+    from sqlalchemy import text
+
+    from tests.api.conftest import TestClient
+
+    h = api.key()
+    with api.services.db.begin() as session:  # the job store loses a table under the running service
+        session.execute(text("ALTER TABLE jobs RENAME TO jobs_gone"))
+    client = TestClient(api.client.app, raise_server_exceptions=False)
+    r = client.get("/v1/jobs", headers=h)
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "internal_error" and r.json()["error"]["message"] == "internal error"
+    assert r.headers["x-request-id"] == r.json()["error"]["request_id"]
+    with api.services.db.begin() as session:
+        session.execute(text("ALTER TABLE jobs_gone RENAME TO jobs"))
