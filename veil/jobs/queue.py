@@ -105,7 +105,7 @@ def create_queue(settings: Settings, *, ctx: WorkerContext, queue: JobQueue | No
     if queue is not None:
         return queue
     if settings.queue == "celery":
-        from veil.jobs.celery_queue import CeleryQueue  # type: ignore[import-not-found, unused-ignore]
+        from veil.jobs.celery_queue import CeleryQueue
 
-        return CeleryQueue.from_settings(settings)  # type: ignore[no-any-return, unused-ignore]
+        return CeleryQueue.from_settings(settings, db=ctx.db)
     return LocalQueue(ctx=ctx, workers=settings.workers)

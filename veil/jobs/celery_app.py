@@ -1,0 +1,370 @@
+"""Celery for scaled-out Veil: ``create_celery(settings)`` builds the app and its tasks.
+
+Tasks take ids only (JSON), reload the job, and are idempotent, so that Celery's at-least-once
+delivery is safe: acknowledged late, re-delivered when their worker dies, and fenced by the job's
+claim so that a job finishes exactly once::
+
+    task                                       queue      what
+    veil.job(job_id)                           veil.gpu   a whole job, or the start of a segmented one
+    veil.segment.analyse(job_id, attempt, i)   veil.gpu   detect + track segment i (chord header)
+    veil.segment.stitch(job_id, attempt)       veil.cpu   join the tracks (chord callback)
+    veil.segment.render(job_id, attempt, i)    veil.cpu   mask + encode segment i (chord header)
+    veil.segment.finish(job_id, attempt)       veil.cpu   join the video, report, conclude (callback)
+    veil.webhook(job_id)                       veil.cpu   deliver the signed webhook of a finished job
+
+Detection runs on ``veil.gpu`` and everything else on ``veil.cpu``: a GPU machine runs
+``veil worker --queues veil.gpu`` next to ``veil worker --queues veil.cpu``; a CPU-only fleet
+takes both (the default). Chords need a result backend: the broker when it is Redis, else the
+job database (``VEIL_RESULT_BACKEND`` overrides both).
+
+When a worker dies mid-job, its task is delivered again: at once with RabbitMQ (the connection
+drops), after ``VEIL_BROKER_VISIBILITY_TIMEOUT_S`` with Redis. A re-delivered ``veil.job`` that
+finds the job still ``running`` under the dead worker's claim waits for the claim to go stale
+(``VEIL_JOB_STALE_S`` without a heartbeat) and takes it over; steps of a segmented job redo only
+the pieces that are not stored yet.
+
+Each worker process builds its context (database engine, storage client, models) lazily, after
+the pool forked it; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from celery import Celery, chord
+from celery.exceptions import Retry
+from kombu.entity import Queue
+
+from veil.errors import VeilError
+from veil.jobs import store
+from veil.jobs.states import JobState
+from veil.jobs.worker import WorkerContext, execute_job
+from veil.settings import Settings
+
+if TYPE_CHECKING:
+    from celery.app.task import Task
+
+    from veil.jobs.segmented import SegmentedJobs
+
+__all__ = [
+    "CPU_QUEUE",
+    "GPU_QUEUE",
+    "TASK_ANALYSE",
+    "TASK_FINISH",
+    "TASK_JOB",
+    "TASK_RENDER",
+    "TASK_STITCH",
+    "TASK_WEBHOOK",
+    "CeleryDispatcher",
+    "CeleryNotifier",
+    "WorkerRuntime",
+    "create_celery",
+    "result_backend_url",
+    "runtime_of",
+]
+
+log = logging.getLogger(__name__)
+
+CPU_QUEUE = "veil.cpu"
+GPU_QUEUE = "veil.gpu"
+
+TASK_JOB = "veil.job"
+TASK_ANALYSE = "veil.segment.analyse"
+TASK_STITCH = "veil.segment.stitch"
+TASK_RENDER = "veil.segment.render"
+TASK_FINISH = "veil.segment.finish"
+TASK_WEBHOOK = "veil.webhook"
+
+_ROUTES = {
+    TASK_JOB: GPU_QUEUE,
+    TASK_ANALYSE: GPU_QUEUE,
+    TASK_STITCH: CPU_QUEUE,
+    TASK_RENDER: CPU_QUEUE,
+    TASK_FINISH: CPU_QUEUE,
+    TASK_WEBHOOK: CPU_QUEUE,
+    "celery.chord_unlock": CPU_QUEUE,
+}
+
+_STEP_RETRIES = 5
+"""Transient failures (storage, database, broker) a step survives before the job fails."""
+_JOIN_RETRIES = 120
+"""Early chord callbacks wait this many times (up to 30 s each) for a missing piece."""
+_WAIT_RETRIES = 200
+"""A re-delivered ``veil.job`` checks this many times (every ``job_stale_s``) whether the worker that
+holds the job is gone; the job is then taken over. A job that a live worker still runs after that is
+left to that worker (its own message is delivered again if it dies)."""
+
+
+def result_backend_url(settings: Settings) -> str:
+    """``VEIL_RESULT_BACKEND``; else the broker when it is Redis; else the job database."""
+    if settings.result_backend:
+        return settings.result_backend
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return settings.broker_url
+    from veil.jobs.db import database_url
+
+    return f"db+{database_url(settings)}"
+
+
+def _backoff(retries: int, *, cap: float = 30.0) -> float:
+    return float(min(2.0**retries, cap))
+
+
+class CeleryNotifier:
+    """Sends webhooks as ``veil.webhook`` tasks, so a worker never blocks on a slow receiver."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def dispatch(self, job_id: str) -> None:
+        try:
+            self._app.send_task(TASK_WEBHOOK, args=[job_id])
+        except Exception:  # the webhook stays pending; the API resends pending ones when it starts
+            log.warning("webhook could not be queued", extra={"job_id": job_id}, exc_info=True)
+
+
+class CeleryDispatcher:
+    """Runs segment stages as chords: the pieces in parallel on any worker, then the join step."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def _chord(self, header: str, body: str, job_id: str, attempt: int, count: int) -> None:
+        signature = self._app.signature
+        pieces = [signature(header, args=(job_id, attempt, i), immutable=True) for i in range(count)]
+        callback = self._app.signature(body, args=(job_id, attempt), immutable=True)
+        chord(pieces, app=self._app)(callback)
+
+    def analyse(self, job_id: str, attempt: int, count: int) -> None:
+        self._chord(TASK_ANALYSE, TASK_STITCH, job_id, attempt, count)
+
+    def render(self, job_id: str, attempt: int, count: int) -> None:
+        self._chord(TASK_RENDER, TASK_FINISH, job_id, attempt, count)
+
+
+class WorkerRuntime:
+    """What one worker process needs to run tasks, built on first use (after the pool forked)."""
+
+    def __init__(self, settings: Settings, app: Celery) -> None:
+        self.settings = settings
+        self._app = app
+        self._lock = threading.Lock()
+        self._ctx: WorkerContext | None = None
+        self._jobs: SegmentedJobs | None = None
+
+    def _build(self) -> None:
+        from veil.jobs.runner import PipelineRunner
+        from veil.jobs.segmented import SegmentedJobs
+        from veil.pipeline import Engine
+
+        engine = Engine.from_settings(self.settings)
+        ctx = WorkerContext.from_settings(
+            self.settings,
+            runner=PipelineRunner(self.settings, engine=engine),
+            notifier=CeleryNotifier(self._app),
+            take_over_stale=True,
+        )
+        self._jobs = SegmentedJobs(ctx=ctx, engine=engine, dispatcher=CeleryDispatcher(self._app))
+        self._ctx = ctx
+
+    def context(self) -> WorkerContext:
+        with self._lock:
+            if self._ctx is None:
+                self._build()
+            assert self._ctx is not None
+            return self._ctx
+
+    def segmented(self) -> SegmentedJobs:
+        self.context()
+        assert self._jobs is not None
+        return self._jobs
+
+    def warm_up(self) -> None:
+        """Load the default models now, so that the first task does not pay for it."""
+        from veil.jobs.runner import PipelineRunner
+
+        runner = self.context().runner
+        if isinstance(runner, PipelineRunner):
+            runner.warm_up()
+
+
+def runtime_of(app: Celery) -> WorkerRuntime:
+    """The ``WorkerRuntime`` that ``create_celery`` attached to ``app``."""
+    runtime = getattr(app, "veil_runtime", None)
+    if not isinstance(runtime, WorkerRuntime):
+        raise RuntimeError("this Celery app was not made by veil.jobs.celery_app.create_celery")
+    return runtime
+
+
+def create_celery(settings: Settings) -> Celery:
+    """The Celery app for ``settings``, with Veil's tasks registered on it."""
+    app = Celery("veil", set_as_current=False)
+    visibility = settings.broker_visibility_timeout_s
+    conf: dict[str, Any] = {
+        "broker_url": settings.broker_url,
+        "result_backend": result_backend_url(settings),
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": CPU_QUEUE,
+        "task_queues": (Queue(CPU_QUEUE), Queue(GPU_QUEUE)),  # type: ignore[no-untyped-call]
+        "task_routes": {name: {"queue": queue} for name, queue in _ROUTES.items()},
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0.0,
+            "interval_step": 0.5,
+            "interval_max": 2.0,
+        },
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 5.0,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "result_expires": 86400,
+        "result_extended": False,
+        "enable_utc": True,
+        "timezone": "UTC",
+    }
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        conf["broker_transport_options"] = {
+            "visibility_timeout": visibility,
+            # look for messages of dead workers often enough for the timeout to mean what it says
+            "unacked_restore_interval": max(1, min(10, int(visibility // 4))),
+            "unacked_restore_throttle": 1,
+        }
+    if conf["result_backend"].startswith(("redis://", "rediss://")):
+        conf["result_backend_transport_options"] = {"visibility_timeout": visibility}
+    app.conf.update(conf)
+    runtime = WorkerRuntime(settings, app)
+    app.veil_runtime = runtime
+    _register_tasks(app, runtime)
+    return app
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _task(app: Celery, **options: Any) -> Callable[[_F], _F]:
+    """``app.task`` with its type kept (Celery's decorator is untyped); registers and returns ``fn``."""
+
+    def register(fn: _F) -> _F:
+        app.task(**options)(fn)
+        return fn
+
+    return register
+
+
+def _redelivered(task: Task[Any, Any]) -> bool:
+    info = task.request.delivery_info or {}
+    return bool(info.get("redelivered")) or bool(task.request.retries)
+
+
+def _register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
+    settings = runtime.settings
+
+    @_task(app, name=TASK_JOB, bind=True, ignore_result=True, max_retries=_WAIT_RETRIES)
+    def run_job(self: Task[Any, Any], job_id: str) -> str:
+        """A whole job, or the start of a segmented one; see the module docstring."""
+        from veil.jobs.segmented import StartOutcome, wants_segments
+
+        try:
+            ctx = runtime.context()
+            with ctx.db.begin() as session:
+                row = store.get_job(session=session, job_id=job_id)
+            if row is None or JobState(row.state).terminal:
+                return "skipped"
+            if wants_segments(row, segment_seconds=settings.segment_seconds):
+                jobs = runtime.segmented()
+                if jobs.dispatched(job_id):
+                    return "in flight"  # its pieces travel as their own tasks
+                if jobs.start(job_id) is StartOutcome.STARTED:
+                    return "segmented"
+            state = execute_job(job_id, ctx=ctx)
+            if state is not None:
+                return state.value
+            with ctx.db.begin() as session:
+                row = store.get_job(session=session, job_id=job_id)
+            holder_may_be_dead = _redelivered(self)
+            if row is not None and JobState(row.state) is JobState.RUNNING and holder_may_be_dead:
+                # Another worker holds the claim. If it died, the claim goes stale and we take over.
+                raise self.retry(countdown=settings.job_stale_s)
+            return "skipped"
+        except Retry:
+            raise
+        except Exception as exc:  # the database or the store is unreachable: try again shortly
+            log.warning("job task failed; retrying", extra={"job_id": job_id}, exc_info=True)
+            countdown = _backoff(self.request.retries)
+            raise self.retry(exc=exc, countdown=countdown, max_retries=_STEP_RETRIES) from exc
+
+    def piece_task(name: str, step: str) -> None:
+        @_task(app, name=name, bind=True, max_retries=_STEP_RETRIES)
+        def piece(self: Task[Any, Any], job_id: str, attempt: int, index: int) -> None:
+            jobs = runtime.segmented()
+            try:
+                getattr(jobs, step)(job_id, attempt, index)
+            except Exception as exc:
+                if self.request.retries >= _STEP_RETRIES:
+                    log.error("segment step gave up", extra={"job_id": job_id, "step": step}, exc_info=True)
+                    _fail(jobs, job_id, attempt, exc)
+                    return
+                log.warning("segment step failed; retrying", extra={"job_id": job_id, "step": step})
+                raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+    def join_task(name: str, step: str) -> None:
+        @_task(app, name=name, bind=True, ignore_result=True, max_retries=_JOIN_RETRIES)
+        def join(self: Task[Any, Any], job_id: str, attempt: int) -> None:
+            from veil.jobs.segmented import Incomplete
+
+            jobs = runtime.segmented()
+            try:
+                getattr(jobs, step)(job_id, attempt)
+            except Incomplete as exc:
+                if self.request.retries >= _JOIN_RETRIES:
+                    _fail(jobs, job_id, attempt, exc)
+                    return
+                raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+            except Exception as exc:
+                if self.request.retries >= _STEP_RETRIES:
+                    log.error("segment step gave up", extra={"job_id": job_id, "step": step}, exc_info=True)
+                    _fail(jobs, job_id, attempt, exc)
+                    return
+                log.warning("segment step failed; retrying", extra={"job_id": job_id, "step": step})
+                raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+    piece_task(TASK_ANALYSE, "analyse")
+    piece_task(TASK_RENDER, "render")
+    join_task(TASK_STITCH, "stitch")
+    join_task(TASK_FINISH, "finish")
+
+    @_task(app, name=TASK_WEBHOOK, bind=True, ignore_result=True, max_retries=_STEP_RETRIES)
+    def webhook(self: Task[Any, Any], job_id: str) -> str | None:
+        """Deliver a finished job's webhook (signed, retried with backoff inside, every attempt recorded)."""
+        import time
+
+        from veil.jobs.notify import WebhookNotifier
+        from veil.jobs.secrets import load_server_secret
+
+        ctx = runtime.context()
+        notifier = WebhookNotifier(settings=settings, db=ctx.db, server_secret=load_server_secret(settings))
+        try:
+            return notifier.deliver_now(job_id, sleep=time.sleep)
+        except Exception as exc:
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
+def _fail(jobs: SegmentedJobs, job_id: str, attempt: int, exc: BaseException) -> None:
+    if isinstance(exc, VeilError):
+        code, message = exc.code, exc.message
+    else:
+        code, message = "internal_error", "internal error while processing"
+    try:
+        jobs.fail(job_id, attempt, code=code, message=message)
+    except Exception:  # nothing more to do here; the job stays running until its claim goes stale
+        log.error("could not record the failure", extra={"job_id": job_id}, exc_info=True)
