@@ -40,6 +40,9 @@ def create_session(model: Path | bytes, *, options: RuntimeOptions) -> ort.Infer
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
+    # Busy-waiting worker threads burn the cores that decoding and x264 need in the same process;
+    # measured on CenterFace at 960 px with 2 threads: 0.30 s CPU/frame without spinning, 0.41 s with.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = str(model) if isinstance(model, Path) else model
     try:
         return ort.InferenceSession(source, sess_options=so, providers=_usable_providers(options.providers))
