@@ -194,7 +194,11 @@ def _ensure_deface(venv: Path, log: _Log) -> Path | ToolResult:
     """The deface executable in ``venv``, installing deface there from PyPI when missing."""
     python = venv / "bin" / "python"
     executable = venv / "bin" / "deface"
-    if executable.exists() and _installed_version(python, "deface") == DEFACE_VERSION:
+    if (
+        executable.exists()
+        and _installed_version(python, "deface") == DEFACE_VERSION
+        and _installed_version(python, "onnxruntime") is not None
+    ):
         return executable
     log(f"deface: installing deface=={DEFACE_VERSION} into {venv} (once) ...")
     steps = [
@@ -207,6 +211,10 @@ def _ensure_deface(venv: Path, log: _Log) -> Path | ToolResult:
             "--quiet",
             "--disable-pip-version-check",
             f"deface=={DEFACE_VERSION}",
+            # deface's README recommends onnxruntime; without it deface falls back to OpenCV's
+            # slower DNN module, and the comparison would flatter Veil.
+            "onnx",
+            "onnxruntime",
         ],
     ]
     for step in steps:
