@@ -99,6 +99,13 @@ class CenterFaceConfig(BaseModel):
         le=400.0,
         description="Image mode: a pass whose working image would exceed this is scaled down to it.",
     )
+    image_upscale_max_long_side: int = Field(
+        2048,
+        ge=256,
+        le=16_384,
+        description="Image mode: upscaled passes stop at this long side, so large photos (where the faces an "
+        "upscale would add are too small to identify) do not pay four times the work.",
+    )
     tile_size: int = Field(
         1280,
         ge=256,
@@ -219,7 +226,12 @@ class CenterFace:
         if h == 0 or w == 0:
             return Detections.empty()
         cfg = self.config
-        scales = pass_scales((w, h), scales=cfg.image_scales, max_megapixels=cfg.image_max_megapixels)
+        scales = pass_scales(
+            (w, h),
+            scales=cfg.image_scales,
+            max_megapixels=cfg.image_max_megapixels,
+            max_upscaled_long_side=cfg.image_upscale_max_long_side,
+        )
         parts = [self._run_scaled(frame, scale=s, tiled=True) for s in scales]
         if max(w, h) * scales[0] > cfg.tile_size:
             # Partial views at tile edges are dropped, so faces larger than the overlap need a pass

@@ -48,13 +48,22 @@ def pass_scales(
     *,
     scales: tuple[float, ...],
     max_megapixels: float,
+    max_upscaled_long_side: int | None = None,
     min_ratio: float = 1.25,
 ) -> list[float]:
     """The scales actually run for an image: each clamped so the working image stays under
-    ``max_megapixels``, then near-duplicates (closer than ``min_ratio``) dropped. Ascending."""
+    ``max_megapixels``, upscaled passes (scale > 1) also so their long side stays under
+    ``max_upscaled_long_side``, then near-duplicates (closer than ``min_ratio``) dropped. Ascending.
+
+    Upscaling exists to find faces a few pixels tall in small photos; on an image that is already
+    large, the faces it would add are too small to identify, and the pass costs four times the first.
+    """
     w, h = resolution_wh
     pixels = max(1, w * h)
     cap = math.sqrt(max_megapixels * 1e6 / pixels)
+    if max_upscaled_long_side is not None:
+        upscale_cap = max(1.0, max_upscaled_long_side / max(1, w, h))
+        scales = tuple(min(s, upscale_cap) if s > 1.0 else s for s in scales)
     chosen: list[float] = []
     for s in sorted({min(float(s), cap) for s in scales}):
         if not chosen or s / chosen[-1] >= min_ratio:

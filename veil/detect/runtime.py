@@ -47,4 +47,5 @@ def create_session(model: Path | bytes, *, options: RuntimeOptions) -> ort.Infer
     try:
         return ort.InferenceSession(source, sess_options=so, providers=_usable_providers(options.providers))
     except Exception as exc:  # onnxruntime raises bare Fail/InvalidProtobuf types
-        raise ModelCorrupt("the model file could not be loaded; run `veil models pull` to restore it") from exc
+        message = "the model file could not be loaded; run `veil models pull` to restore it"
+        raise ModelCorrupt(message) from exc
