@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from veil.client import Client, VeilAPIError
+from veil.client import Client, Job, VeilAPIError
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "data" / "media"
@@ -125,10 +125,37 @@ def running_server(workdir: Path, *, startup_s: float = 120.0) -> Iterator[tuple
                 proc.wait(timeout=10)
 
 
-def _one(client: Client, image: Path) -> tuple[float, str]:
+def _one(client: Client, image: Path) -> tuple[float, Job]:
+    """Latency of one ``?wait=30`` submit. A job still running at the deadline counts as not succeeded,
+    and is waited for before the next request, so that slow jobs do not pile up in the queue."""
     started = time.perf_counter()
     job = client.submit(image, SPEC, wait=30)
-    return (time.perf_counter() - started) * 1000.0, job.state
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    if not job.terminal:
+        client.wait(job.id, timeout=600)
+    return latency_ms, job
+
+
+def _stage_medians_ms(jobs: list[Job]) -> dict[str, float]:
+    """Median server-side seconds per pipeline stage, in ms: shows where the latency goes."""
+    stages: dict[str, list[float]] = {}
+    for job in jobs:
+        extra = job.model_extra or {}
+        for stage, seconds in (extra.get("timings") or {}).items():
+            stages.setdefault(stage, []).append(float(seconds) * 1000.0)
+        if extra.get("processing_seconds") is not None:
+            stages.setdefault("processing_total", []).append(float(extra["processing_seconds"]) * 1000.0)
+    return {stage: round(statistics.median(values), 1) for stage, values in stages.items()}
+
+
+def _overhead_ms(results: list[tuple[float, Job]]) -> float | None:
+    """Median of latency minus the job's own processing time: upload, probe, queue, HTTP, wake-up."""
+    gaps = [
+        ms - float(job.model_extra["processing_seconds"]) * 1000.0
+        for ms, job in results
+        if job.terminal and job.model_extra and job.model_extra.get("processing_seconds") is not None
+    ]
+    return round(statistics.median(gaps), 1) if gaps else None
 
 
 def measure(
@@ -142,7 +169,7 @@ def measure(
             results = list(pool.map(lambda _: _one(client, image), range(requests)))
         wall_s = time.perf_counter() - started
     latencies = sorted(ms for ms, _ in results)
-    failed = sum(1 for _, state in results if state != "succeeded")
+    failed = sum(1 for _, job in results if job.state != "succeeded")
     centiles = (
         statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
     )
@@ -158,6 +185,8 @@ def measure(
         "min_ms": round(latencies[0], 1),
         "max_ms": round(latencies[-1], 1),
         "images_per_s": round(requests / wall_s, 2),
+        "server_stage_median_ms": _stage_medians_ms([job for _, job in results]),
+        "api_overhead_median_ms": _overhead_ms(results),
         "target_p50_ms": TARGET_P50_MS,
         "target_p95_ms": TARGET_P95_MS,
         "meets_target": failed == 0 and p50 <= TARGET_P50_MS and p95 <= TARGET_P95_MS,
@@ -218,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             f"p95 <= {TARGET_P95_MS:.0f} ms: {'met' if result['meets_target'] else 'NOT met'}"
             + (f"; {result['not_succeeded']} not succeeded" if result["not_succeeded"] else "")
         )
+        stages = ", ".join(f"{k} {v:.0f}" for k, v in result["server_stage_median_ms"].items())
+        overhead = result["api_overhead_median_ms"]
+        print(f"server-side median ms per stage: {stages}; API overhead median {overhead} ms")
     return 0
 
 
