@@ -16,7 +16,7 @@ from veil import __version__
 from veil.api.errors import install_error_handlers
 from veil.api.middleware import RequestContextMiddleware
 from veil.api.routes import account, audit, health, jobs, links, web
-from veil.api.schemas import JobUpload
+from veil.api.schemas import JobCreate
 from veil.api.services import Services
 from veil.jobs.queue import JobQueue
 from veil.jobs.runner import JobRunner
@@ -52,7 +52,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            upload = JobUpload.model_json_schema(ref_template="#/components/schemas/{model}")
+            upload = JobCreate.model_json_schema(ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in upload.pop("$defs", {}).items():
                 components.setdefault(name, definition)
@@ -61,7 +61,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 "format": "binary",
                 "description": upload["properties"]["file"].get("description", ""),
             }
-            components["JobUpload"] = upload
+            components["JobCreate"] = upload
             app.openapi_schema = schema
         return app.openapi_schema
 

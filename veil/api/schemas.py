@@ -13,6 +13,7 @@ from veil.spec import RedactionSpec
 __all__ = [
     "AccountPublic",
     "HealthPublic",
+    "JobCreate",
     "Limits",
     "LinkCreate",
     "LinkPublic",
@@ -73,7 +74,7 @@ class ReadyPublic(_Model):
     checks: dict[str, str] = Field(description="Each dependency and its state (`ok` or an error code).")
 
 
-class JobUpload(_Model):
+class JobCreate(_Model):
     """The `multipart/form-data` body of `POST /v1/jobs`."""
 
     file: bytes = Field(

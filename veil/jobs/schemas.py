@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from veil.jobs.states import JobState
 from veil.jobs.tables import ApiKeyRow, AuditRow, JobRow, WebhookDeliveryRow
-from veil.spec import RedactionSpec
 
 __all__ = [
     "SCOPES",
@@ -24,7 +23,6 @@ __all__ = [
     "AuditEntryPublic",
     "AuditPublic",
     "InputPublic",
-    "JobCreate",
     "JobErrorPublic",
     "JobPublic",
     "JobsPublic",
@@ -45,12 +43,6 @@ SCOPES: tuple[Scope, ...] = ("jobs:read", "jobs:write", "admin")
 
 class _Public(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class JobCreate(_Public):
-    """The non-file part of ``POST /v1/jobs``: sent as the multipart field ``spec`` (JSON text)."""
-
-    spec: RedactionSpec = Field(default_factory=RedactionSpec, description="What to find and how to mask it.")
 
 
 class JobErrorPublic(_Public):

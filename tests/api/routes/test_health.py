@@ -35,8 +35,8 @@ def test_every_response_carries_a_request_id(api: Api) -> None:
 def test_openapi_documents_the_multipart_upload(api: Api) -> None:
     schema = api.client.get("/openapi.json").json()
     body = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]
-    assert body["schema"] == {"$ref": "#/components/schemas/JobUpload"}
-    upload = schema["components"]["schemas"]["JobUpload"]
+    assert body["schema"] == {"$ref": "#/components/schemas/JobCreate"}
+    upload = schema["components"]["schemas"]["JobCreate"]
     assert upload["properties"]["file"]["format"] == "binary"
     assert "RedactionSpec" in schema["components"]["schemas"]
     assert "ErrorResponse" in schema["components"]["schemas"]

@@ -39,7 +39,7 @@ JOB_UPLOAD_BODY: dict[str, Any] = {
     "required": True,
     "content": {
         "multipart/form-data": {
-            "schema": {"$ref": "#/components/schemas/JobUpload"},
+            "schema": {"$ref": "#/components/schemas/JobCreate"},
             "encoding": {"spec": {"contentType": "application/json"}},
         }
     },
