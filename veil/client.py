@@ -174,7 +174,10 @@ class Client:
         self._timeout = timeout
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "User-Agent": f"veil-client/{__version__}"},
+            headers={
+                "Authorization": f"Bearer {api_key.strip()}",  # keys read from files end in a newline
+                "User-Agent": f"veil-client/{__version__}",
+            },
             timeout=timeout,
             transport=transport,
         )
