@@ -56,6 +56,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
+                self.stop()  # never leave a server behind
                 raise RuntimeError(f"veil serve not ready after {timeout:.0f} s:\n{self.tail()}")
             time.sleep(0.2)
 

@@ -393,8 +393,8 @@ def test_queued_jobs_queue_full_and_cancel_before_start(idle_server: Server, med
 
 def test_a_video_job_survives_sigkill_of_the_server(tmp_path: Path, media_dir: Path) -> None:
     live = Server(tmp_path / "restart", {"VEIL_WORKERS": "1"})
-    live.start()
     try:
+        live.start()
         key = bearer(live.create_key())
         with (media_dir / "selfie_portrait_noaudio.mp4").open("rb") as fh:
             job = httpx.post(
