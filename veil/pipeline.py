@@ -44,7 +44,7 @@ from veil.redact import Redactor, build_redactor
 from veil.report import AudioInfo, MediaSummary, ModelInfo, Report, TrackFrame, TrackReport
 from veil.settings import Settings
 from veil.spec import Method, RedactionSpec, Shape
-from veil.track import IoUTracker, Track, TrackerConfig, finalize_tracks, tracks_at_frames
+from veil.track import DetectionSchedule, IoUTracker, Track, TrackerConfig, finalize_tracks, tracks_at_frames
 
 __all__ = ["Engine", "analyse_video", "make_report", "output_suffix", "render_video", "run"]
 
@@ -500,6 +500,7 @@ def _analyse(
     every = spec.detection.detect_every
     opts = spec.tracking
     tracker = IoUTracker(TrackerConfig(max_age_frames=max(opts.gap_frames, every) + every))
+    schedule = DetectionSchedule(every=every)
     total = max(frame_limit or info.frame_count or 1, 1)
     frame_count = 0
     for frame in _frames_of(sources):
@@ -507,12 +508,12 @@ def _analyse(
             break
         index = frame_count
         frame_count += 1
-        if index % every:
+        if not schedule.due(index):
             continue
         if cancel():
             raise JobCanceled("the job was canceled")
         strong, weak = _detect_all(engine, spec, plan, frame.rgb(), mode="video")
-        tracker.update(strong, frame_index=index, weak=weak)
+        schedule.observe(index, tracker.update(strong, frame_index=index, weak=weak))
         progress(min(frame_count / total, 1.0))
     tracks = finalize_tracks(
         tracker.history(),

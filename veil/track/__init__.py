@@ -1,11 +1,13 @@
 """Follow detections over frames, then finish the tracks offline: bridge gaps,
 pad before and after, smooth (boxes only ever grow), and stitch segment tracks."""
 
+from veil.track.sampling import DetectionSchedule
 from veil.track.stitch import stitch_segment_tracks
 from veil.track.tracker import IoUTracker, TrackerConfig
 from veil.track.tracks import Track, finalize_tracks, track_from_frames, tracks_at_frames
 
 __all__ = [
+    "DetectionSchedule",
     "IoUTracker",
     "Track",
     "TrackerConfig",

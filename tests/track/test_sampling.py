@@ -1,0 +1,42 @@
+"""The adaptive detection schedule: every Nth frame while things are calm, every frame when they move fast."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from veil.detect.detections import Detections
+from veil.track import DetectionSchedule
+
+
+def _one(x: float, track_id: int = 1, size: float = 40.0) -> Detections:
+    return Detections(
+        xyxy=np.array([[x, 100, x + size, 100 + size]], dtype=np.float32),
+        confidence=np.ones(1, np.float32),
+        class_id=np.zeros(1, np.int64),
+        track_id=np.array([track_id]),
+    )
+
+
+def _run(schedule: DetectionSchedule, positions: dict[int, float], frames: int) -> list[int]:
+    detected = []
+    for i in range(frames):
+        if schedule.due(i):
+            detected.append(i)
+            schedule.observe(i, _one(positions.get(i, positions[max(k for k in positions if k <= i)])))
+    return detected
+
+
+def test_slow_motion_keeps_the_interval() -> None:
+    positions = {i: 100 + i * 1.0 for i in range(30)}  # 1 px per frame on a 40 px box
+    assert _run(DetectionSchedule(every=3), positions, 30) == list(range(0, 30, 3))
+
+
+def test_fast_motion_detects_every_frame_until_calm() -> None:
+    positions = {i: 100 + i * 20.0 if i < 12 else 100 + 11 * 20.0 for i in range(30)}  # half a box per frame
+    detected = _run(DetectionSchedule(every=3), positions, 30)
+    assert set(range(3, 13)) <= set(detected), "once motion is seen, every frame is detected"
+    assert detected[-3:] == [21, 24, 27], "the schedule returns to the interval once the box stops"
+
+
+def test_every_one_detects_every_frame() -> None:
+    assert _run(DetectionSchedule(every=1), {0: 0.0}, 5) == [0, 1, 2, 3, 4]
