@@ -121,7 +121,7 @@ class CeleryNotifier:
 
     def dispatch(self, job_id: str) -> None:
         try:
-            self._app.send_task(TASK_WEBHOOK, args=[job_id])
+            self._app.send_task(TASK_WEBHOOK, args=[job_id], ignore_result=True)
         except Exception:  # the webhook stays pending; the API resends pending ones when it starts
             log.warning("webhook could not be queued", extra={"job_id": job_id}, exc_info=True)
 
@@ -255,7 +255,7 @@ def _task(app: Celery, **options: Any) -> Callable[[_F], _F]:
     """``app.task`` with its type kept (Celery's decorator is untyped); registers and returns ``fn``."""
 
     def register(fn: _F) -> _F:
-        app.task(**options)(fn)
+        app.task(shared=False, **options)(fn)  # shared tasks would bind every app to the first one
         return fn
 
     return register

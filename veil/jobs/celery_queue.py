@@ -51,7 +51,7 @@ class CeleryQueue:
         """Publish ``veil.job(job_id)``. Raises ``QueueFull`` (503) when the broker cannot be reached;
         the job is then canceled, so that the client's retry is the only copy."""
         try:
-            self.app.send_task(TASK_JOB, args=[job_id])
+            self.app.send_task(TASK_JOB, args=[job_id], ignore_result=True)
         except Exception as exc:  # kombu raises OperationalError, OSError and friends
             log.error("job could not be queued", extra={"job_id": job_id, "error_type": type(exc).__name__})
             self._cancel(job_id)
@@ -76,7 +76,7 @@ class CeleryQueue:
             with self._db.begin() as session:
                 queued = store.next_queued_job_ids(session=session, limit=_RECOVER_LIMIT)
             for job_id in queued:
-                self.app.send_task(TASK_JOB, args=[job_id])
+                self.app.send_task(TASK_JOB, args=[job_id], ignore_result=True)
         except Exception:
             log.warning("queued jobs could not be republished at start", exc_info=True)
             return

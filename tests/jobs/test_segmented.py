@@ -1,0 +1,282 @@
+"""Segment-parallel jobs without a broker: the steps of ``veil.jobs.segmented`` run in this process on
+a real clip (the first 4 s of the shared selfie footage, re-encoded small with a keyframe every
+second), a migrated SQLite job store and ``MemoryStorage``, with the real engine.
+
+What a user would notice: the joined output has exactly the input's frames, the face keeps one track
+id across every border, and a job survives steps delivered twice, out of order or after it ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from tests.jobs.conftest import make_ctx
+from tests.jobs.factories import GateRunner
+from veil.jobs import blobs, store
+from veil.jobs.db import Database
+from veil.jobs.segmented import (
+    Incomplete,
+    SegmentedJobs,
+    StartOutcome,
+    run_segmented,
+    segments_prefix,
+    wants_segments,
+)
+from veil.jobs.states import JobState
+from veil.jobs.tables import JobRow
+from veil.jobs.worker import WorkerContext, execute_job, media_summary, utcnow
+from veil.media import probe
+from veil.pipeline import Engine
+from veil.settings import Settings
+from veil.spec import RedactionSpec
+from veil.storage import MemoryStorage
+
+SPEC: dict[str, Any] = {
+    "categories": {"face": {}},
+    "detection": {"detect_scale": 0.25, "detect_every": 3},
+    "output": {"preset": "ultrafast"},
+}
+
+
+def _small_selfie(src: Path, dst: Path, *, frames: int = 120, gop: int = 30) -> Path:
+    """The first ``frames`` frames of ``src`` at 304x540, 30 fps, a keyframe every ``gop`` frames."""
+    params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "x264-params": params})
+        stream.width, stream.height, stream.pix_fmt = 304, 540, "yuv420p"
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i >= frames:
+                break
+            small = frame.reformat(width=304, height=540, format="yuv420p")
+            small.pts, small.time_base = i, Fraction(1, 30)
+            out.mux(stream.encode(small))
+        out.mux(stream.encode())
+    return dst
+
+
+@pytest.fixture(scope="module")
+def clip(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _small_selfie(media_dir / "selfie_portrait_noaudio.mp4", tmp_path_factory.mktemp("clip") / "c.mp4")
+
+
+@pytest.fixture(scope="module")
+def one_gop_clip(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dst = tmp_path_factory.mktemp("clip") / "one-gop.mp4"
+    return _small_selfie(media_dir / "selfie_portrait_noaudio.mp4", dst, frames=60, gop=300)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_settings(Settings(intra_op_threads=1))
+
+
+@pytest.fixture
+def seg_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, segment_seconds=1.0, job_max_attempts=2)
+
+
+@pytest.fixture
+def ctx(seg_settings: Settings, db: Database, storage: MemoryStorage) -> Iterator[WorkerContext]:
+    yield make_ctx(seg_settings, db, storage, GateRunner())
+
+
+def _add_video_job(db: Database, storage: MemoryStorage, media: Path, spec: dict[str, Any] = SPEC) -> JobRow:
+    from veil.jobs.secrets import new_id
+
+    job_id = new_id("job")
+    data = media.read_bytes()
+    key = blobs.input_key(job_id, ".mp4")
+    storage.put_stream(key, [data])
+    parsed = RedactionSpec.model_validate(spec)
+    with db.begin() as session:
+        return store.create_job(
+            session=session,
+            job_id=job_id,
+            tenant_id="default",
+            api_key_id=None,
+            spec=parsed.model_dump(mode="json"),
+            mode=parsed.mode,
+            kind="video",
+            media=media_summary(probe(media)),
+            input_key=key,
+            input_size=len(data),
+            input_sha256=hashlib.sha256(data).hexdigest(),
+            source_job_id=None,
+            idempotency_key=None,
+            request_fingerprint=None,
+            now=utcnow(),
+            retention=timedelta(hours=1),
+        )
+
+
+def _job(db: Database, job_id: str) -> JobRow:
+    with db.begin() as session:
+        row = store.get_job(session=session, job_id=job_id)
+    assert row is not None
+    return row
+
+
+def _audit_actions(db: Database, job_id: str) -> list[str]:
+    with db.begin() as session:
+        return [
+            e.action for e in store.list_audit(session=session, tenant_id="default", limit=50, job_id=job_id)
+        ]
+
+
+class Stepper:
+    """A dispatcher that only records what it was asked to run, so a test can deliver each step
+    itself: twice, out of order, or after the job ended, as a broker may."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int, int]] = []
+
+    def analyse(self, job_id: str, attempt: int, count: int) -> None:
+        self.calls.append(("analyse", job_id, attempt, count))
+
+    def render(self, job_id: str, attempt: int, count: int) -> None:
+        self.calls.append(("render", job_id, attempt, count))
+
+
+@pytest.mark.slow
+def test_inline_run_is_frame_exact_and_keeps_one_face_id(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, clip: Path, tmp_path: Path
+) -> None:
+    row = _add_video_job(db, storage, clip)
+    assert wants_segments(row, segment_seconds=1.0)
+
+    assert run_segmented(row.id, ctx=ctx, engine=engine) is StartOutcome.STARTED
+
+    done = _job(db, row.id)
+    assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
+    assert done.timings["segments"] == 4
+    out = tmp_path / "out.mp4"
+    storage.get_file(done.output_key or "", out)
+    assert probe(out).frame_count == probe(clip).frame_count == 120
+    from veil.report import Report
+
+    report = Report.model_validate_json(b"".join(storage.iter_range(done.report_key or "")))
+    faces = [t for t in report.tracks if t.category == "face"]
+    assert len(faces) == 1, [(t.id, t.frames[0].frame, t.frames[-1].frame) for t in faces]
+    assert [f.frame for f in faces[0].frames] == list(range(120))
+    assert sorted(storage.keys()) == sorted(
+        [blobs.input_key(row.id, ".mp4"), blobs.output_key(row.id, ".mp4"), blobs.report_key(row.id)]
+    )
+    assert _audit_actions(db, row.id) == ["job.succeeded"]
+
+
+@pytest.mark.slow
+def test_steps_delivered_twice_early_or_late_finish_the_job_once(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, clip: Path
+) -> None:
+    row = _add_video_job(db, storage, clip)
+    stepper = Stepper()
+    jobs = SegmentedJobs(ctx=ctx, engine=engine, dispatcher=stepper)
+
+    assert jobs.start(row.id) is StartOutcome.STARTED
+    [(_, _, attempt, count)] = stepper.calls
+    assert count == 4 and jobs.dispatched(row.id)
+    assert jobs.start(row.id) is StartOutcome.SKIPPED  # a second delivery of the job's message
+
+    jobs.analyse(row.id, attempt, 0)
+    with pytest.raises(Incomplete):  # a chord callback fired early
+        jobs.stitch(row.id, attempt)
+    analysed = {k: b"".join(storage.iter_range(k)) for k in storage.keys() if "analysis-" in k}
+    for index in range(count):
+        jobs.analyse(row.id, attempt, index)
+    jobs.analyse(row.id, attempt, 0)  # redelivered: the stored result is kept, not recomputed
+    assert {k: b"".join(storage.iter_range(k)) for k in analysed} == analysed
+    assert sum("tries/analyse-00000" in k for k in storage.keys()) == 1
+
+    jobs.stitch(row.id, attempt)
+    jobs.stitch(row.id, attempt)
+    assert [c[0] for c in stepper.calls] == ["analyse", "render"]  # the render stage starts once
+
+    for index in reversed(range(count)):
+        jobs.render(row.id, attempt, index)
+    jobs.finish(row.id, attempt)
+    jobs.finish(row.id, attempt)
+    jobs.render(row.id, attempt, 1)  # a straggler after the end writes nothing
+
+    done = _job(db, row.id)
+    assert done.state is JobState.SUCCEEDED
+    assert _audit_actions(db, row.id) == ["job.succeeded"]
+    assert not [k for k in storage.keys() if k.startswith(segments_prefix(row.id))]
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_next_step_and_a_stale_attempt_writes_nothing(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, clip: Path
+) -> None:
+    row = _add_video_job(db, storage, clip)
+    stepper = Stepper()
+    jobs = SegmentedJobs(ctx=ctx, engine=engine, dispatcher=stepper)
+    assert jobs.start(row.id) is StartOutcome.STARTED
+    attempt = stepper.calls[0][2]
+
+    jobs.analyse(row.id, attempt + 1, 0)  # a step of an attempt that does not hold the job
+    assert not [k for k in storage.keys() if "analysis-" in k]
+
+    with db.begin() as session:
+        store.request_cancel(session=session, job_id=row.id, now=utcnow(), retention=timedelta(hours=1))
+    jobs.analyse(row.id, attempt, 0)
+    done = _job(db, row.id)
+    assert (done.state, done.error_code) == (JobState.CANCELED, "canceled")
+    assert not [k for k in storage.keys() if k.startswith(segments_prefix(row.id))]
+
+
+@pytest.mark.slow
+def test_a_piece_that_keeps_failing_fails_the_job_after_the_attempt_limit(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, clip: Path
+) -> None:
+    row = _add_video_job(db, storage, clip)
+    stepper = Stepper()
+    jobs = SegmentedJobs(ctx=ctx, engine=engine, dispatcher=stepper)
+    assert jobs.start(row.id) is StartOutcome.STARTED
+    attempt = stepper.calls[0][2]
+    for number in (1, 2):  # two earlier deliveries died with their worker (job_max_attempts=2)
+        storage.put_stream(f"{segments_prefix(row.id)}{attempt}/tries/analyse-00002-{number}", [b""])
+
+    jobs.analyse(row.id, attempt, 2)
+
+    done = _job(db, row.id)
+    assert (done.state, done.error_code) == (JobState.FAILED, "job_error")
+    assert "segment 2" in (done.error_message or "")
+
+
+def test_a_video_without_inner_keyframes_goes_back_to_run_whole(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, one_gop_clip: Path
+) -> None:
+    row = _add_video_job(db, storage, one_gop_clip)
+    jobs = SegmentedJobs(ctx=ctx, engine=engine, dispatcher=Stepper())
+
+    assert jobs.start(row.id) is StartOutcome.WHOLE
+
+    queued = _job(db, row.id)
+    assert (queued.state, queued.attempts) == (JobState.QUEUED, 0)
+    assert execute_job(row.id, ctx=ctx) is JobState.SUCCEEDED  # the ordinary worker path takes it
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode", "source", "duration", "expected"),
+    [
+        ("video", "redact", None, 61.0, True),
+        ("video", "redact", None, 60.0, False),
+        ("video", "redact", None, None, False),
+        ("image", "redact", None, None, False),
+        ("video", "detect", None, 600.0, False),
+        ("video", "redact", "job_reviewed", 600.0, False),
+    ],
+)
+def test_which_jobs_are_split(
+    kind: str, mode: str, source: str | None, duration: float | None, expected: bool
+) -> None:
+    row = JobRow(kind=kind, mode=mode, source_job_id=source, media={"duration": duration})
+    assert wants_segments(row, segment_seconds=60.0) is expected
