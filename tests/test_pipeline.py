@@ -150,3 +150,44 @@ def test_bad_input_raises_clear_errors(engine: Engine, tmp_path: Path, make, err
 def test_spec_mismatch_is_a_spec_error(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(SpecError):
         run(engine, RedactionSpec(output={"format": "mp4"}), media_dir / "street.jpg", tmp_path / "x.mp4")
+
+
+def _covered(ref_xyxy: np.ndarray, masked_xyxy: np.ndarray) -> float:
+    """Share of the reference box that lies inside some masked box."""
+    if not len(masked_xyxy):
+        return 0.0
+    lt = np.maximum(ref_xyxy[:2], masked_xyxy[:, :2])
+    rb = np.minimum(ref_xyxy[2:], masked_xyxy[:, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=1)
+    area = max(float(np.prod(ref_xyxy[2:] - ref_xyxy[:2])), 1e-6)
+    return float(inter.max() / area)
+
+
+@pytest.mark.slow
+def test_plates_video_masks_every_plate_an_independent_pass_finds(
+    engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
+    """Per-frame still-image plate search (the thorough one) is the reference; every plate it finds
+    with confidence must lie inside a masked box of the video run, in every frame. Audio is kept."""
+    src = media_dir / "plates_fisheye_audio.mp4"
+    out = tmp_path / "plates.mp4"
+    spec = RedactionSpec(categories={"license_plate": {}})
+    report = run(engine, spec, src, out)
+    assert [a.codec for a in probe(out).audio] == ["aac"]
+    masked: dict[int, list[tuple[float, float, float, float]]] = {}
+    scale = spec.mask_scale_for("license_plate")
+    for track in report.tracks:
+        for f in track.frames:
+            x1, y1, x2, y2 = f.box
+            cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * scale / 2, (y2 - y1) * scale / 2
+            masked.setdefault(f.frame, []).append((cx - hw, cy - hh, cx + hw, cy + hh))
+    checked, missed = 0, []
+    with engine.detector("license_plate", threshold=0.4, mode="image", detect_scale=1.0) as reference:
+        for frame in iter_frames(src):
+            for box in reference.detect(frame.rgb()).xyxy:
+                checked += 1
+                cover = _covered(box, np.array(masked.get(frame.index, []), dtype=np.float32).reshape(-1, 4))
+                if cover < 0.9:
+                    missed.append(f"frame {frame.index}: {cover:.0%} of {box.round().tolist()}")
+    assert checked >= 12, "the reference should see plates in most frames"
+    assert not missed, f"{len(missed)} of {checked} plates not fully masked: {missed}"

@@ -508,12 +508,13 @@ def _analyse(
             break
         index = frame_count
         frame_count += 1
-        if not schedule.due(index):
+        thumbnail = frame.gray_thumbnail() if every > 1 else None
+        if not schedule.due(index, thumbnail=thumbnail):
             continue
         if cancel():
             raise JobCanceled("the job was canceled")
         strong, weak = _detect_all(engine, spec, plan, frame.rgb(), mode="video")
-        schedule.observe(index, tracker.update(strong, frame_index=index, weak=weak))
+        schedule.observe(index, tracker.update(strong, frame_index=index, weak=weak), thumbnail=thumbnail)
         progress(min(frame_count / total, 1.0))
     tracks = finalize_tracks(
         tracker.history(),

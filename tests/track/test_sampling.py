@@ -40,3 +40,12 @@ def test_fast_motion_detects_every_frame_until_calm() -> None:
 
 def test_every_one_detects_every_frame() -> None:
     assert _run(DetectionSchedule(every=1), {0: 0.0}, 5) == [0, 1, 2, 3, 4]
+
+
+def test_a_scene_change_is_detected_at_once() -> None:
+    schedule = DetectionSchedule(every=4)
+    still = np.full((48, 64), 100, dtype=np.uint8)
+    assert schedule.due(0, thumbnail=still)
+    schedule.observe(0, _one(10.0), thumbnail=still)
+    assert not schedule.due(1, thumbnail=still + 2), "sensor noise does not trigger detection"
+    assert schedule.due(2, thumbnail=still + 40), "a pan or a cut does"

@@ -133,15 +133,17 @@ def _face_config(*, mode: Mode, threshold: float | None, detect_scale: float) ->
 
 def _yolo_config(*, mode: Mode, threshold: float | None, detect_scale: float) -> YoloV8Config:
     """Stills get a second, larger scale and two tilted passes (recall on fisheye and wide-angle shots);
-    video runs one pass at 640 scaled by ``detect_scale``."""
+    video runs one pass at 640 scaled by ``detect_scale``, plus both extras on frames of 2000 px and up."""
     base = YoloV8Config()
     updates: dict[str, object] = {}
     if threshold is not None:
         updates["threshold"] = threshold
+    updates["rotations_deg"] = (-20.0, 20.0)
     if mode == "image":
         updates["second_scale_min_side"] = 1280
-        updates["rotations_deg"] = (-20.0, 20.0)
     else:
+        # Large frames (fisheye, 4K dashcams) hold small and tilted plates; 1080p stays one pass.
+        updates["rotations_min_side"] = base.second_scale_min_side
         imgsz = int(min(1920, max(160, round(base.imgsz * detect_scale / 32) * 32)))
         updates["imgsz"] = imgsz
         if base.second_scale_imgsz is not None and base.second_scale_imgsz <= imgsz:

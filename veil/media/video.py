@@ -30,6 +30,8 @@ import av.error
 import av.packet
 import av.stream
 import av.video.stream
+import numpy as np
+import numpy.typing as npt
 from av.video.frame import PictureType
 from av.video.reformatter import Interpolation
 
@@ -109,6 +111,11 @@ class VideoFrame:
             array = self._frame.to_ndarray(format="rgb24", interpolation=_SWS_ACCURATE)
             self._rgb = as_rgb_frame(array)
         return self._rgb
+
+    def gray_thumbnail(self, *, width: int = 64, height: int = 48) -> npt.NDArray[np.uint8]:
+        """A tiny grayscale copy, for cheap motion estimates between frames (one swscale call)."""
+        array = self._frame.reformat(width=width, height=height, format="gray").to_ndarray()
+        return np.ascontiguousarray(array, dtype=np.uint8)
 
     def __repr__(self) -> str:
         size = f"{self.width}x{self.height}"

@@ -10,6 +10,7 @@ the motion calms down.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from veil.detect.detections import Detections
 
@@ -19,28 +20,42 @@ __all__ = ["DetectionSchedule"]
 class DetectionSchedule:
     """Adaptive "every Nth frame" schedule, one instance per stream.
 
-    ``max_motion`` is the largest movement, in box sizes, that the boxes may make
-    over one detection interval before every frame is detected.
+    Two signals switch to every frame: tracked boxes that moved more than
+    ``max_motion`` box sizes over one interval, and a whole picture that changed
+    by more than ``max_scene_change`` (mean absolute difference, 0-255, of tiny
+    grayscale thumbnails against the last detected frame) — a pan or a cut, which
+    is seen before any detector runs, so the very first fast frame is not skipped.
     """
 
-    def __init__(self, *, every: int, max_motion: float = 0.25) -> None:
+    def __init__(self, *, every: int, max_motion: float = 0.25, max_scene_change: float = 6.0) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.every = every
         self.max_motion = max_motion
+        self.max_scene_change = max_scene_change
         self._last: int | None = None
+        self._last_thumb: npt.NDArray[np.int16] | None = None
         self._dense = False
         self._seen: dict[int, tuple[int, float, float]] = {}
 
-    def due(self, frame_index: int) -> bool:
+    def due(self, frame_index: int, *, thumbnail: npt.NDArray[np.uint8] | None = None) -> bool:
+        """Whether to detect this frame. ``thumbnail`` is a tiny grayscale copy of it (optional)."""
         if self._last is None:
             return True
         step = 1 if self._dense else self.every
-        return frame_index - self._last >= step
+        if frame_index - self._last >= step:
+            return True
+        last = self._last_thumb
+        if thumbnail is None or last is None or thumbnail.shape != last.shape:
+            return False
+        return float(np.abs(thumbnail.astype(np.int16) - last).mean()) > self.max_scene_change
 
-    def observe(self, frame_index: int, detections: Detections) -> None:
+    def observe(
+        self, frame_index: int, detections: Detections, *, thumbnail: npt.NDArray[np.uint8] | None = None
+    ) -> None:
         """Record the tracked boxes found at ``frame_index`` (``track_id`` must be set)."""
         self._last = frame_index
+        self._last_thumb = None if thumbnail is None else thumbnail.astype(np.int16)
         if self.every == 1 or detections.track_id is None or not len(detections):
             self._dense = False
             return

@@ -84,6 +84,13 @@ class YoloV8Config(BaseModel):
         "costs one more pass at `imgsz`. Empty by default to keep video fast; (-20, 20) finds tilted "
         "plates a plain pass misses.",
     )
+    rotations_min_side: int = Field(
+        0,
+        ge=0,
+        le=20_000,
+        description="Only frames whose long side is at least this many pixels get the rotated passes "
+        "(0: all). Video uses it to keep 1080p fast while large fisheye frames get the tilted search.",
+    )
     classes: tuple[int, ...] | None = Field(
         None,
         max_length=1000,
@@ -172,7 +179,7 @@ class YoloV8Detector:
             sides.append(min(second, -(-max(h, w) // _STRIDE) * _STRIDE))
         upright = [self._run(frame, side) for side in sides]
         xyxy, conf = self._merge(upright, (w, h))
-        if self.config.rotations_deg:
+        if self.config.rotations_deg and max(h, w) >= self.config.rotations_min_side:
             tilted = [self._run_rotated(frame, angle) for angle in self.config.rotations_deg]
             t_xyxy, t_conf = self._merge(tilted, (w, h))
             # A rotated pass maps back to a generous upright box. Where an upright pass already found the
