@@ -33,6 +33,18 @@ MEDIA_SUFFIXES = frozenset(
 )
 
 
+_FORMAT_BY_SUFFIX = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "mkv",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".png": "png",
+    ".webp": "webp",
+}
+
+
 @dataclass(frozen=True)
 class _Job:
     source: Path
@@ -332,6 +344,19 @@ def redact(
     jobs = expand_inputs(paths)
     if not jobs:
         raise _fail("error: no input files")
+    if (
+        output is not None
+        and len(jobs) == 1
+        and output.suffix
+        and not output.is_dir()
+        and output_format is None
+    ):
+        fmt = _FORMAT_BY_SUFFIX.get(output.suffix.lower())
+        if fmt is None:
+            raise _fail(
+                f"error: cannot write {output.suffix!r} files; use .mp4, .mov, .mkv, .jpg, .png or .webp"
+            )
+        spec = spec.model_copy(update={"output": spec.output.model_copy(update={"format": fmt})})
     reports: list[dict[str, Any]] = []
     failed = 0
     try:
