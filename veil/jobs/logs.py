@@ -56,3 +56,5 @@ def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # it logs full URLs (signed-link tokens) and IPs
+    for chatty in ("httpx", "httpcore"):  # their INFO lines carry webhook URLs, whose queries hold tokens
+        logging.getLogger(chatty).setLevel(logging.WARNING)
