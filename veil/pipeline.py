@@ -324,7 +324,8 @@ def _run_image(
     if source_report is not None:
         tracks = _tracks_from_report(source_report, spec, plan)
     else:
-        found, _ = _detect_all(engine, spec, plan, rgb, mode="image")
+        mode = "image" if spec.detection.image_search == "thorough" else "video"
+        found, _ = _detect_all(engine, spec, plan, rgb, mode=mode)
         order = np.lexsort((found.xyxy[:, 0], found.class_id))
         found = found[order]
         tracks = [

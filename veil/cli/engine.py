@@ -101,6 +101,7 @@ def build_spec(
     mask_scale: str | None,
     detect_scale: float | None,
     detect_every: int | None,
+    image_search: str | None = None,
     codec: str | None = None,
     crf: int | None = None,
     preset: str | None = None,
@@ -153,6 +154,8 @@ def build_spec(
         detection["detect_scale"] = detect_scale
     if detect_every is not None:
         detection["detect_every"] = detect_every
+    if image_search is not None:
+        detection["image_search"] = image_search
     data["detection"] = detection
     output = dict(data.get("output") or {})
     for key, value in (("codec", codec), ("crf", crf), ("preset", preset), ("format", output_format)):
@@ -301,6 +304,9 @@ def redact(
     detect_every: Annotated[
         int | None, typer.Option(help="Video: detect on every Nth frame, track between.")
     ] = None,
+    image_search: Annotated[
+        str | None, typer.Option(help="Stills: thorough (multi-scale, default) or fast (single pass).")
+    ] = None,
     codec: Annotated[str | None, typer.Option(help="h264 (default) or h265.")] = None,
     crf: Annotated[int | None, typer.Option(help="Video quality, 0-51 (lower is better).")] = None,
     preset: Annotated[str | None, typer.Option(help="x264/x265 preset (default veryfast).")] = None,
@@ -334,6 +340,7 @@ def redact(
         mask_scale=mask_scale,
         detect_scale=detect_scale,
         detect_every=detect_every,
+        image_search=image_search,
         codec=codec,
         crf=crf,
         preset=preset,
@@ -401,6 +408,9 @@ def detect(
     threshold: Annotated[str | None, typer.Option(help="Score threshold, or per category.")] = None,
     detect_scale: Annotated[float | None, typer.Option(help="Video: detector resolution factor.")] = None,
     detect_every: Annotated[int | None, typer.Option(help="Video: detect on every Nth frame.")] = None,
+    image_search: Annotated[
+        str | None, typer.Option(help="Stills: thorough (multi-scale, default) or fast (single pass).")
+    ] = None,
     spec_file: Annotated[
         Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")
     ] = None,
@@ -419,6 +429,7 @@ def detect(
         mask_scale=None,
         detect_scale=detect_scale,
         detect_every=detect_every,
+        image_search=image_search,
     )
     jobs = expand_inputs(paths)
     if not jobs:
