@@ -125,11 +125,11 @@ def running_server(workdir: Path, *, startup_s: float = 120.0) -> Iterator[tuple
                 proc.wait(timeout=10)
 
 
-def _one(client: Client, image: Path) -> tuple[float, Job]:
+def _one(client: Client, image: Path, spec: dict[str, Any]) -> tuple[float, Job]:
     """Latency of one ``?wait=30`` submit. A job still running at the deadline counts as not succeeded,
     and is waited for before the next request, so that slow jobs do not pile up in the queue."""
     started = time.perf_counter()
-    job = client.submit(image, SPEC, wait=30)
+    job = client.submit(image, spec, wait=30)
     latency_ms = (time.perf_counter() - started) * 1000.0
     if not job.terminal:
         client.wait(job.id, timeout=600)
@@ -159,14 +159,21 @@ def _overhead_ms(results: list[tuple[float, Job]]) -> float | None:
 
 
 def measure(
-    url: str, key: str, image: Path, *, requests: int, warmup: int, concurrency: int
+    url: str,
+    key: str,
+    image: Path,
+    *,
+    requests: int,
+    warmup: int,
+    concurrency: int,
+    spec: dict[str, Any] = SPEC,
 ) -> dict[str, Any]:
     with Client(url, key, timeout=60.0) as client:
         for _ in range(warmup):
-            _one(client, image)
+            _one(client, image, spec)
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            results = list(pool.map(lambda _: _one(client, image), range(requests)))
+            results = list(pool.map(lambda _: _one(client, image, spec), range(requests)))
         wall_s = time.perf_counter() - started
     latencies = sorted(ms for ms, _ in results)
     failed = sum(1 for _, job in results if job.state != "succeeded")
@@ -185,6 +192,7 @@ def measure(
         "min_ms": round(latencies[0], 1),
         "max_ms": round(latencies[-1], 1),
         "images_per_s": round(requests / wall_s, 2),
+        "spec": spec,
         "server_stage_median_ms": _stage_medians_ms([job for _, job in results]),
         "api_overhead_median_ms": _overhead_ms(results),
         "target_p50_ms": TARGET_P50_MS,
@@ -203,8 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=1, help="Requests in flight at once (default 1).")
     parser.add_argument("--url", help="Measure this running server instead of starting one (needs --key).")
     parser.add_argument("--key", help="API key for --url.")
+    parser.add_argument(
+        "--image-search",
+        choices=("thorough", "fast"),
+        default="thorough",
+        help="Still-image search of the spec (default thorough, Veil's default).",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args(argv)
+    spec = {**SPEC, "detection": {"image_search": args.image_search}}
     if args.requests < 1 or args.warmup < 0 or args.concurrency < 1:
         parser.error("--requests and --concurrency must be >= 1, --warmup >= 0")
     if bool(args.url) != bool(args.key):
@@ -222,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                     requests=args.requests,
                     warmup=args.warmup,
                     concurrency=args.concurrency,
+                    spec=spec,
                 )
             else:
                 with running_server(workdir) as (url, key):
@@ -232,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                         requests=args.requests,
                         warmup=args.warmup,
                         concurrency=args.concurrency,
+                        spec=spec,
                     )
         except (RuntimeError, VeilAPIError) as exc:
             print(f"error: {exc}", file=sys.stderr)
