@@ -14,7 +14,9 @@ MEDIA = SHARED_DATA / "media"
 
 
 @pytest.fixture(autouse=True)
-def _clean_veil_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _clean_veil_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """No test sees the developer's VEIL_* variables. The model cache is kept,
     since it is read-only and expensive to rebuild."""
     model_dir = os.environ.get("VEIL_MODEL_DIR")

@@ -60,7 +60,9 @@ class Report(_Model):
     mode: Literal["redact", "detect"]
     input: MediaSummary
     output: MediaSummary | None = None
-    counts: dict[str, int] = Field(default_factory=dict, description="Tracks (video) or boxes (image) per category.")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="Tracks (video) or boxes (image) per category."
+    )
     masked_frames: int = 0
     tracks: list[TrackReport] = Field(default_factory=list)
     models: list[ModelInfo] = Field(default_factory=list)

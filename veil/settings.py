@@ -30,20 +30,28 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VEIL_", env_file=".env", extra="ignore", frozen=True)
 
     # engine
-    model_dir: Path = Field(default_factory=_default_model_dir, description="Model cache (filled by `veil models pull`).")
+    model_dir: Path = Field(
+        default_factory=_default_model_dir, description="Model cache (filled by `veil models pull`)."
+    )
     providers: list[str] = Field(
         default_factory=lambda: ["CPUExecutionProvider"],
         description="onnxruntime execution providers in order of preference, "
         "e.g. CUDAExecutionProvider,CPUExecutionProvider.",
     )
-    intra_op_threads: int = Field(0, ge=0, le=256, description="onnxruntime threads per session (0 = all cores).")
+    intra_op_threads: int = Field(
+        0, ge=0, le=256, description="onnxruntime threads per session (0 = all cores)."
+    )
 
     # service
-    data_dir: Path = Field(default_factory=_default_data_dir, description="SQLite file and blobs in embedded mode.")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir, description="SQLite file and blobs in embedded mode."
+    )
     host: str = Field("127.0.0.1", description="Bind address of `veil serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `veil serve`.")
     database_url: str | None = Field(None, description="SQLAlchemy URL. Unset: SQLite in VEIL_DATA_DIR.")
-    storage_url: str | None = Field(None, description="`file:///dir` or `s3://bucket/prefix`. Unset: VEIL_DATA_DIR/blobs.")
+    storage_url: str | None = Field(
+        None, description="`file:///dir` or `s3://bucket/prefix`. Unset: VEIL_DATA_DIR/blobs."
+    )
     queue: Literal["local", "celery"] = Field("local", description="`local` in-process workers or `celery`.")
     broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker (redis:// or amqp://).")
     result_backend: str | None = Field(
@@ -58,14 +66,24 @@ class Settings(BaseSettings):
         description="Redis broker: a task unacknowledged this long (its worker died) is delivered again. "
         "Keep it above the longest task; segments keep tasks short.",
     )
-    workers: int = Field(1, ge=0, le=64, description="In-process worker threads of `veil serve` (local queue).")
+    workers: int = Field(
+        1, ge=0, le=64, description="In-process worker threads of `veil serve` (local queue)."
+    )
     max_upload_mb: int = Field(2048, ge=1, description="Largest accepted upload (413 above).")
     max_pixels: int = Field(80_000_000, ge=1, description="Largest frame, in pixels (422 above).")
     max_duration_s: float = Field(4 * 3600, gt=0, description="Longest video, in seconds (422 above).")
-    retention_hours: float = Field(24.0, gt=0, description="Inputs and outputs are deleted after this many hours.")
-    webhook_allow_private: bool = Field(False, description="Allow webhooks to private, loopback and link-local hosts.")
-    segment_seconds: float = Field(60.0, gt=0, description="Split longer videos into segments processed in parallel.")
-    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
+    retention_hours: float = Field(
+        24.0, gt=0, description="Inputs and outputs are deleted after this many hours."
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhooks to private, loopback and link-local hosts."
+    )
+    segment_seconds: float = Field(
+        60.0, gt=0, description="Split longer videos into segments processed in parallel."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint, e.g. http://127.0.0.1:9000."
+    )
     s3_region: str = Field("us-east-1", description="S3 region.")
     s3_access_key_id: str | None = Field(None, description="S3 access key id.")
     s3_secret_access_key: str | None = Field(None, description="S3 secret key.")

@@ -29,10 +29,14 @@ def private_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_added_checkpoint_becomes_a_category(private_store: Path, media_dir: Path) -> None:
     added = runner.invoke(app, ["models", "add", "--category", "my_plates", "--yolov8", str(private_store)])
     assert added.exit_code == 0, added.output
-    found = runner.invoke(app, ["detect", str(media_dir / "plates_fisheye.png"), "--categories", "my_plates", "--json"])
+    found = runner.invoke(
+        app, ["detect", str(media_dir / "plates_fisheye.png"), "--categories", "my_plates", "--json"]
+    )
     assert found.exit_code == 0, found.output
     line = json.loads(found.stdout)
-    assert [d["category"] for d in line["detections"]] and {d["category"] for d in line["detections"]} == {"my_plates"}
+    assert [d["category"] for d in line["detections"]] and {d["category"] for d in line["detections"]} == {
+        "my_plates"
+    }
 
 
 @pytest.mark.parametrize("name", ["face", "Bad-Name", "license_plate"])

@@ -30,7 +30,9 @@ class Storage(Protocol):
         """A path that can be read directly, if the backend is local; else ``None``."""
         ...
 
-    def iter_range(self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def iter_range(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         """Bytes ``start``..``end`` inclusive (``end=None`` means to the end)."""
         ...
 
