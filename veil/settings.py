@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="Celery result backend, used only to join segment tasks (chords). Unset: the broker "
         "when it is Redis, else the job database (db+postgresql+psycopg://...).",
     )
+    celery_namespace: str = Field(
+        "veil",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        description="Prefix of the Celery queues (`<ns>.gpu`, `<ns>.cpu`) and control exchange, so that "
+        "several deployments (or test runs) can share one broker without taking each other's tasks.",
+    )
     broker_visibility_timeout_s: float = Field(
         3600.0,
         ge=5,

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from veil.jobs.celery_app import (
-    CPU_QUEUE,
-    GPU_QUEUE,
     TASK_ANALYSE,
     TASK_FINISH,
     TASK_JOB,
@@ -37,18 +35,26 @@ def test_tasks_are_acknowledged_late_redelivered_on_worker_loss_and_json_only(tm
     app.close()
 
 
-def test_detection_goes_to_the_gpu_queue_and_the_rest_to_the_cpu_queue(tmp_path: Path) -> None:
-    app = create_celery(Settings(data_dir=tmp_path, queue="celery"))
+def test_detection_goes_to_the_gpu_queue_and_the_rest_to_the_cpu_queue_of_the_namespace(
+    tmp_path: Path,
+) -> None:
+    app = create_celery(Settings(data_dir=tmp_path, queue="celery", celery_namespace="prod-eu"))
     route = app.amqp.router.route
-    queue_of = {name: route({}, name)["queue"].name for name in app.tasks if name.startswith("veil.")}
-    assert queue_of == {
-        TASK_JOB: GPU_QUEUE,
-        TASK_ANALYSE: GPU_QUEUE,
-        TASK_STITCH: CPU_QUEUE,
-        TASK_RENDER: CPU_QUEUE,
-        TASK_FINISH: CPU_QUEUE,
-        TASK_WEBHOOK: CPU_QUEUE,
+    routed = {name: route({}, name) for name in app.tasks if name.startswith("veil.")}
+    assert {name: r["queue"].name for name, r in routed.items()} == {
+        TASK_JOB: "prod-eu.gpu",
+        TASK_ANALYSE: "prod-eu.gpu",
+        TASK_STITCH: "prod-eu.cpu",
+        TASK_RENDER: "prod-eu.cpu",
+        TASK_FINISH: "prod-eu.cpu",
+        TASK_WEBHOOK: "prod-eu.cpu",
     }
+    # each queue has an exchange of its own: no message is ever delivered to both queues
+    assert {(r["queue"].exchange.name, r["queue"].routing_key) for r in routed.values()} == {
+        ("prod-eu.gpu", "prod-eu.gpu"),
+        ("prod-eu.cpu", "prod-eu.cpu"),
+    }
+    assert app.conf.control_exchange == "prod-eu"  # pings and inspections stay within the deployment
     app.close()
 
 

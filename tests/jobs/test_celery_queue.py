@@ -16,7 +16,7 @@ from tests.jobs.factories import GateRunner, add_job
 from tests.scale.fleet import require_service
 from veil.errors import QueueFull
 from veil.jobs import store
-from veil.jobs.celery_app import GPU_QUEUE, TASK_JOB
+from veil.jobs.celery_app import TASK_JOB
 from veil.jobs.celery_queue import CeleryQueue
 from veil.jobs.db import Database
 from veil.jobs.queue import create_queue
@@ -29,42 +29,44 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def redis_db() -> Iterator[int]:
+def namespace() -> Iterator[str]:
+    """A namespace of this test's own, so that no other run's worker takes (or deletes) its messages."""
     require_service("redis://127.0.0.1:6379", "Redis")
-    number = 1 + secrets.randbelow(15)
-    client = redis.Redis(host="127.0.0.1", port=6379, db=number)
-    client.delete(GPU_QUEUE)
-    yield number
-    client.delete(GPU_QUEUE)
+    ns = f"t{secrets.token_hex(6)}"
+    yield ns
+    client = redis.Redis(host="127.0.0.1", port=6379, db=0)
+    client.delete(f"{ns}.gpu", f"{ns}.cpu")
     client.close()
 
 
-def _messages(number: int) -> list[dict[str, object]]:
+def _messages(ns: str) -> list[dict[str, object]]:
     """Task name and arguments of every message waiting in the GPU queue (Celery protocol 2, JSON)."""
-    client = redis.Redis(host="127.0.0.1", port=6379, db=number)
+    client = redis.Redis(host="127.0.0.1", port=6379, db=0)
     try:
-        raw = [json.loads(m) for m in client.lrange(GPU_QUEUE, 0, -1)]
+        raw = [json.loads(m) for m in client.lrange(f"{ns}.gpu", 0, -1)]
     finally:
         client.close()
     return [{"task": m["headers"]["task"], "args": json.loads(base64.b64decode(m["body"]))[0]} for m in raw]
 
 
 def test_the_api_publishes_the_job_id_on_the_gpu_queue_and_republishes_queued_jobs_at_start(
-    tmp_path: Path, db: Database, redis_db: int
+    tmp_path: Path, db: Database, namespace: str
 ) -> None:
-    settings = Settings(data_dir=tmp_path, queue="celery", broker_url=f"redis://127.0.0.1:6379/{redis_db}")
+    settings = Settings(
+        data_dir=tmp_path, queue="celery", broker_url="redis://127.0.0.1:6379/0", celery_namespace=namespace
+    )
     ctx = WorkerContext.from_settings(settings, db=db, storage=MemoryStorage(), runner=GateRunner())
     queue = create_queue(settings, ctx=ctx)
     assert isinstance(queue, CeleryQueue)
     job = add_job(db)
     try:
         queue.enqueue(job.id)
-        [message] = _messages(redis_db)
+        [message] = _messages(namespace)
         assert (message["task"], message["args"]) == (TASK_JOB, [job.id])
 
         lost = add_job(db)  # committed, but its publish never happened (the API died in between)
         queue.start()
-        assert [m["args"] for m in _messages(redis_db)].count([lost.id]) == 1
+        assert [m["args"] for m in _messages(namespace)].count([lost.id]) == 1
     finally:
         queue.stop()
 

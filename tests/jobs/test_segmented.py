@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 
 from tests.jobs.conftest import make_ctx
@@ -47,11 +48,13 @@ SPEC: dict[str, Any] = {
 
 
 def _small_selfie(src: Path, dst: Path, *, frames: int = 120, gop: int = 30) -> Path:
-    """The first ``frames`` frames of ``src`` at 304x540, 30 fps, a keyframe every ``gop`` frames."""
+    """The first ``frames`` frames of ``src`` at 304x540, 30 fps, a keyframe every ``gop`` frames, with
+    an AAC tone as long as the video (the selfie clip has no sound of its own)."""
     params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "x264-params": params})
         stream.width, stream.height, stream.pix_fmt = 304, 540, "yuv420p"
+        sound = out.add_stream("aac", rate=48000, layout="mono")
         for i, frame in enumerate(inp.decode(video=0)):
             if i >= frames:
                 break
@@ -59,7 +62,21 @@ def _small_selfie(src: Path, dst: Path, *, frames: int = 120, gop: int = 30) -> 
             small.pts, small.time_base = i, Fraction(1, 30)
             out.mux(stream.encode(small))
         out.mux(stream.encode())
+        total = 48000 * frames // 30
+        for pos in range(0, total, 1024):
+            t = np.arange(pos, min(pos + 1024, total), dtype=np.float32) / 48000
+            chunk = av.AudioFrame.from_ndarray(
+                (0.2 * np.sin(2 * np.pi * 440 * t))[None, :].astype(np.float32), format="fltp", layout="mono"
+            )
+            chunk.sample_rate, chunk.pts = 48000, pos
+            out.mux(sound.encode(chunk))
+        out.mux(sound.encode())
     return dst
+
+
+def _audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +177,7 @@ def test_inline_run_is_frame_exact_and_keeps_one_face_id(
     out = tmp_path / "out.mp4"
     storage.get_file(done.output_key or "", out)
     assert probe(out).frame_count == probe(clip).frame_count == 120
+    assert _audio_packets(out) == _audio_packets(clip)  # the source's sound, untouched
     from veil.report import Report
 
     report = Report.model_validate_json(b"".join(storage.iter_range(done.report_key or "")))

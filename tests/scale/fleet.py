@@ -72,17 +72,9 @@ def postgres_database() -> Iterator[str]:
 
 
 def redis_url() -> str:
-    """A Redis database of its own (1-15), emptied first, so that no other run's messages are seen."""
-    import redis
-
+    """The local Redis (checked first). Runs never flush it: each fleet has a namespace of its own."""
     require_service("redis://127.0.0.1:6379", "Redis")
-    number = 1 + secrets.randbelow(15)
-    client = redis.Redis(host="127.0.0.1", port=6379, db=number)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-    return f"redis://127.0.0.1:6379/{number}"
+    return "redis://127.0.0.1:6379/0"
 
 
 @dataclass
@@ -164,6 +156,8 @@ class Fleet:
                 "VEIL_SECRET_KEY": secrets.token_hex(32),
                 "VEIL_LOG_FORMAT": "text",
                 "VEIL_INTRA_OP_THREADS": "1",
+                # queues and control exchange of this fleet alone: concurrent runs share the brokers
+                "VEIL_CELERY_NAMESPACE": f"t{secrets.token_hex(6)}",
                 **s3_env,
                 **extra,
             }
@@ -182,6 +176,19 @@ class Fleet:
     def stop(self) -> None:
         for w in self.workers:
             w.stop()
+        self._drop_queues()
+
+    def _drop_queues(self) -> None:
+        """Delete this fleet's queues and exchanges from the broker (RabbitMQ keeps durable ones)."""
+        from kombu import Connection, Exchange, Queue
+
+        ns = self.env["VEIL_CELERY_NAMESPACE"]
+        with Connection(self.env["VEIL_BROKER_URL"], connect_timeout=5) as conn:
+            channel = conn.default_channel
+            for role in ("gpu", "cpu"):
+                name = f"{ns}.{role}"
+                Queue(name, Exchange(name, type="direct"), routing_key=name).bind(channel).delete()
+                Exchange(name, type="direct").bind(channel).delete()
 
     def logs(self) -> str:
         return "\n".join(f"--- {w.name}\n{w.log()[-4000:]}" for w in self.workers)

@@ -25,6 +25,7 @@ import av
 import httpx
 import pytest
 
+from tests.jobs.test_webhooks import Receiver
 from tests.live_server import LiveServer, create_key, live_server
 from tests.scale.fleet import AMQP_URL, VEIL, Fleet, postgres_database, redis_url, require_service
 from tests.scale.media import long_selfie
@@ -61,6 +62,18 @@ def _frames_and_duration(path: Path) -> tuple[int, float]:
 
 
 @pytest.fixture
+def hook_receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback (the deployment allows private targets)."""
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+@pytest.fixture
 def deployment(
     tmp_path: Path, s3_server: S3Server, s3_bucket: str, request: pytest.FixtureRequest
 ) -> Iterator[tuple[Fleet, LiveServer]]:
@@ -77,6 +90,7 @@ def deployment(
             s3_env=s3_server.env(s3_bucket, "deploy"),
             VEIL_SEGMENT_SECONDS="5",
             VEIL_JOB_STALE_S="5",
+            VEIL_WEBHOOK_ALLOW_PRIVATE="true",
         )
         try:
             with live_server(fleet.data_dir, env=fleet.env) as server:
@@ -105,6 +119,7 @@ def _segment_tasks(log: str) -> int:
 
 @pytest.mark.parametrize("deployment", ["redis"], indirect=True)
 def test_api_flow_splits_a_long_video_across_workers(
+    hook_receiver: Receiver,
     deployment: tuple[Fleet, LiveServer],
     long_video: Path,
     tmp_path: Path,
@@ -114,7 +129,7 @@ def test_api_flow_splits_a_long_video_across_workers(
     fleet, server = deployment
     client, _key = _client(server)
     with client:
-        job = client.submit(long_video, SPEC)
+        job = client.submit(long_video, {**SPEC, "webhook": {"url": hook_receiver.url()}})
         assert job.state in ("queued", "running")
         job = client.wait(job.id, timeout=JOB_TIMEOUT_S)
         assert job.state == "succeeded", (job.error, fleet.logs())
@@ -145,6 +160,13 @@ def test_api_flow_splits_a_long_video_across_workers(
     listing = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix=f"deploy/jobs/{job.id}/")
     keys = sorted(o["Key"].rsplit("/", 1)[1] for o in listing.get("Contents", []))
     assert keys == ["input.mp4", "output.mp4", "report.json"]
+
+    # the webhook went out from a worker (as a veil.webhook task), signed
+    deadline = time.monotonic() + 60
+    while not hook_receiver.received and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [hook] = hook_receiver.received
+    assert json.loads(hook.body)["state"] == "succeeded" and "v1=" in hook.headers["Veil-Signature"]
 
     # the fleet's health report sees both workers
     done = subprocess.run(

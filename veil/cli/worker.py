@@ -1,8 +1,8 @@
 """``veil worker``: a Celery worker for scaled-out Veil, and ``veil worker --check``, its health report.
 
 The worker reads the same ``VEIL_*`` settings as ``veil serve`` (database, storage, broker, models),
-applies the database migrations if the API has not yet, and consumes ``veil.gpu`` (detection) and
-``veil.cpu`` (masking, encoding, joining, webhooks) unless ``--queues`` narrows it. Each pool
+applies the database migrations if the API has not yet, and consumes the ``gpu`` queue (detection)
+and the ``cpu`` queue (masking, encoding, joining, webhooks) unless ``--queues`` narrows it. Each pool
 process loads the models in the background right after it starts, so the first task does not wait.
 
 Health, two ways:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["heartbeat_dir", "read_heartbeats", "register", "worker"]
 
 _POOLS = ("prefork", "solo", "threads")
-_DEFAULT_QUEUES = "veil.gpu,veil.cpu"
+_DEFAULT_QUEUES = "gpu,cpu"
 
 
 def heartbeat_dir(settings: Settings) -> Path:
@@ -193,7 +193,10 @@ def _check(
 def worker(
     queues: Annotated[
         str,
-        typer.Option(help="Comma-separated queues to consume: veil.gpu (detection), veil.cpu (the rest)."),
+        typer.Option(
+            help="Comma-separated queues: gpu (detection), cpu (masking, encoding, joining, webhooks), "
+            "or full names; gpu and cpu mean <VEIL_CELERY_NAMESPACE>.gpu and .cpu."
+        ),
     ] = _DEFAULT_QUEUES,
     concurrency: Annotated[
         int,
@@ -229,11 +232,12 @@ def worker(
         raise typer.Exit(0 if healthy else 1)
     if pool not in _POOLS:
         raise typer.BadParameter(f"must be one of {', '.join(_POOLS)}", param_hint="--pool")
-    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    from veil.jobs.celery_app import CPU, GPU, create_celery, queue_name
+
+    roles = {GPU: queue_name(settings, GPU), CPU: queue_name(settings, CPU)}
+    wanted = [roles.get(q.strip(), q.strip()) for q in queues.split(",") if q.strip()]
     if not wanted:
         raise typer.BadParameter("name at least one queue", param_hint="--queues")
-
-    from veil.jobs.celery_app import create_celery
     from veil.jobs.db import Database
 
     configure_logging(level=settings.log_level, fmt=settings.log_format)

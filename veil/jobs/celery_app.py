@@ -5,17 +5,19 @@ delivery is safe: acknowledged late, re-delivered when their worker dies, and fe
 claim so that a job finishes exactly once::
 
     task                                       queue      what
-    veil.job(job_id)                           veil.gpu   a whole job, or the start of a segmented one
-    veil.segment.analyse(job_id, attempt, i)   veil.gpu   detect + track segment i (chord header)
-    veil.segment.stitch(job_id, attempt)       veil.cpu   join the tracks (chord callback)
-    veil.segment.render(job_id, attempt, i)    veil.cpu   mask + encode segment i (chord header)
-    veil.segment.finish(job_id, attempt)       veil.cpu   join the video, report, conclude (callback)
-    veil.webhook(job_id)                       veil.cpu   deliver the signed webhook of a finished job
+    veil.job(job_id)                           <ns>.gpu   a whole job, or the start of a segmented one
+    veil.segment.analyse(job_id, attempt, i)   <ns>.gpu   detect + track segment i (chord header)
+    veil.segment.stitch(job_id, attempt)       <ns>.cpu   join the tracks (chord callback)
+    veil.segment.render(job_id, attempt, i)    <ns>.cpu   mask + encode segment i (chord header)
+    veil.segment.finish(job_id, attempt)       <ns>.cpu   join the video, report, conclude (callback)
+    veil.webhook(job_id)                       <ns>.cpu   deliver the signed webhook of a finished job
 
-Detection runs on ``veil.gpu`` and everything else on ``veil.cpu``: a GPU machine runs
-``veil worker --queues veil.gpu`` next to ``veil worker --queues veil.cpu``; a CPU-only fleet
-takes both (the default). Chords need a result backend: the broker when it is Redis, else the
-job database (``VEIL_RESULT_BACKEND`` overrides both).
+Detection runs on the ``gpu`` queue and everything else on the ``cpu`` queue: a GPU machine runs
+``veil worker --queues gpu`` next to ``veil worker --queues cpu``; a CPU-only fleet takes both (the
+default). Queue names and the control exchange carry ``VEIL_CELERY_NAMESPACE`` (default ``veil``), so
+that deployments sharing a broker never take each other's tasks or answer each other's pings; each
+queue has its own direct exchange. Chords need a result backend: the broker when it is Redis, else
+the job database (``VEIL_RESULT_BACKEND`` overrides both).
 
 When a worker dies mid-job, its task is delivered again: at once with RabbitMQ (the connection
 drops), after ``VEIL_BROKER_VISIBILITY_TIMEOUT_S`` with Redis. A re-delivered ``veil.job`` that
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from celery import Celery, chord
 from celery.exceptions import Retry
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from veil.errors import VeilError
 from veil.jobs import store
@@ -50,8 +52,8 @@ if TYPE_CHECKING:
     from veil.jobs.segmented import SegmentedJobs
 
 __all__ = [
-    "CPU_QUEUE",
-    "GPU_QUEUE",
+    "CPU",
+    "GPU",
     "TASK_ANALYSE",
     "TASK_FINISH",
     "TASK_JOB",
@@ -62,14 +64,15 @@ __all__ = [
     "CeleryNotifier",
     "WorkerRuntime",
     "create_celery",
+    "queue_name",
     "result_backend_url",
     "runtime_of",
 ]
 
 log = logging.getLogger(__name__)
 
-CPU_QUEUE = "veil.cpu"
-GPU_QUEUE = "veil.gpu"
+GPU = "gpu"
+CPU = "cpu"
 
 TASK_JOB = "veil.job"
 TASK_ANALYSE = "veil.segment.analyse"
@@ -78,14 +81,14 @@ TASK_RENDER = "veil.segment.render"
 TASK_FINISH = "veil.segment.finish"
 TASK_WEBHOOK = "veil.webhook"
 
-_ROUTES = {
-    TASK_JOB: GPU_QUEUE,
-    TASK_ANALYSE: GPU_QUEUE,
-    TASK_STITCH: CPU_QUEUE,
-    TASK_RENDER: CPU_QUEUE,
-    TASK_FINISH: CPU_QUEUE,
-    TASK_WEBHOOK: CPU_QUEUE,
-    "celery.chord_unlock": CPU_QUEUE,
+_ROLES = {
+    TASK_JOB: GPU,
+    TASK_ANALYSE: GPU,
+    TASK_STITCH: CPU,
+    TASK_RENDER: CPU,
+    TASK_FINISH: CPU,
+    TASK_WEBHOOK: CPU,
+    "celery.chord_unlock": CPU,
 }
 
 _STEP_RETRIES = 5
@@ -96,6 +99,11 @@ _WAIT_RETRIES = 200
 """A re-delivered ``veil.job`` checks this many times (every ``job_stale_s``) whether the worker that
 holds the job is gone; the job is then taken over. A job that a live worker still runs after that is
 left to that worker (its own message is delivered again if it dies)."""
+
+
+def queue_name(settings: Settings, role: str) -> str:
+    """The broker queue of ``role`` (``gpu`` or ``cpu``) in this deployment: ``<namespace>.<role>``."""
+    return f"{settings.celery_namespace}.{role}"
 
 
 def result_backend_url(settings: Settings) -> str:
@@ -203,6 +211,7 @@ def create_celery(settings: Settings) -> Celery:
     """The Celery app for ``settings``, with Veil's tasks registered on it."""
     app = Celery("veil", set_as_current=False)
     visibility = settings.broker_visibility_timeout_s
+    queues = {role: _queue(queue_name(settings, role)) for role in (GPU, CPU)}
     conf: dict[str, Any] = {
         "broker_url": settings.broker_url,
         "result_backend": result_backend_url(settings),
@@ -213,9 +222,13 @@ def create_celery(settings: Settings) -> Celery:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
-        "task_default_queue": CPU_QUEUE,
-        "task_queues": (Queue(CPU_QUEUE), Queue(GPU_QUEUE)),  # type: ignore[no-untyped-call]
-        "task_routes": {name: {"queue": queue} for name, queue in _ROUTES.items()},
+        "task_default_queue": queues[CPU].name,
+        "task_default_exchange": queues[CPU].name,
+        "task_default_routing_key": queues[CPU].name,
+        "task_queues": tuple(queues.values()),
+        "task_routes": {task: {"queue": queues[role].name} for task, role in _ROLES.items()},
+        "control_exchange": settings.celery_namespace,
+        "event_exchange": f"{settings.celery_namespace}.events",
         "task_publish_retry_policy": {
             "max_retries": 3,
             "interval_start": 0.0,
@@ -259,6 +272,11 @@ def _task(app: Celery, **options: Any) -> Callable[[_F], _F]:
         return fn
 
     return register
+
+
+def _queue(name: str) -> Queue:
+    """A durable queue with its own direct exchange and routing key, so that no message reaches two."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
 
 
 def _redelivered(task: Task[Any, Any]) -> bool:
