@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -180,15 +181,17 @@ class Fleet:
 
     def _drop_queues(self) -> None:
         """Delete this fleet's queues and exchanges from the broker (RabbitMQ keeps durable ones)."""
-        from kombu import Connection, Exchange, Queue
+        import kombu
 
+        api: Any = kombu  # kombu is untyped
         ns = self.env["VEIL_CELERY_NAMESPACE"]
-        with Connection(self.env["VEIL_BROKER_URL"], connect_timeout=5) as conn:
+        with api.Connection(self.env["VEIL_BROKER_URL"], connect_timeout=5) as conn:
             channel = conn.default_channel
             for role in ("gpu", "cpu"):
                 name = f"{ns}.{role}"
-                Queue(name, Exchange(name, type="direct"), routing_key=name).bind(channel).delete()
-                Exchange(name, type="direct").bind(channel).delete()
+                exchange = api.Exchange(name, type="direct")
+                api.Queue(name, exchange, routing_key=name).bind(channel).delete()
+                exchange.bind(channel).delete()
 
     def logs(self) -> str:
         return "\n".join(f"--- {w.name}\n{w.log()[-4000:]}" for w in self.workers)
