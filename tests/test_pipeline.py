@@ -60,13 +60,34 @@ def test_image_faces_are_masked_and_rest_untouched(engine: Engine, media_dir: Pa
 
 @pytest.mark.slow
 def test_selfie_face_is_masked_in_every_frame(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
-    """Wherever an independent full-resolution pass sees the face, the output has no findable face there."""
+    """Every frame carries a masked face box whose pixels lost their detail, and wherever an
+    independent detector pass (every 3rd frame, to keep CI short) sees the face, the output has
+    no findable face there."""
+    import cv2
+
     src = media_dir / "selfie_portrait_noaudio.mp4"
     out = tmp_path / "selfie.mp4"
-    run(engine, RedactionSpec(categories={"face": {}}), src, out)
-    with engine.detector("face", threshold=0.5, mode="video", detect_scale=2.0) as det:
+    report = run(engine, RedactionSpec(categories={"face": {}}), src, out)
+    boxes: dict[int, tuple[float, float, float, float]] = {}
+    for track in report.tracks:
+        for f in track.frames:
+            boxes.setdefault(f.frame, f.box)
+    assert len(boxes) == 600, "a face box in every frame"
+
+    def detail(rgb: np.ndarray, box: tuple[float, float, float, float]) -> float:
+        x1, y1, x2, y2 = (int(v) for v in box)
+        w, h = x2 - x1, y2 - y1
+        core = rgb[y1 + h // 4 : y2 - h // 4, x1 + w // 4 : x2 - w // 4]
+        return float(cv2.Laplacian(cv2.cvtColor(core, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+    # The face fills a third of the frame, so a 480 px reference pass sees it whenever it is there.
+    with engine.detector("face", threshold=0.5, mode="video", detect_scale=0.5) as det:
         seen = 0
         for original, redacted in zip(iter_frames(src), iter_frames(out), strict=True):
+            box = boxes[original.index]
+            assert detail(redacted.rgb(), box) < detail(original.rgb(), box) / 4, f"frame {original.index}"
+            if original.index % 3:
+                continue
             faces = det.detect(original.rgb())
             if not len(faces):
                 continue
@@ -75,7 +96,7 @@ def test_selfie_face_is_masked_in_every_frame(engine: Engine, media_dir: Path, t
             if len(left):
                 overlap = box_iou_xyxy(faces.xyxy, left.xyxy)
                 assert overlap.max() < 0.3, f"face still detectable in frame {original.index}"
-    assert seen > 300, "the reference pass should see the face in most frames"
+    assert seen > 100, "the reference pass should see the face in most frames"
 
 
 @pytest.mark.slow
@@ -83,7 +104,8 @@ def test_every_shared_media_file_redacts(engine: Engine, media_dir: Path, tmp_pa
     for src in sorted(media_dir.iterdir()):
         info = probe(src)
         out = tmp_path / (src.stem + output_suffix(RedactionSpec(), info))
-        spec = RedactionSpec(detection={"detect_every": 4}) if info.kind == "video" else RedactionSpec()
+        fast = {"detect_every": 4, "detect_scale": 0.5}
+        spec = RedactionSpec(detection=fast) if info.kind == "video" else RedactionSpec()
         report = run(engine, spec, src, out)
         assert out.exists() and report.output is not None
         assert report.output.width == info.width and report.output.height == info.height
