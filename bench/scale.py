@@ -233,6 +233,8 @@ def main() -> None:
             for w in (1, 2)
         ]
     speedup = runs[0]["wall_s"] / runs[1]["wall_s"]
+    work = [r["timings"]["detect"] + r["timings"]["render"] for r in runs]
+    worker_speed = work[0] / work[1]  # < 1 when the two workers did not each get a free core
     result = {
         "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), "python": platform.python_version()},
         "video": {
@@ -243,6 +245,7 @@ def main() -> None:
         "spec": spec,
         "runs": runs,
         "speedup_2_vs_1": speedup,
+        "worker_speed_2_vs_1": worker_speed,
         "projection": projection(
             runs,
             frames=int(info.frame_count or 0),
@@ -270,6 +273,10 @@ def main() -> None:
         )
     print("(detect and render are worker-seconds summed over segments: they grow when workers share cores)")
     print(f"speed-up with 2 workers: {speedup:.2f}x")
+    print(
+        f"each worker ran at {worker_speed:.0%} of the 1-worker speed in the 2-worker run "
+        "(worker-seconds per segment grow when the cores are shared with each other and other work)"
+    )
     proj = result["projection"]
     m = proj["measured"]
     print(
