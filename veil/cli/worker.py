@@ -201,7 +201,7 @@ def worker(
     concurrency: Annotated[
         int,
         typer.Option(
-            min=1, max=256, help="Tasks run at once (pool processes). 1 per GPU; see docs/scale.md."
+            min=1, max=256, help="Tasks at once (pool processes). 1 per GPU; see README: Running at scale."
         ),
     ] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: prefork (default), solo or threads.")] = "prefork",
