@@ -12,25 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["register"]
+from veil.media.suffixes import MEDIA_SUFFIXES
 
-MEDIA_SUFFIXES = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".png",
-        ".webp",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".mp4",
-        ".m4v",
-        ".mov",
-        ".mkv",
-        ".avi",
-        ".webm",
-    }
-)
+__all__ = ["register"]
 
 
 _FORMAT_BY_SUFFIX = {

@@ -3,6 +3,8 @@ a job (or retention) is one ``delete_prefix``. Keys never hold a user's file nam
 
 from __future__ import annotations
 
+from veil.media.suffixes import MEDIA_SUFFIXES
+
 __all__ = [
     "MEDIA_SUFFIXES",
     "input_key",
@@ -12,25 +14,6 @@ __all__ = [
     "temp_output_key",
     "thumbnail_key",
 ]
-
-MEDIA_SUFFIXES = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".png",
-        ".webp",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".mp4",
-        ".m4v",
-        ".mov",
-        ".mkv",
-        ".webm",
-        ".avi",
-    }
-)
-"""Upload suffixes kept on the stored input (decoders like a hint); anything else is dropped."""
 
 
 def job_prefix(job_id: str) -> str:

@@ -8,9 +8,11 @@ PyAV or Pillow object or exception.
 from veil.media.image import ImageFormat, image_orientation, read_image, write_image
 from veil.media.probe import AudioStream, MediaInfo, probe
 from veil.media.rgb import RGBFrame
+from veil.media.suffixes import MEDIA_SUFFIXES
 from veil.media.video import EncodeOptions, VideoCodec, VideoFrame, iter_frames, transcode_video
 
 __all__ = [
+    "MEDIA_SUFFIXES",
     "AudioStream",
     "EncodeOptions",
     "ImageFormat",
