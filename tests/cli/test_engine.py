@@ -94,3 +94,28 @@ def test_bad_file_gives_one_line_and_nonzero_exit(tmp_path: Path, content: bytes
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "clip.mp4" in errors[0]
+
+
+def test_qr_code_in_a_photo_is_masked_and_unreadable(media_dir: Path, tmp_path: Path) -> None:
+    """A QR code pasted into a real photo: `veil redact --categories qr_code` leaves it undecodable."""
+    import cv2
+    import numpy as np
+
+    code = cv2.QRCodeEncoder.create().encode("https://example.org/personal-id/12345")
+    code = cv2.resize(code, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+    code = cv2.copyMakeBorder(code, 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=255)
+    photo = cv2.imread(str(media_dir / "street.jpg"))
+    photo[1200 : 1200 + code.shape[0], 300 : 300 + code.shape[1]] = code[:, :, None]
+    src = tmp_path / "with_qr.png"
+    cv2.imwrite(str(src), photo)
+    assert cv2.QRCodeDetector().detectAndDecode(photo)[0], "the pasted code is readable before"
+
+    out = tmp_path / "out.png"
+    result = runner.invoke(app, ["redact", str(src), "-o", str(out), "--categories", "qr_code", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"] == {"qr_code": 1}
+    redacted = cv2.imread(str(out))
+    assert cv2.QRCodeDetector().detectAndDecode(redacted)[0] == ""
+    outside = np.ones(photo.shape[:2], dtype=bool)
+    outside[1100 : 1300 + code.shape[0], 200 : 400 + code.shape[1]] = False
+    assert np.array_equal(photo[outside], redacted[outside]), "nothing else in the picture changed"
