@@ -2,7 +2,7 @@
 
 The frame is a real photo from ``../shared/data/media`` (plates_fisheye.png, a car park with a
 visible plate), centre-cropped to 16:9 and resized to 1920x1080. The detector is built exactly as
-the engine builds it (converted plate model from the model cache, default ``YoloV8Config``), so the
+the video pipeline builds it (``build_detector("license_plate", mode="video")``), so the
 figure includes letterboxing, the ONNX run, decoding and NMS. Run ``veil models pull`` first.
 
     .venv/bin/python bench/plate_latency.py --runs 50
@@ -28,8 +28,8 @@ import numpy as np
 import onnxruntime as ort
 
 from veil.detect.models import ModelStore
+from veil.detect.registry import build_detector
 from veil.detect.runtime import RuntimeOptions
-from veil.detect.yolov8 import YoloV8Config, YoloV8Detector, plate_model_path
 from veil.settings import Settings
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
@@ -62,8 +62,10 @@ def main() -> None:
     settings = Settings()
     threads = settings.intra_op_threads if args.threads is None else args.threads
     runtime = RuntimeOptions(providers=tuple(settings.providers), intra_op_threads=threads)
-    model = plate_model_path(ModelStore(settings.model_dir))
-    detector = YoloV8Detector(YoloV8Config(), model_path=model, runtime=runtime)
+    # Exactly the detector the video pipeline builds for a 1080p frame (one pass at 640).
+    detector = build_detector(
+        "license_plate", store=ModelStore(settings.model_dir), runtime=runtime, mode="video"
+    )
     frame = frame_1080p()
     for _ in range(5):
         found = detector.detect(frame)
@@ -73,7 +75,7 @@ def main() -> None:
         detector.detect(frame)
         times.append((time.perf_counter() - start) * 1000)
         cpu.append((time.process_time() - start_cpu) * 1000)
-    threads = detector.threads  # what the session really got
+    threads = getattr(detector, "threads", threads)  # what the session really got
     effective = threads or os.cpu_count() or 1
     result = {
         "frame": "1920x1080",
