@@ -71,10 +71,7 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
-        runtime = RuntimeOptions(
-            providers=tuple(settings.providers), intra_op_threads=settings.intra_op_threads
-        )
-        return cls(model_dir=settings.model_dir, runtime=runtime)
+        return cls(model_dir=settings.model_dir, runtime=settings.runtime_options())
 
     @contextmanager
     def detector(
@@ -99,12 +96,16 @@ class Engine:
             yield detector
 
     def default_threshold(self, category: str) -> float | None:
-        return default_threshold(category, store=self.store)
+        return default_threshold(category, store=self.store, runtime=self.runtime)
 
     def model_info(self, category: str) -> ModelInfo:
         with self.detector(category, threshold=None, mode="image", detect_scale=1.0) as det:
             name = det.model_name
-        return ModelInfo(name=name, category=category, sha256=model_sha256(category, store=self.store))
+        return ModelInfo(
+            name=name,
+            category=category,
+            sha256=model_sha256(category, store=self.store, runtime=self.runtime),
+        )
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,22 @@ def use_cache(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
     monkeypatch.setenv("VEIL_MODEL_DIR", str(cache))
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("use_cache")
+def test_eval_scores_the_fast_search_and_the_fp32_model(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels = _subset(shared_data, tmp_path / "labels", [f"maksssksksss{i}" for i in range(8)])
+    images = shared_data / "faces-dev" / "images"
+    monkeypatch.setenv("VEIL_INT8", "false")
+    args = ["eval", "--images", str(images), "--labels", str(labels), "--format", "voc", "--json"]
+    result = runner.invoke(app, [*args, "--image-search", "fast", "--detect-scale", "0.5"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["model"] == "centerface" and doc["image_search"] == "fast" and doc["detect_scale"] == 0.5
+    assert doc["tp"] + doc["fn"] == 35 and doc["recall"] >= 0.6
+
+
 def _subset(shared_data: Path, dst: Path, names: list[str]) -> Path:
     dst.mkdir()
     for name in names:
@@ -53,7 +69,8 @@ def test_eval_json(shared_data: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["category"] == "face" and doc["model"] == "centerface" and doc["images"] == 8
+    assert doc["category"] == "face" and doc["model"] == "centerface-int8" and doc["images"] == 8
+    assert doc["image_search"] == "thorough"
     assert doc["tp"] + doc["fn"] == 35  # labelled faces in these 8 photos
     assert doc["recall"] >= 0.85 and doc["precision"] >= 0.6
     assert doc["images_per_second"] > 0

