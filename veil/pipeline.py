@@ -67,6 +67,7 @@ class Engine:
         self.store = ModelStore(model_dir)
         self.runtime = runtime
         self._cache: dict[tuple[str, float | None, str, float], tuple[Detector, threading.Lock]] = {}
+        self._model_info: dict[str, ModelInfo] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -99,13 +100,18 @@ class Engine:
         return default_threshold(category, store=self.store, runtime=self.runtime)
 
     def model_info(self, category: str) -> ModelInfo:
-        with self.detector(category, threshold=None, mode="image", detect_scale=1.0) as det:
-            name = det.model_name
-        return ModelInfo(
-            name=name,
-            category=category,
-            sha256=model_sha256(category, store=self.store, runtime=self.runtime),
-        )
+        """Name and sha256 of the model behind ``category``, for reports. Hashing a model file takes
+        longer than masking a photo, so it is done once per category and process."""
+        with self._lock:
+            info = self._model_info.get(category)
+        if info is None:
+            with self.detector(category, threshold=None, mode="image", detect_scale=1.0) as det:
+                name = det.model_name
+            sha256 = model_sha256(category, store=self.store, runtime=self.runtime)
+            info = ModelInfo(name=name, category=category, sha256=sha256)
+            with self._lock:
+                self._model_info[category] = info
+        return info
 
 
 @dataclass(frozen=True)
@@ -564,10 +570,14 @@ def _render(
         index = frame_offset + frame.index
         dets = per_frame[index] if index < len(per_frame) else Detections.empty()
         time_s = time_offset_s + frame.time_s
-        if not len(dets) and not _regions_at(spec, time_s):
+        jobs = _mask_jobs(dets, spec, plan, time_s=time_s, resolution_wh=resolution_wh)
+        if not jobs:
             return None
-        rgb = _writable(frame.rgb())
-        _mask_frame(rgb, dets, spec, plan, time_s=time_s, resolution_wh=resolution_wh)
+        # Only the rectangles the masks touch are converted to RGB and back (see VideoFrame.rgb_regions).
+        rects = [r for redactor, d in jobs for r in redactor.touched(d, resolution_wh=resolution_wh)]
+        rgb = _writable(frame.rgb_regions(rects))
+        for redactor, d in jobs:
+            redactor.apply(rgb, d)
         return rgb
 
     out = spec.output
@@ -623,18 +633,34 @@ def _mask_frame(
     resolution_wh: tuple[int, int],
 ) -> None:
     """Mask detections (outside exclusion zones) and the manual regions active at ``time_s``, in place."""
+    for redactor, mine in _mask_jobs(dets, spec, plan, time_s=time_s, resolution_wh=resolution_wh):
+        redactor.apply(rgb, mine)
+
+
+def _mask_jobs(
+    dets: Detections,
+    spec: RedactionSpec,
+    plan: _Plan,
+    *,
+    time_s: float,
+    resolution_wh: tuple[int, int],
+) -> list[tuple[Redactor, Detections]]:
+    """Which redactor masks which boxes in one frame: detections outside exclusion zones by their
+    category's redactor, then the manual regions active at ``time_s``."""
     dets = _outside_zones(dets, spec)
+    jobs: list[tuple[Redactor, Detections]] = []
     for class_id, redactor in enumerate(plan.redactors):
         mine = dets[dets.class_id == class_id]
         if len(mine):
-            redactor.apply(rgb, mine)
+            jobs.append((redactor, mine))
     for i in _regions_at(spec, time_s):
         region = spec.regions[i]
         box = clip_xyxy(np.array([region.box], dtype=np.float32), resolution_wh=resolution_wh)
         region_dets = Detections(
             xyxy=box, confidence=np.ones(1, np.float32), class_id=np.full(1, -1, np.int64)
         )
-        plan.region_redactors[(region.method or spec.method, region.shape)].apply(rgb, region_dets)
+        jobs.append((plan.region_redactors[(region.method or spec.method, region.shape)], region_dets))
+    return jobs
 
 
 # --- thumbnails -------------------------------------------------------------------------------------------

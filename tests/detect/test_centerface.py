@@ -100,7 +100,7 @@ def test_lower_video_resolution_loses_small_faces(model_path: Path, crowd: np.nd
 
 def test_tiles_neither_lose_nor_double_faces(model_path: Path, crowd: np.ndarray) -> None:
     whole = CenterFace(CenterFaceConfig(image_scales=(1.0,)), model_path=model_path, runtime=RUNTIME)
-    config = CenterFaceConfig(image_scales=(1.0,), tile_size=256, tile_overlap=96)
+    config = CenterFaceConfig(image_scales=(1.0,), tile_size=256, tile_overlap=96, untiled_max_side=256)
     tiled = CenterFace(config, model_path=model_path, runtime=RUNTIME)
     reference = whole.detect(crowd)
     found = tiled.detect(crowd)  # 4 x 3 tiles plus an overview pass

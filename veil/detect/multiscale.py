@@ -21,6 +21,7 @@ __all__ = [
     "STRIDE",
     "Tile",
     "letterbox_rgb",
+    "planar_blob",
     "pass_scales",
     "resize_rgb",
     "tile_grid",
@@ -128,7 +129,22 @@ def letterbox_rgb(rgb: npt.NDArray[np.uint8], *, stride: int = STRIDE) -> npt.ND
     Padding bottom/right keeps box coordinates unchanged, and nothing is stretched.
     """
     h, w = rgb.shape[:2]
-    ph, pw = -(-h // stride) * stride, -(-w // stride) * stride
-    blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
-    blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)
+    return planar_blob(rgb, (-(-h // stride) * stride, -(-w // stride) * stride))
+
+
+def planar_blob(
+    rgb: npt.NDArray[np.uint8], shape_hw: tuple[int, int], *, fill: float = 0.0, multiplier: float = 1.0
+) -> npt.NDArray[np.float32]:
+    """A (1, 3, H, W) float32 network input: ``rgb`` top-left, times ``multiplier``, the rest ``fill``.
+
+    Copies plane by plane (``cv2.split``), which is about twice as fast as a strided
+    NumPy transpose on a 1080p frame.
+    """
+    h, w = rgb.shape[:2]
+    blob = np.full((1, 3, *shape_hw), fill, dtype=np.float32)
+    for channel, plane in enumerate(cv2.split(rgb)):
+        target = blob[0, channel, :h, :w]
+        target[...] = plane
+        if multiplier != 1.0:
+            target *= np.float32(multiplier)
     return blob

@@ -21,16 +21,29 @@ from veil.detect.detections import Detections
 from veil.redact.regions import MaskRegion, ShapeMask, mask_regions, shape_mask
 from veil.spec import Shape
 
-__all__ = ["MaskedEffect", "Redactor", "blend_into", "check_frame"]
+__all__ = ["MaskedEffect", "Redactor", "blend_into", "check_frame", "touched_rects"]
 
 _SHAPES: tuple[Shape, ...] = ("ellipse", "rect")
 
 
 @runtime_checkable
 class Redactor(Protocol):
-    """Masks boxes in a frame. ``apply`` changes ``frame`` in place and returns it."""
+    """Masks boxes in a frame. ``apply`` changes ``frame`` in place and returns it, reading and
+    writing only inside the rectangles ``touched`` gives (so video can convert just those)."""
 
     def apply(self, frame: RGBFrame, detections: Detections) -> RGBFrame: ...
+
+    def touched(
+        self, detections: Detections, *, resolution_wh: tuple[int, int]
+    ) -> list[tuple[int, int, int, int]]: ...
+
+
+def touched_rects(
+    detections: Detections, *, mask_scale: float, resolution_wh: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """The (x1, y1, x2, y2) rectangles of the grown, clipped boxes: all an effect may read or change."""
+    regions = mask_regions(detections.xyxy, mask_scale=mask_scale, resolution_wh=resolution_wh)
+    return [(r.x1, r.y1, r.x2, r.y2) for r in regions]
 
 
 def check_frame(frame: RGBFrame) -> None:
@@ -92,6 +105,11 @@ class MaskedEffect(ABC):
                 mask = mask.window(*region.mask_window)
             self._paint(frame[region.window], mask, region)
         return frame
+
+    def touched(
+        self, detections: Detections, *, resolution_wh: tuple[int, int]
+    ) -> list[tuple[int, int, int, int]]:
+        return touched_rects(detections, mask_scale=self.mask_scale, resolution_wh=resolution_wh)
 
     def _paint(self, view: RGBFrame, mask: ShapeMask | None, region: MaskRegion) -> None:
         blend_into(view, self._render(view, region), mask)

@@ -11,7 +11,7 @@ import cv2
 
 from veil.detect.base import RGBFrame
 from veil.detect.detections import Detections
-from veil.redact.base import check_frame
+from veil.redact.base import check_frame, touched_rects
 from veil.redact.regions import mask_regions
 from veil.spec import Shape
 
@@ -51,6 +51,11 @@ class Outline:
         self.color = tuple(int(c) for c in color)
         self.thickness = thickness
         self.show_track_id = show_track_id
+
+    def touched(
+        self, detections: Detections, *, resolution_wh: tuple[int, int]
+    ) -> list[tuple[int, int, int, int]]:
+        return touched_rects(detections, mask_scale=self.mask_scale, resolution_wh=resolution_wh)
 
     def line_px(self, resolution_wh: tuple[int, int]) -> int:
         """Line width for a frame of this size: fixed, or 1/640 of its long side."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from veil.detect.base import RGBFrame
 from veil.detect.boxes import clip_xyxy, nms_xyxy
 from veil.detect.detections import Detections
+from veil.detect.multiscale import planar_blob
 from veil.detect.runtime import RuntimeOptions, create_session
 from veil.errors import ModelCorrupt
 
@@ -124,10 +125,7 @@ def _letterbox(frame: RGBFrame, long_side: int) -> _Letterbox:
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
     ph, pw = -(-nh // _STRIDE) * _STRIDE, -(-nw // _STRIDE) * _STRIDE
-    blob = np.full((1, 3, ph, pw), _PAD_VALUE / 255.0, dtype=np.float32)
-    blob[0, :, :nh, :nw] = resized.transpose(2, 0, 1)
-    blob[0, :, :nh, :nw] *= np.float32(1 / 255.0)
-    return _Letterbox(blob=blob, scale=scale)
+    return _Letterbox(blob=_blob(resized, (ph, pw)), scale=scale)
 
 
 class YoloV8Detector:
@@ -215,10 +213,17 @@ class YoloV8Detector:
 
         Each box is mapped back by rotating its four corners; the axis-aligned
         bounds of those cover the tilted object fully, if a little generously.
+        The frame is first shrunk as far as the letterbox would shrink the rotated
+        canvas anyway, so rotating a 1080p frame costs no more than rotating 640 px.
         """
         h, w = frame.shape[:2]
+        cos, sin = abs(np.cos(np.radians(angle))), abs(np.sin(np.radians(angle)))
+        shrink = min(1.0, self.config.imgsz / max(w * cos + h * sin, w * sin + h * cos))
+        if shrink < 1.0:
+            size_wh = (max(1, round(w * shrink)), max(1, round(h * shrink)))
+            frame = np.asarray(cv2.resize(frame, size_wh, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+            h, w = frame.shape[:2]
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
         nw, nh = int(np.ceil(w * cos + h * sin)), int(np.ceil(w * sin + h * cos))
         matrix[0, 2] += nw / 2 - w / 2
         matrix[1, 2] += nh / 2 - h / 2
@@ -234,7 +239,7 @@ class YoloV8Detector:
             [np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x1, y2], 1), np.stack([x2, y2], 1)], 1
         )
         back = corners @ inverse[:, :2].T + inverse[:, 2]
-        xyxy = np.concatenate([back.min(axis=1), back.max(axis=1)], axis=1)
+        xyxy = np.concatenate([back.min(axis=1), back.max(axis=1)], axis=1) / np.float32(shrink)
         return xyxy.astype(np.float32), scores
 
     def _run(self, frame: RGBFrame, side: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
@@ -288,7 +293,10 @@ def _letterbox_fixed(frame: RGBFrame, hw: tuple[int, int]) -> _Letterbox:
     scale = min(hw[0] / h, hw[1] / w)
     nh, nw = min(hw[0], max(1, round(h * scale))), min(hw[1], max(1, round(w * scale)))
     resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    blob = np.full((1, 3, hw[0], hw[1]), _PAD_VALUE / 255.0, dtype=np.float32)
-    blob[0, :, :nh, :nw] = resized.transpose(2, 0, 1)
-    blob[0, :, :nh, :nw] *= np.float32(1 / 255.0)
-    return _Letterbox(blob=blob, scale=scale)
+    return _Letterbox(blob=_blob(resized, hw), scale=scale)
+
+
+def _blob(resized: npt.NDArray[Any], shape_hw: tuple[int, int]) -> npt.NDArray[np.float32]:
+    """YOLOv8's input: RGB scaled to 0-1, padded with ultralytics' grey."""
+    rgb = np.asarray(resized, dtype=np.uint8)  # cv2.resize keeps uint8; this only tells the type checker
+    return planar_blob(rgb, shape_hw, fill=_PAD_VALUE / 255.0, multiplier=1 / 255.0)
