@@ -18,8 +18,6 @@ when any of them changes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -28,11 +26,11 @@ from pathlib import Path
 
 import onnx
 import onnxruntime as ort
-from filelock import FileLock
 from onnxruntime.quantization import CalibrationDataReader
 
 from veil.detect.centerface import dynamic_model_bytes
-from veil.detect.models import ModelStore
+from veil.detect.derived import derived_model
+from veil.detect.models import ModelStore, sha256_file
 from veil.errors import ModelCorrupt
 
 __all__ = ["BUILDER_VERSION", "RANGES_PATH", "centerface_int8_path", "quantize"]
@@ -97,18 +95,11 @@ def centerface_int8_path(store: ModelStore) -> Path:
     record = {
         "builder_version": BUILDER_VERSION,
         "onnxruntime": ort.__version__,
-        "source_sha256": _sha256(source),
-        "ranges_sha256": _sha256(RANGES_PATH),
+        "source_sha256": sha256_file(source),
+        "ranges_sha256": sha256_file(RANGES_PATH),
     }
-    target = store.root / "derived" / "centerface_int8.onnx"
-    meta_path = target.with_suffix(".json")
-    if _is_current(target, meta_path, record):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target.parent / ".centerface_int8.lock")):
-        if _is_current(target, meta_path, record):  # another worker built it meanwhile
-            return target
-        meta_path.unlink(missing_ok=True)
+
+    def build(target: Path) -> None:
         part = target.with_name(f"{target.name}.part")
         try:
             quantize(source, part, ranges=RANGES_PATH)
@@ -120,22 +111,5 @@ def centerface_int8_path(store: ModelStore) -> Path:
             ) from exc
         finally:
             part.unlink(missing_ok=True)
-        meta_path.write_text(json.dumps({**record, "onnx_sha256": _sha256(target)}, indent=2) + "\n")
-    return target
 
-
-def _is_current(target: Path, meta_path: Path, record: dict[str, object]) -> bool:
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(meta, dict)
-        and target.is_file()
-        and all(meta.get(k) == v for k, v in record.items())
-        and meta.get("onnx_sha256") == _sha256(target)
-    )
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return derived_model(store, "centerface_int8", record=record, build=build)

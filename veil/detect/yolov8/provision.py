@@ -18,7 +18,6 @@ so concurrent workers never see half a model.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import re
 import shutil
@@ -30,7 +29,8 @@ import numpy as np
 import onnx
 from filelock import FileLock
 
-from veil.detect.models import ModelStore
+from veil.detect.derived import derived_model
+from veil.detect.models import ModelStore, sha256_file
 from veil.detect.runtime import RuntimeOptions, create_session
 from veil.detect.yolov8.convert import convert_checkpoint, write_atomic
 from veil.errors import ModelCorrupt, ModelError, ModelMissing, SpecError
@@ -50,17 +50,7 @@ CONVERTER_VERSION = 1
 
 CATEGORY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 PLATE_SOURCE = "plate_yolov8_pt"
-_DERIVED = "derived"
 _CUSTOM = "custom"
-_CHUNK = 1 << 20
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, object] | None:
@@ -82,41 +72,18 @@ def plate_model_path(store: ModelStore) -> Path:
     is not pulled or fails its pinned sha256.
     """
     source = store.path(PLATE_SOURCE)
-    source_sha = _sha256(source)
-    target = store.root / _DERIVED / "license_plate.onnx"
-    meta_path = target.with_suffix(".json")
-    if _derived_is_current(target, meta_path, source_sha):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target.parent / ".license_plate.lock")):
-        if _derived_is_current(target, meta_path, source_sha):  # another worker did it meanwhile
-            return target
-        meta_path.unlink(missing_ok=True)  # a crash between the two writes leaves no stale record
+    record = {
+        "category": "license_plate",
+        "converter_version": CONVERTER_VERSION,
+        "source": PLATE_SOURCE,
+        "source_sha256": sha256_file(source),
+    }
+
+    def build(target: Path) -> dict[str, object]:
         info = convert_checkpoint(source, target)
-        _write_json(
-            {
-                "category": "license_plate",
-                "converter_version": CONVERTER_VERSION,
-                "source": PLATE_SOURCE,
-                "source_sha256": source_sha,
-                "onnx_sha256": _sha256(target),
-                "names": {str(k): v for k, v in info.names.items()},
-                "imgsz": info.imgsz,
-            },
-            meta_path,
-        )
-    return target
+        return {"names": {str(k): v for k, v in info.names.items()}, "imgsz": info.imgsz}
 
-
-def _derived_is_current(target: Path, meta_path: Path, source_sha: str) -> bool:
-    meta = _read_json(meta_path)
-    return (
-        meta is not None
-        and target.is_file()
-        and meta.get("source_sha256") == source_sha
-        and meta.get("converter_version") == CONVERTER_VERSION
-        and meta.get("onnx_sha256") == _sha256(target)
-    )
+    return derived_model(store, "license_plate", record=record, build=build)
 
 
 @dataclass(frozen=True)
@@ -211,13 +178,13 @@ def add_custom_model(store: ModelStore, *, category: str, source: Path) -> Custo
     staging = custom / f".{category}.staging.onnx"
     with FileLock(str(custom / ".custom.lock")):
         try:
-            source_sha = _sha256(source)
+            source_sha = sha256_file(source)
             if kind == "pt":
                 convert_checkpoint(source, staging)
             else:
                 shutil.copyfile(source, staging)
             names = _validate_onnx(staging)
-            onnx_sha = _sha256(staging)
+            onnx_sha = sha256_file(staging)
             meta_path.unlink(missing_ok=True)
             staging.replace(target)
         finally:
@@ -270,7 +237,7 @@ def custom_models(store: ModelStore) -> dict[str, CustomModel]:
             or not isinstance(source_sha, str)
         ):
             raise ModelCorrupt(f"custom model record {meta_path.name} is incomplete; add the model again")
-        if not target.is_file() or _sha256(target) != onnx_sha:
+        if not target.is_file() or sha256_file(target) != onnx_sha:
             raise ModelCorrupt(f"custom model {category!r} is missing or damaged; add the model again")
         found[category] = CustomModel(
             category=category,
