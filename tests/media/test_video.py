@@ -68,6 +68,16 @@ def test_frames_convert_to_rgb_lazily_once(media_dir: Path) -> None:
     assert (frame.index, frame.pts, frame.time_s, frame.time_base) == (0, 0, 0.0, Fraction(1, 15360))
 
 
+def test_cheap_views_match_the_exact_conversion(media_dir: Path) -> None:
+    """The detector's RGB and the motion thumbnail take shortcuts; they must still show the picture."""
+    frame = next(iter(iter_frames(media_dir / "selfie_portrait_noaudio.mp4")))
+    reference = frame.av_frame.reformat(width=64, height=48, format="gray").to_ndarray().astype(int)
+    assert np.abs(frame.gray_thumbnail().astype(int) - reference).mean() <= 4
+    fast = frame.detection_rgb()
+    assert np.median(np.abs(fast.astype(int) - frame.rgb().astype(int))) <= 2
+    assert frame.detection_rgb() is frame.rgb()  # once the exact one exists, it is reused
+
+
 @pytest.mark.slow
 def test_transcode_real_clip_keeps_frames_timing_and_audio(media_dir: Path, tmp_path: Path) -> None:
     """plates_fisheye starts its video 0.8 s after its audio: the offset must survive."""
