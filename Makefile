@@ -21,7 +21,7 @@ serve: models
 	$(BIN)/veil serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check veil tests bench
+	$(BIN)/ruff check veil tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
