@@ -13,18 +13,19 @@ the score. Each image is scaled so its long side is 960 px, the video working si
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
 from veil.detect.centerface_int8 import RANGES_PATH, quantize
 from veil.detect.models import ModelStore
 from veil.detect.multiscale import letterbox_rgb, resize_rgb
+from veil.media import read_image
 from veil.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -39,14 +40,14 @@ WORKING_LONG_SIDE = 960
 
 def calibration_images() -> Iterator[np.ndarray]:
     for name in STILLS:
-        yield cv2.cvtColor(cv2.imread(str(DATA / "media" / name)), cv2.COLOR_BGR2RGB)
+        yield read_image(DATA / "media" / name)
     for name, step in CLIPS:
         with av.open(str(DATA / "media" / name)) as container:
             for i, frame in enumerate(container.decode(video=0)):
                 if i % step == 0:
                     yield frame.to_ndarray(format="rgb24")
     for path in sorted((DATA / "plates-dev" / "openalpr-eu").glob("*.jpg"))[::8]:
-        yield cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        yield read_image(path)
 
 
 class _Reader(CalibrationDataReader):  # type: ignore[misc]
@@ -70,6 +71,9 @@ def main() -> None:
         quantize(
             store.path("centerface"), Path(tmp) / "centerface_int8.onnx", ranges=RANGES_PATH, reader=reader
         )
+    # onnxruntime writes the tensors in set order; sort them so a re-run gives the same file (and sha256).
+    RANGES_PATH.write_text(json.dumps(json.loads(RANGES_PATH.read_text()), sort_keys=True) + "\n")
+    RANGES_PATH.chmod(0o644)
     print(f"{reader.count} calibration images -> {RANGES_PATH}")
 
 
