@@ -360,10 +360,8 @@ class _VideoEncoder:
     def encode(self, frame: VideoFrame, rgb: RGBFrame | None) -> None:
         decoded = frame.av_frame
         patched = None if rgb is None else frame.encoded_from(rgb)
-        if patched is not None:
-            picture = patched
-        elif rgb is None:
-            picture = decoded
+        if rgb is None or patched is not None:
+            picture = decoded if patched is None else patched
             if picture.format.name != self.pix_fmt or frame.resolution_wh != (self.width, self.height):
                 picture = picture.reformat(
                     width=self.width, height=self.height, format=self.pix_fmt, interpolation=_SWS_ACCURATE
