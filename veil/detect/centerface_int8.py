@@ -8,8 +8,8 @@ faces-dev faces as the fp32 model. GPUs keep fp32 (see ``RuntimeOptions.use_int8
 
 How: built once per model cache from the pinned fp32 ``centerface.onnx``: input and
 output dims made dynamic, opset raised to 13 (QDQ needs it), then onnxruntime's static
-quantizer with the activation ranges shipped in ``centerface_int8_ranges.json``. The
-ranges were measured by ``tools/calibrate_centerface.py`` on the media stills and clips
+quantizer with the activation ranges shipped in ``centerface_int8_ranges.json`` (``veil.detect.int8``). The
+ranges were measured by ``tools/calibrate_int8.py face`` on the media stills and clips
 and on plates-dev photos, never on faces-dev, the set the model is scored on. Building
 needs no data, so every machine derives the model itself from the pinned wheel; a JSON
 record beside it (sources' sha256, builder and onnxruntime versions) triggers a rebuild
@@ -18,20 +18,14 @@ when any of them changes.
 
 from __future__ import annotations
 
-import logging
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import onnx
-import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader
 
 from veil.detect.centerface import dynamic_model_bytes
-from veil.detect.derived import derived_model
-from veil.detect.models import ModelStore, sha256_file
-from veil.errors import ModelCorrupt
+from veil.detect.int8 import int8_model, quantize_static_qdq
+from veil.detect.models import ModelStore
 
 __all__ = ["BUILDER_VERSION", "RANGES_PATH", "centerface_int8_path", "quantize"]
 
@@ -50,39 +44,10 @@ def quantize(
     With ``reader`` (an onnxruntime ``CalibrationDataReader``) the ranges are measured
     and saved to ``ranges`` first; without, ``ranges`` must exist.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     model = onnx.load_from_string(dynamic_model_bytes(source))
-    model = onnx.version_converter.convert_version(model, _OPSET)
-    with tempfile.TemporaryDirectory(prefix="veil-int8-") as tmp, _quiet_quantizer():
-        staged = Path(tmp) / "centerface_opset13.onnx"
-        onnx.save(model, str(staged))
-        quantize_static(
-            str(staged),
-            str(target),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            calibrate_method=CalibrationMethod.MinMax,
-            calibration_cache_path=str(ranges),
-        )
-
-
-@contextmanager
-def _quiet_quantizer() -> Iterator[None]:
-    """The quantizer logs advice (pre-processing, BatchNorm axes) on the root logger; users need none."""
-    root = logging.getLogger()
-
-    def drop(record: logging.LogRecord) -> bool:
-        return "onnxruntime" not in record.pathname
-
-    root.addFilter(drop)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop)
+    quantize_static_qdq(
+        onnx.version_converter.convert_version(model, _OPSET), target, ranges=ranges, reader=reader
+    )
 
 
 def centerface_int8_path(store: ModelStore) -> Path:
@@ -91,25 +56,12 @@ def centerface_int8_path(store: ModelStore) -> Path:
     Raises ``ModelMissing``/``ModelCorrupt`` from the store when ``centerface.onnx``
     is not pulled or fails its pinned sha256, and ``ModelCorrupt`` when quantizing fails.
     """
-    source = store.path("centerface")
-    record = {
-        "builder_version": BUILDER_VERSION,
-        "onnxruntime": ort.__version__,
-        "source_sha256": sha256_file(source),
-        "ranges_sha256": sha256_file(RANGES_PATH),
-    }
-
-    def build(target: Path) -> None:
-        part = target.with_name(f"{target.name}.part")
-        try:
-            quantize(source, part, ranges=RANGES_PATH)
-            part.replace(target)
-        except Exception as exc:  # onnx and onnxruntime raise many types
-            raise ModelCorrupt(
-                "the INT8 face model could not be built; run `veil models pull` again, "
-                "or set VEIL_INT8=false to use the fp32 model"
-            ) from exc
-        finally:
-            part.unlink(missing_ok=True)
-
-    return derived_model(store, "centerface_int8", record=record, build=build)
+    return int8_model(
+        store,
+        "centerface_int8",
+        source=store.path("centerface"),
+        ranges=RANGES_PATH,
+        builder_version=BUILDER_VERSION,
+        quantize=lambda source, target: quantize(source, target, ranges=RANGES_PATH),
+        what="face",
+    )
