@@ -17,6 +17,7 @@ of an idle machine (with more threads, idle workers spinning inflate it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -29,7 +30,6 @@ import onnxruntime as ort
 
 from veil.detect.models import ModelStore
 from veil.detect.registry import build_detector
-from veil.detect.runtime import RuntimeOptions
 from veil.settings import Settings
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
@@ -61,7 +61,8 @@ def main() -> None:
 
     settings = Settings()
     threads = settings.intra_op_threads if args.threads is None else args.threads
-    runtime = RuntimeOptions(providers=tuple(settings.providers), intra_op_threads=threads)
+    # The runtime `veil redact` uses (INT8 on the CPU unless VEIL_INT8=false), with --threads applied.
+    runtime = dataclasses.replace(settings.runtime_options(), intra_op_threads=threads)
     # Exactly the detector the video pipeline builds for a 1080p frame (one pass at 640).
     detector = build_detector(
         "license_plate", store=ModelStore(settings.model_dir), runtime=runtime, mode="video"
@@ -85,6 +86,7 @@ def main() -> None:
         "p90_ms": round(float(np.percentile(times, 90)), 1),
         "cpu_ms": round(statistics.median(cpu), 1),
         "plates_found": len(found),
+        "model": detector.model_name,
         "intra_op_threads": threads,
         "effective_threads": effective,
         "cpu_count": os.cpu_count(),
@@ -106,7 +108,8 @@ def main() -> None:
         f"{' (0 = one per core)' if threads == 0 else ''}, {effective} used, cpu_count {os.cpu_count()}"
     )
     print(
-        f"  plates found {len(found)}, 1-minute load average {result['load_avg_1m']} (shared machine: noisy)"
+        f"  model {detector.model_name}, plates found {len(found)}, "
+        f"1-minute load average {result['load_avg_1m']} (shared machine: noisy)"
     )
 
 
