@@ -191,9 +191,13 @@ class YoloV8Detector:
             tilted = [self._run_rotated(frame, angle) for angle in self.config.rotations_deg]
             t_xyxy, t_conf = self._merge(tilted, (w, h))
             # A rotated pass maps back to a generous upright box. Where an upright pass already found the
-            # object (the smaller box lies mostly inside the other), keep the tighter upright box only.
+            # object (the smaller box lies mostly inside the other), keep the tighter upright box only, with
+            # the better of the two scores: otherwise a lower threshold, which lets a faint upright box in,
+            # would lower the object's score (video splits boxes into strong and weak by score).
             if len(t_xyxy) and len(xyxy):
-                fresh = _overlap_of_smaller(t_xyxy, xyxy).max(axis=1) < 0.5
+                same = _overlap_of_smaller(t_xyxy, xyxy) >= 0.5
+                conf = np.maximum(conf, np.where(same, t_conf[:, None], 0.0).max(axis=0)).astype(np.float32)
+                fresh = ~same.any(axis=1)
                 t_xyxy, t_conf = t_xyxy[fresh], t_conf[fresh]
             xyxy, conf = np.concatenate([xyxy, t_xyxy]), np.concatenate([conf, t_conf])
         order = np.argsort(-conf, kind="stable")[: self.config.max_detections]
