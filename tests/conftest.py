@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+
+from veil.jobs.db import Database, create_db_engine
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MEDIA = SHARED_DATA / "media"
@@ -39,3 +43,21 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def media_dir(shared_data: Path) -> Path:
     return shared_data / "media"
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[Database]:
+    """A throwaway database on the real PostgreSQL at 127.0.0.1:5432, dropped afterwards (not migrated)."""
+    name = f"veil_test_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    db = Database(create_db_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"))
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

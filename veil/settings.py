@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         600, ge=1, description="Requests per minute per API key (429 above); a key may set its own."
     )
+    rate_limit_store: Literal["auto", "memory", "database"] = Field(
+        "auto",
+        description="Where the per-key buckets live: `memory` (per API process) or `database` (the job "
+        "database, shared by every API process). `auto`: database unless the job store is SQLite.",
+    )
     max_wait_s: float = Field(
         120.0, ge=0, le=3600, description="Longest `?wait=` / `Prefer: wait=` a request may hold."
     )

@@ -3,12 +3,9 @@ real PostgreSQL (a throwaway database on 127.0.0.1:5432), and concurrent claims 
 
 from __future__ import annotations
 
-import secrets
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -21,8 +18,6 @@ from veil.jobs.states import JobState
 from veil.jobs.tables import Base
 from veil.jobs.worker import utcnow
 from veil.settings import Settings
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def _schema_drift(db: Database) -> list[object]:
@@ -42,20 +37,6 @@ def test_sqlite_migrations_match_the_models_and_are_idempotent(tmp_path: Path) -
     assert {"jobs", "api_keys", "audit_log", "webhook_deliveries", "alembic_version"} <= set(
         inspect(db.engine).get_table_names()
     )
-
-
-@pytest.fixture
-def postgres_db() -> Iterator[Database]:
-    name = f"veil_test_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    db = Database(create_db_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"))
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.services

@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from veil.api.errors import Forbidden, RateLimited, Unauthorized
-from veil.api.ratelimit import RateLimiter
+from veil.api.ratelimit import retry_after
 from veil.api.services import Services
 from veil.jobs import store
 from veil.jobs.schemas import Scope
@@ -77,7 +77,7 @@ def authenticate(
     if wait_s > 0:
         raise RateLimited(
             f"rate limit of {limit} requests per minute exceeded",
-            retry_after_s=RateLimiter.retry_after(wait_s),
+            retry_after_s=retry_after(wait_s),
         )
     return Principal(
         key_id=row.id, name=row.name, tenant_id=row.tenant_id, scopes=frozenset(row.scopes.split())

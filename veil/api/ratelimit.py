@@ -1,9 +1,14 @@
-"""Per-key rate limits: a token bucket per API key, in this process.
+"""Per-key rate limits: a token bucket per API key.
 
 A key may burst up to its per-minute limit and then gets one request per
 ``60 / limit`` seconds. The 429 carries ``Retry-After``: the seconds until one token
-is back. Buckets are per process; with several API processes behind a balancer each
-enforces the limit on its share (a shared limiter would need Redis, not a new idea here).
+is back. Two stores hold the buckets:
+
+* ``RateLimiter``: this process's memory. Exact for the embedded single-process
+  service, and free of database writes.
+* ``DatabaseRateLimiter``: the job database, one row per key, so every API process
+  behind a balancer spends from the same bucket. The default when the job store is
+  shared (PostgreSQL); ``VEIL_RATE_LIMIT_STORE`` overrides the choice.
 """
 
 from __future__ import annotations
@@ -12,11 +17,28 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["RateLimiter"]
+from veil.jobs import store
+from veil.jobs.db import Database
+
+__all__ = ["DatabaseRateLimiter", "Limiter", "RateLimiter", "retry_after"]
+
+
+class Limiter(Protocol):
+    def acquire(self, key: str, *, per_minute: int) -> float:
+        """Take one token for ``key``. Returns 0 when allowed, else the seconds until it would be."""
+        ...
+
+
+def retry_after(seconds: float) -> int:
+    """The ``Retry-After`` value for a wait: whole seconds, at least 1."""
+    return max(1, math.ceil(seconds))
 
 
 class RateLimiter:
+    """Buckets in this process's memory."""
+
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
         self._clock = clock
         self._lock = threading.Lock()
@@ -40,6 +62,21 @@ class RateLimiter:
                     del self._buckets[stale]
             return (1.0 - tokens) / rate
 
-    @staticmethod
-    def retry_after(seconds: float) -> int:
-        return max(1, math.ceil(seconds))
+
+class DatabaseRateLimiter:
+    """Buckets in the job database, shared by every process that uses it.
+
+    ``key`` must be an API key id (the bucket row references the key). The clock is
+    wall time, as processes on different machines share it; one that runs behind
+    refills nothing rather than too much.
+    """
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    def acquire(self, key: str, *, per_minute: int) -> float:
+        with self._db.begin() as session:
+            return store.take_rate_token(
+                session=session, key_id=key, per_minute=per_minute, now_s=self._clock()
+            )

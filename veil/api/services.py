@@ -16,7 +16,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 
-from veil.api.ratelimit import RateLimiter
+from veil.api.ratelimit import DatabaseRateLimiter, Limiter, RateLimiter
 from veil.errors import VeilError
 from veil.jobs.db import Database
 from veil.jobs.events import JobEvents
@@ -30,7 +30,7 @@ from veil.jobs.worker import WorkerContext
 from veil.settings import Settings
 from veil.storage import Storage, create_storage
 
-__all__ = ["HttpMetrics", "Services"]
+__all__ = ["HttpMetrics", "Services", "limiter_for"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Services:
     registry: CollectorRegistry
     job_metrics: JobMetrics
     http_metrics: HttpMetrics
-    limiter: RateLimiter
+    limiter: Limiter
     server_secret: bytes
     notifier: WebhookNotifier
     sweeper: RetentionSweeper
@@ -118,7 +118,7 @@ class Services:
             registry=registry,
             job_metrics=job_metrics,
             http_metrics=HttpMetrics(registry),
-            limiter=RateLimiter(),
+            limiter=limiter_for(settings, db),
             server_secret=server_secret,
             notifier=notifier,
             sweeper=RetentionSweeper(
@@ -184,3 +184,11 @@ class Services:
         if self.engine_state != "idle":
             checks["models"] = self.engine_state
         return checks
+
+
+def limiter_for(settings: Settings, db: Database) -> Limiter:
+    """Shared buckets in the database when API processes may be several (a shared job store), else memory."""
+    shared = settings.rate_limit_store == "database" or (
+        settings.rate_limit_store == "auto" and db.dialect != "sqlite"
+    )
+    return DatabaseRateLimiter(db) if shared else RateLimiter()

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from veil.jobs.schemas import SCOPES
 from veil.jobs.secrets import generate_api_key, hash_api_key, new_id
 from veil.jobs.states import TERMINAL_STATES, JobState
-from veil.jobs.tables import ApiKeyRow, AuditRow, JobRow, WebhookDeliveryRow
+from veil.jobs.tables import ApiKeyRow, AuditRow, JobRow, RateBucketRow, WebhookDeliveryRow
 
 __all__ = [
     "Claim",
@@ -58,6 +58,7 @@ __all__ = [
     "record_webhook_attempts",
     "request_cancel",
     "requeue_job",
+    "take_rate_token",
     "requeue_running_jobs",
     "revoke_api_key",
     "set_webhook_status",
@@ -512,6 +513,45 @@ def touch_api_key(*, session: Session, key_id: str, now: datetime) -> None:
         .values(last_used_at=now)
     )
     session.execute(statement.execution_options(synchronize_session=False))
+
+
+def take_rate_token(*, session: Session, key_id: str, per_minute: int, now_s: float) -> float:
+    """Take one token from ``key_id``'s shared bucket (capacity ``per_minute``, refilled at
+    ``per_minute / 60`` per second). Returns 0 when taken, else the seconds until one is back.
+
+    The refill and the take are one conditional UPDATE, so API processes racing on the same
+    key never both spend the last token. A clock behind the stored time refills nothing.
+    """
+    capacity, rate = float(per_minute), per_minute / 60.0
+    elapsed = case(
+        (literal(now_s) > RateBucketRow.updated_s, literal(now_s) - RateBucketRow.updated_s), else_=0.0
+    )
+    refilled = case(
+        (RateBucketRow.tokens + elapsed * rate > capacity, capacity),
+        else_=RateBucketRow.tokens + elapsed * rate,
+    )
+    latest = case((literal(now_s) > RateBucketRow.updated_s, literal(now_s)), else_=RateBucketRow.updated_s)
+    _ensure_rate_bucket(session, key_id=key_id, tokens=capacity, now_s=now_s)
+    taken = session.execute(
+        update(RateBucketRow)
+        .where(RateBucketRow.key_id == key_id, refilled >= 1.0)
+        .values(tokens=refilled - 1.0, updated_s=latest)
+        .returning(RateBucketRow.tokens)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if taken is not None:
+        return 0.0
+    left = session.execute(select(refilled).where(RateBucketRow.key_id == key_id)).scalar_one()
+    return max((1.0 - float(left)) / rate, 0.0)
+
+
+def _ensure_rate_bucket(session: Session, *, key_id: str, tokens: float, now_s: float) -> None:
+    """Insert a full bucket for ``key_id`` unless one exists (no error when another process races us)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(RateBucketRow).on_conflict_do_nothing(index_elements=["key_id"])
+    session.execute(statement.values(key_id=key_id, tokens=tokens, updated_s=now_s))
 
 
 def list_api_keys(

@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from veil.jobs.states import JobState
 
-__all__ = ["ApiKeyRow", "AuditRow", "Base", "JobRow", "UTCDateTime", "WebhookDeliveryRow"]
+__all__ = ["ApiKeyRow", "AuditRow", "Base", "JobRow", "RateBucketRow", "UTCDateTime", "WebhookDeliveryRow"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -170,3 +170,18 @@ class WebhookDeliveryRow(Base):
     delivered: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime]
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class RateBucketRow(Base):
+    """One API key's token bucket, shared by every API process on the database (``veil.api.ratelimit``).
+
+    ``updated_s`` is Unix seconds as a float: the bucket arithmetic runs inside one UPDATE, the same
+    SQL on SQLite and PostgreSQL. The row goes when its key goes."""
+
+    __tablename__ = "rate_buckets"
+
+    key_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_s: Mapped[float] = mapped_column(Float)
