@@ -46,7 +46,15 @@ from veil.settings import Settings
 from veil.spec import Method, RedactionSpec, Shape
 from veil.track import DetectionSchedule, IoUTracker, Track, TrackerConfig, finalize_tracks, tracks_at_frames
 
-__all__ = ["Engine", "analyse_video", "make_report", "output_suffix", "render_video", "run"]
+__all__ = [
+    "Engine",
+    "analyse_video",
+    "make_report",
+    "output_suffix",
+    "render_video",
+    "run",
+    "write_video_thumbnails",
+]
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
@@ -409,7 +417,7 @@ def _run_video(
     timings["detect"] = time.perf_counter() - started
 
     if thumbnails_dir is not None and tracks:
-        _write_video_thumbnails(thumbnails_dir, tracks, input_path)
+        write_video_thumbnails(thumbnails_dir, tracks, input_path)
     if output_path is None:
         return tracks, None
 
@@ -707,7 +715,11 @@ def _write_thumbnails(directory: Path, tracks: Sequence[Track], frames: dict[int
                 (directory / f"{track.track_id}.jpg").write_bytes(buf.tobytes())
 
 
-def _write_video_thumbnails(directory: Path, tracks: Sequence[Track], input_path: Path) -> None:
+def write_video_thumbnails(directory: Path, tracks: Sequence[Track], input_path: Path) -> None:
+    """One ``<track_id>.jpg`` per track in ``directory``: its best-scored box, cropped from the video.
+    Decodes ``input_path`` only up to the last frame it needs."""
+    if not tracks:
+        return
     wanted = _best_frames(tracks)
     frames: dict[int, np.ndarray] = {}
     last = max(wanted)

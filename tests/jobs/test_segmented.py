@@ -191,6 +191,35 @@ def test_inline_run_is_frame_exact_and_keeps_one_face_id(
 
 
 @pytest.mark.slow
+def test_a_detect_job_is_split_too_and_ends_with_one_track_and_its_thumbnail(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, clip: Path
+) -> None:
+    """The review loop on long footage: detection runs per segment, the stitched tracks keep one id per
+    face across the borders, each track gets a thumbnail, and nothing is rendered."""
+    row = _add_video_job(db, storage, clip, {**SPEC, "mode": "detect"})
+    assert wants_segments(row, segment_seconds=1.0)
+
+    assert run_segmented(row.id, ctx=ctx, engine=engine) is StartOutcome.STARTED
+
+    done = _job(db, row.id)
+    assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
+    assert done.timings["segments"] == 4 and done.output_key is None
+    from veil.report import Report
+
+    report = Report.model_validate_json(b"".join(storage.iter_range(done.report_key or "")))
+    assert report.mode == "detect" and report.output is None
+    faces = [t for t in report.tracks if t.category == "face"]
+    assert len(faces) == 1 and [f.frame for f in faces[0].frames] == list(range(120))
+    thumbnail = b"".join(storage.iter_range(blobs.thumbnail_key(row.id, faces[0].id)))
+    assert thumbnail[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert sorted(storage.keys()) == sorted(
+        [blobs.input_key(row.id, ".mp4"), blobs.report_key(row.id)]
+        + [blobs.thumbnail_key(row.id, t.id) for t in report.tracks]
+    )
+    assert _audit_actions(db, row.id) == ["job.succeeded"]
+
+
+@pytest.mark.slow
 def test_steps_delivered_twice_early_or_late_finish_the_job_once(
     ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, clip: Path
 ) -> None:
@@ -289,7 +318,7 @@ def test_a_video_without_inner_keyframes_goes_back_to_run_whole(
         ("video", "redact", None, 60.0, False),
         ("video", "redact", None, None, False),
         ("image", "redact", None, None, False),
-        ("video", "detect", None, 600.0, False),
+        ("video", "detect", None, 600.0, True),
         ("video", "redact", "job_reviewed", 600.0, False),
     ],
 )

@@ -1,9 +1,12 @@
 """Segment-parallel video jobs: split at keyframes, analyse in parallel, stitch, render in parallel, join.
 
-A redaction job on a video longer than ``VEIL_SEGMENT_SECONDS`` runs as many short steps instead of
-one long task, so that many workers share one video::
+A redaction or detection job on a video longer than ``VEIL_SEGMENT_SECONDS`` runs as many short steps
+instead of one long task, so that many workers share one video::
 
     start ──► analyse 0..n-1 (in parallel) ──► stitch ──► render 0..n-1 (in parallel) ──► finish
+
+A ``detect`` job stops after ``stitch``: its finish step (run by the stitch task) writes the report
+and one thumbnail per track for the review loop, and renders nothing.
 
 * ``start`` claims the job (the claim's ``attempt`` fences every later step), cuts the input at clean
   keyframes by stream copy (``veil.media.segments``), stores the pieces and a manifest, and hands
@@ -171,12 +174,12 @@ def _key(job_id: str, attempt: int, name: str) -> str:
 
 
 def wants_segments(row: JobRow, *, segment_seconds: float) -> bool:
-    """Whether a job is a candidate for segment-parallel processing: a ``redact`` job that detects
-    (not a re-render of reviewed tracks) on a video longer than ``segment_seconds``."""
+    """Whether a job is a candidate for segment-parallel processing: a ``redact`` or ``detect`` job that
+    detects (not a re-render of reviewed tracks) on a video longer than ``segment_seconds``."""
     duration = (row.media or {}).get("duration")
     return (
         row.kind == "video"
-        and row.mode == "redact"
+        and row.mode in ("redact", "detect")
         and row.source_job_id is None
         and isinstance(duration, int | float)
         and float(duration) > segment_seconds
@@ -505,7 +508,12 @@ class SegmentedJobs:
             )
             info = details.info
             out_suffix = output_suffix(spec, info)
-            if out_suffix in (".mp4", ".mov") and any(a.codec not in _MP4_AUDIO for a in info.audio):
+            renders = spec.mode == "redact"
+            if (
+                renders
+                and out_suffix in (".mp4", ".mov")
+                and any(a.codec not in _MP4_AUDIO for a in info.audio)
+            ):
                 log.info("segmented run declined: audio needs converting", extra={"job_id": row.id})
                 return StartOutcome.WHOLE
             try:
@@ -621,17 +629,22 @@ class SegmentedJobs:
 
         Raises ``Incomplete`` when an analysis is not stored yet."""
         dispatch: list[int] = []
+        detect_only: list[bool] = []
 
         def body(row: JobRow, beat: _Beat) -> None:
             manifest = self._manifest(job_id, attempt)
             tracks_key = _key(job_id, attempt, "tracks.npz")
             if not self._storage.exists(tracks_key):
                 self._stitch(manifest, tracks_key)
-            if not self._storage.exists(_key(job_id, attempt, "render-dispatched")):
+            if row.mode == "detect":
+                detect_only.append(True)
+            elif not self._storage.exists(_key(job_id, attempt, "render-dispatched")):
                 dispatch.append(len(manifest.pieces))
 
         self._guard(job_id, attempt, "stitch", body)
-        if dispatch:
+        if detect_only:  # nothing to render: conclude here, on this worker
+            self.finish(job_id, attempt)
+        elif dispatch:
             self.dispatcher.render(job_id, attempt, dispatch[0])
             self._mark(job_id, attempt, "render-dispatched")
 
@@ -737,9 +750,56 @@ class SegmentedJobs:
         Raises ``Incomplete`` when a rendered piece is not stored yet."""
 
         def body(row: JobRow, beat: _Beat) -> None:
-            self._finish(row, self._manifest(job_id, attempt), beat)
+            manifest = self._manifest(job_id, attempt)
+            if row.mode == "detect":
+                self._finish_detect(row, manifest, beat)
+            else:
+                self._finish(row, manifest, beat)
 
         self._guard(job_id, attempt, "finish", body)
+
+    def _finish_detect(self, row: JobRow, manifest: Manifest, beat: _Beat) -> None:
+        """A detect job's end: the report with the stitched tracks and a thumbnail per track."""
+        from veil.media import probe
+        from veil.pipeline import make_report, write_video_thumbnails
+
+        job_id, attempt = row.id, manifest.attempt
+        spec = RedactionSpec.model_validate(row.spec)
+        tracks, scalars = _tracks_from_npz(self._get_bytes(_key(job_id, attempt, "tracks.npz")))
+        beat.set_progress(_RENDER[0])
+        with self._scratch(job_id) as tmp:
+            input_path = self._get(row.input_key, tmp / f"input{manifest.input_suffix}")
+            info = probe(input_path)
+            thumbnails = tmp / "thumbs"
+            thumbnails.mkdir()
+            started = time.perf_counter()
+            write_video_thumbnails(thumbnails, tracks, input_path)
+            timings = {
+                "split": manifest.split_s,
+                "detect": scalars.get("analyse_s", 0.0),
+                "stitch": scalars.get("stitch_s", 0.0),
+                "thumbnails": time.perf_counter() - started,
+                "segments": float(len(manifest.pieces)),
+            }
+            report = make_report(
+                self.engine, spec, input_path=input_path, info=info, tracks=tracks, timings=timings
+            ).model_copy(update={"file": None})
+            if beat.should_stop():
+                raise JobCanceled("the job was canceled")
+            report_key = blobs.report_key(job_id)
+            self._storage.put_stream(report_key, [report.model_dump_json().encode("utf-8")])
+            for thumb in sorted(thumbnails.glob("*.jpg")):
+                self._storage.put_file(blobs.thumbnail_key(job_id, int(thumb.stem)), thumb)
+            finish = store.Finish(
+                state=JobState.SUCCEEDED,
+                kind="video",
+                report_key=report_key,
+                counts={str(k): int(v) for k, v in report.counts.items()},
+                timings={str(k): float(v) for k, v in report.timings.items()},
+                frames=report.input.frame_count,
+                masked_frames=report.masked_frames,
+            )
+        self._conclude(row, attempt, finish)
 
     def _finish(self, row: JobRow, manifest: Manifest, beat: _Beat) -> None:
         from veil.media import probe
