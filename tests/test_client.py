@@ -101,6 +101,17 @@ def test_report_has_the_counts(client: Client, finished: Job) -> None:
     assert report["counts"].get("face", 0) == finished.counts["face"]
 
 
+def test_a_detect_job_gives_tracks_with_thumbnails(client: Client, small_photo: Path) -> None:
+    submitted = client.submit(small_photo, {"mode": "detect", "categories": {"face": {}}})
+    job = client.wait(submitted.id, timeout=120)
+    tracks = client.report(job.id)["tracks"]
+    assert job.state == "succeeded" and tracks
+    assert client.thumbnail(job.id, tracks[0]["id"])[:3] == b"\xff\xd8\xff"  # a JPEG
+    with pytest.raises(VeilAPIError) as missing:
+        client.thumbnail(job.id, 99_999)
+    assert missing.value.status == 404
+
+
 def test_submit_without_wait_then_wait(client: Client, small_photo: Path) -> None:
     spec = RedactionSpec(categories={"face": CategorySpec()}, method="pixelate")
     job = client.submit(small_photo, spec)

@@ -314,6 +314,10 @@ class Client:
             raise VeilAPIError(200, "bad_response", "the API sent no report object")
         return payload
 
+    def thumbnail(self, job_id: str, track_id: int) -> bytes:
+        """The JPEG thumbnail of one track of a succeeded ``detect`` job, for review."""
+        return self._request("GET", _job_path(job_id, "tracks", str(int(track_id)), "thumbnail")).content
+
     def iter_jobs(self, *, state: str | None = None, limit: int = 50, **filters: str | int) -> Iterator[Job]:
         """Every job visible to the key, newest first, following the cursor page by page."""
         params: dict[str, str | int] = {"limit": limit, **filters}

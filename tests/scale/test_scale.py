@@ -141,18 +141,7 @@ def test_api_flow_splits_a_long_video_across_workers(
     assert report["input"]["frame_count"] == report["output"]["frame_count"] == 850
     assert report["timings"]["segments"] == 4  # borders at frames 250, 500 and 600
 
-    # one face, one id across the borders, a box in every frame
-    faces = [t for t in report["tracks"] if t["category"] == "face"]
-    by_frame: dict[int, set[int]] = {}
-    for track in faces:
-        for f in track["frames"]:
-            by_frame.setdefault(f["frame"], set()).add(track["id"])
-    assert sorted(by_frame) == list(range(850))
-    spanning = by_frame[0]
-    assert len(spanning) == 1
-    for border in (250, 500):
-        assert by_frame[border - 1] == by_frame[border] == spanning, f"track id reset at frame {border}"
-    assert all(by_frame[f] == spanning for f in range(600)), "the face lost its box or its id inside the clip"
+    _assert_one_face_id_across_borders(report)
 
     # both workers took segments; the pieces are gone from the bucket, the result is there once
     logs = [w.log() for w in fleet.workers]
@@ -181,6 +170,31 @@ def test_api_flow_splits_a_long_video_across_workers(
     assert done.returncode == 0 and health["healthy"], done.stdout + done.stderr
     assert {w["name"] for w in health["workers"]} == {w.name for w in fleet.workers}
     assert health["database"] == health["storage"] == health["broker"] == "ok"
+
+    # the review loop on the fleet: a detect job splits too, and its tracks come with thumbnails
+    with client:
+        detect = client.wait(client.submit(long_video, {**SPEC, "mode": "detect"}).id, timeout=JOB_TIMEOUT_S)
+        assert detect.state == "succeeded", (detect.error, fleet.logs())
+        detected = client.report(detect.id)
+        assert detected["timings"]["segments"] == 4 and detected["output"] is None
+        track_id = _assert_one_face_id_across_borders(detected)
+        assert client.thumbnail(detect.id, track_id)[:3] == b"\xff\xd8\xff"  # a JPEG
+
+
+def _assert_one_face_id_across_borders(report: dict[str, Any]) -> int:
+    """One face, one id across the borders at frames 250 and 500, a box in every frame; returns the id."""
+    faces = [t for t in report["tracks"] if t["category"] == "face"]
+    by_frame: dict[int, set[int]] = {}
+    for track in faces:
+        for f in track["frames"]:
+            by_frame.setdefault(f["frame"], set()).add(track["id"])
+    assert sorted(by_frame) == list(range(850))
+    spanning = by_frame[0]
+    assert len(spanning) == 1
+    for border in (250, 500):
+        assert by_frame[border - 1] == by_frame[border] == spanning, f"track id reset at frame {border}"
+    assert all(by_frame[f] == spanning for f in range(600)), "the face lost its box or its id inside the clip"
+    return next(iter(spanning))
 
 
 @pytest.mark.parametrize("deployment", ["rabbitmq"], indirect=True)
