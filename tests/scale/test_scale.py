@@ -127,7 +127,7 @@ def test_api_flow_splits_a_long_video_across_workers(
     s3_bucket: str,
 ) -> None:
     fleet, server = deployment
-    client, _key = _client(server)
+    client, key = _client(server)
     with client:
         job = client.submit(long_video, {**SPEC, "webhook": {"url": hook_receiver.url()}})
         assert job.state in ("queued", "running")
@@ -172,7 +172,7 @@ def test_api_flow_splits_a_long_video_across_workers(
     assert health["database"] == health["storage"] == health["broker"] == "ok"
 
     # the review loop on the fleet: a detect job splits too, and its tracks come with thumbnails
-    with client:
+    with Client(server.url, api_key=key, timeout=60.0) as client:
         detect = client.wait(client.submit(long_video, {**SPEC, "mode": "detect"}).id, timeout=JOB_TIMEOUT_S)
         assert detect.state == "succeeded", (detect.error, fleet.logs())
         detected = client.report(detect.id)
