@@ -52,6 +52,7 @@ __all__ = [
     "make_report",
     "output_suffix",
     "render_video",
+    "reviewed_tracks",
     "run",
     "write_video_thumbnails",
 ]
@@ -264,6 +265,12 @@ def _make_plan(spec: RedactionSpec, source_report: Report | None) -> _Plan:
         for m, s in {(r.method or spec.method, r.shape) for r in spec.regions}
     }
     return _Plan(categories=tuple(categories), redactors=redactors, region_redactors=region_redactors)
+
+
+def reviewed_tracks(spec: RedactionSpec, source_report: Report) -> list[Track]:
+    """The tracks of a finished detect job that a ``source_job`` redaction masks (its ``filter``
+    applied), with the class ids ``render_video`` gives them for the same spec and report."""
+    return _tracks_from_report(source_report, spec, _make_plan(spec, source_report))
 
 
 def _tracks_from_report(report: Report, spec: RedactionSpec, plan: _Plan) -> list[Track]:

@@ -36,6 +36,7 @@ from veil.jobs.tables import JobRow
 from veil.jobs.worker import WorkerContext, execute_job, media_summary, utcnow
 from veil.media import probe
 from veil.pipeline import Engine
+from veil.report import Report
 from veil.settings import Settings
 from veil.spec import RedactionSpec
 from veil.storage import MemoryStorage
@@ -74,6 +75,14 @@ def _small_selfie(src: Path, dst: Path, *, frames: int = 120, gop: int = 30) -> 
     return dst
 
 
+def _frame(path: Path, index: int) -> np.ndarray:
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return np.asarray(frame.to_ndarray(format="rgb24"))
+    raise AssertionError(f"{path.name} has no frame {index}")
+
+
 def _audio_packets(path: Path) -> list[bytes]:
     with av.open(str(path)) as container:
         return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
@@ -105,7 +114,14 @@ def ctx(seg_settings: Settings, db: Database, storage: MemoryStorage) -> Iterato
     yield make_ctx(seg_settings, db, storage, GateRunner())
 
 
-def _add_video_job(db: Database, storage: MemoryStorage, media: Path, spec: dict[str, Any] = SPEC) -> JobRow:
+def _add_video_job(
+    db: Database,
+    storage: MemoryStorage,
+    media: Path,
+    spec: dict[str, Any] = SPEC,
+    *,
+    source: str | None = None,
+) -> JobRow:
     from veil.jobs.secrets import new_id
 
     job_id = new_id("job")
@@ -126,7 +142,7 @@ def _add_video_job(db: Database, storage: MemoryStorage, media: Path, spec: dict
             input_key=key,
             input_size=len(data),
             input_sha256=hashlib.sha256(data).hexdigest(),
-            source_job_id=None,
+            source_job_id=source,
             idempotency_key=None,
             request_fingerprint=None,
             now=utcnow(),
@@ -217,6 +233,50 @@ def test_a_detect_job_is_split_too_and_ends_with_one_track_and_its_thumbnail(
         + [blobs.thumbnail_key(row.id, t.id) for t in report.tracks]
     )
     assert _audit_actions(db, row.id) == ["job.succeeded"]
+
+
+@pytest.mark.slow
+def test_reviewed_tracks_render_in_parallel_without_detecting_again(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, clip: Path, tmp_path: Path
+) -> None:
+    """The review loop's second half on long footage: the chosen tracks of a split detect job are rendered
+    segment by segment (no analyse step), frame-exact, and an excluded track is left unmasked."""
+    detect = _add_video_job(db, storage, clip, {**SPEC, "mode": "detect"})
+    run_segmented(detect.id, ctx=ctx, engine=engine)
+    report_key = _job(db, detect.id).report_key or ""
+    [face] = Report.model_validate_json(b"".join(storage.iter_range(report_key))).tracks
+
+    results = {}
+    for scope in ("include", "exclude"):
+        spec = {**SPEC, "source_job": detect.id, "filter": {"track_ids": [face.id], "scope": scope}}
+        row = _add_video_job(db, storage, clip, spec, source=detect.id)
+        assert wants_segments(row, segment_seconds=1.0)
+        stepper = Stepper()
+        jobs = SegmentedJobs(ctx=ctx, engine=engine, dispatcher=stepper)
+        assert jobs.start(row.id) is StartOutcome.STARTED
+        assert [c[0] for c in stepper.calls] == ["render"]  # straight to rendering: nothing is detected
+        for index in range(stepper.calls[0][3]):
+            jobs.render(row.id, 1, index)
+        jobs.finish(row.id, 1)
+        done = _job(db, row.id)
+        assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
+        assert done.timings["segments"] == 4
+        out = tmp_path / f"{scope}.mp4"
+        storage.get_file(done.output_key or "", out)
+        assert probe(out).frame_count == 120
+        report = Report.model_validate_json(b"".join(storage.iter_range(done.report_key or "")))
+        results[scope] = (out, report)
+
+    included, excluded = results["include"][1], results["exclude"][1]
+    assert [t.id for t in included.tracks] == [face.id] and included.masked_frames == 120
+    assert excluded.tracks == [] and excluded.masked_frames == 0
+    x1, y1, x2, y2 = (int(v) for v in face.frames[60].box)
+    masked, plain, source = (
+        _frame(p, 60)[y1:y2, x1:x2].astype(int) for p in (results["include"][0], results["exclude"][0], clip)
+    )
+    assert (
+        np.abs(masked - source).mean() > 3 * np.abs(plain - source).mean()
+    )  # only the included face changed
 
 
 @pytest.mark.slow
@@ -319,7 +379,7 @@ def test_a_video_without_inner_keyframes_goes_back_to_run_whole(
         ("video", "redact", None, None, False),
         ("image", "redact", None, None, False),
         ("video", "detect", None, 600.0, True),
-        ("video", "redact", "job_reviewed", 600.0, False),
+        ("video", "redact", "job_reviewed", 600.0, True),
     ],
 )
 def test_which_jobs_are_split(

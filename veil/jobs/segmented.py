@@ -6,7 +6,8 @@ instead of one long task, so that many workers share one video::
     start ──► analyse 0..n-1 (in parallel) ──► stitch ──► render 0..n-1 (in parallel) ──► finish
 
 A ``detect`` job stops after ``stitch``: its finish step (run by the stitch task) writes the report
-and one thumbnail per track for the review loop, and renders nothing.
+and one thumbnail per track for the review loop, and renders nothing. A redaction of reviewed tracks
+(``source_job``) detects nothing: ``start`` stores the chosen tracks and goes straight to ``render``.
 
 * ``start`` claims the job (the claim's ``attempt`` fences every later step), cuts the input at clean
   keyframes by stream copy (``veil.media.segments``), stores the pieces and a manifest, and hands
@@ -62,7 +63,7 @@ from veil.jobs import blobs, store
 from veil.jobs.runner import content_type_for
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
-from veil.jobs.worker import WorkerContext, conclude_job, utcnow
+from veil.jobs.worker import WorkerContext, conclude_job, load_source_report, utcnow
 from veil.spec import RedactionSpec
 
 if TYPE_CHECKING:  # the engine pulls in onnxruntime and PyAV: load them only when a step runs
@@ -174,13 +175,12 @@ def _key(job_id: str, attempt: int, name: str) -> str:
 
 
 def wants_segments(row: JobRow, *, segment_seconds: float) -> bool:
-    """Whether a job is a candidate for segment-parallel processing: a ``redact`` or ``detect`` job that
-    detects (not a re-render of reviewed tracks) on a video longer than ``segment_seconds``."""
+    """Whether a job is a candidate for segment-parallel processing: a ``redact`` job (detecting, or
+    re-rendering reviewed tracks) or a ``detect`` job, on a video longer than ``segment_seconds``."""
     duration = (row.media or {}).get("duration")
     return (
         row.kind == "video"
         and row.mode in ("redact", "detect")
-        and row.source_job_id is None
         and isinstance(duration, int | float)
         and float(duration) > segment_seconds
     )
@@ -487,8 +487,12 @@ class SegmentedJobs:
                 store.requeue_job(session=session, claim=claim)
         elif outcome[0] is StartOutcome.STARTED:
             manifest = self._manifest(job_id, claim.attempt)
-            self.dispatcher.analyse(job_id, claim.attempt, len(manifest.pieces))
-            self._mark(job_id, claim.attempt, "analyse-dispatched")
+            if row.source_job_id is not None:  # reviewed tracks: nothing to detect
+                self.dispatcher.render(job_id, claim.attempt, len(manifest.pieces))
+                self._mark(job_id, claim.attempt, "render-dispatched")
+            else:
+                self.dispatcher.analyse(job_id, claim.attempt, len(manifest.pieces))
+                self._mark(job_id, claim.attempt, "analyse-dispatched")
         return outcome[0]
 
     def _split(self, row: JobRow, claim: store.Claim, beat: _Beat) -> StartOutcome:
@@ -561,6 +565,12 @@ class SegmentedJobs:
                     for s in segments
                 ),
             )
+            source_report = load_source_report(ctx, row)
+            if source_report is not None:
+                from veil.pipeline import reviewed_tracks
+
+                tracks = reviewed_tracks(spec, source_report)
+                self._storage.put_stream(_key(row.id, claim.attempt, "tracks.npz"), [_tracks_to_npz(tracks)])
             self._storage.put_stream(_key(row.id, claim.attempt, "manifest.json"), [manifest.to_json()])
         log.info("segmented job split", extra={"job_id": row.id, "segments": len(segments)})
         return StartOutcome.STARTED
@@ -724,6 +734,7 @@ class SegmentedJobs:
                 info=info,
                 frame_offset=piece.start_frame,
                 time_offset_s=manifest.time_origin_s + piece.start_time_s,
+                source_report=load_source_report(self.ctx, row),
                 progress=lambda f: beat.set_progress(lo + (hi - lo) * min((done + f) / total, 1.0)),
                 cancel=beat.should_stop,
                 encode=options,
@@ -849,6 +860,7 @@ class SegmentedJobs:
                 output_path=output_path,
                 output_info=output_info,
                 timings=timings,
+                source_report=load_source_report(self.ctx, row),
             ).model_copy(update={"file": None})
             if beat.should_stop():
                 raise JobCanceled("the job was canceled")

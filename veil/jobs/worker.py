@@ -51,6 +51,7 @@ __all__ = [
     "conclude_job",
     "default_worker_id",
     "execute_job",
+    "load_source_report",
     "media_summary",
     "utcnow",
 ]
@@ -244,7 +245,8 @@ def _fetch_input(ctx: WorkerContext, row: JobRow, tmp: Path) -> Path:
     return path
 
 
-def _source_report(ctx: WorkerContext, row: JobRow) -> Report | None:
+def load_source_report(ctx: WorkerContext, row: JobRow) -> Report | None:
+    """The report of ``row``'s ``source_job`` (None without one). SpecError when it is gone."""
     if row.source_job_id is None:
         return None
     with ctx.db.begin() as session:
@@ -268,7 +270,7 @@ def _process(
     spec = RedactionSpec.model_validate(row.spec)
     input_path = _fetch_input(ctx, row, tmp)
     info = probe(input_path, max_pixels=ctx.settings.max_pixels, max_duration_s=ctx.settings.max_duration_s)
-    source_report = _source_report(ctx, row)
+    source_report = load_source_report(ctx, row)
     suffix = ctx.runner.output_suffix(spec, info) if spec.mode == "redact" else None
     output_path = None if suffix is None else tmp / f"output{suffix}"
     thumbnails = tmp / "thumbs" if spec.mode == "detect" else None
