@@ -179,6 +179,13 @@ def test_api_flow_splits_a_long_video_across_workers(
         assert detected["timings"]["segments"] == 4 and detected["output"] is None
         track_id = _assert_one_face_id_across_borders(detected)
         assert client.thumbnail(detect.id, track_id)[:3] == b"\xff\xd8\xff"  # a JPEG
+        # ... and the redaction of the reviewed track renders in parallel without detecting again
+        reviewed = {**SPEC, "source_job": detect.id, "filter": {"track_ids": [track_id], "scope": "include"}}
+        redo = client.wait(client.submit(long_video, reviewed).id, timeout=JOB_TIMEOUT_S)
+        assert redo.state == "succeeded", (redo.error, fleet.logs())
+        redone = client.report(redo.id)
+        assert redone["timings"]["segments"] == 4 and redone["output"]["frame_count"] == 850
+        assert [t["id"] for t in redone["tracks"]] == [track_id]
 
 
 def _assert_one_face_id_across_borders(report: dict[str, Any]) -> int:
