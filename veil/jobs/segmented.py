@@ -68,6 +68,7 @@ from veil.spec import RedactionSpec
 
 if TYPE_CHECKING:  # the engine pulls in onnxruntime and PyAV: load them only when a step runs
     from veil.pipeline import Engine
+    from veil.report import Report
     from veil.track import Track
 
 __all__ = [
@@ -797,20 +798,24 @@ class SegmentedJobs:
             ).model_copy(update={"file": None})
             if beat.should_stop():
                 raise JobCanceled("the job was canceled")
-            report_key = blobs.report_key(job_id)
-            self._storage.put_stream(report_key, [report.model_dump_json().encode("utf-8")])
             for thumb in sorted(thumbnails.glob("*.jpg")):
                 self._storage.put_file(blobs.thumbnail_key(job_id, int(thumb.stem)), thumb)
-            finish = store.Finish(
-                state=JobState.SUCCEEDED,
-                kind="video",
-                report_key=report_key,
-                counts={str(k): int(v) for k, v in report.counts.items()},
-                timings={str(k): float(v) for k, v in report.timings.items()},
-                frames=report.input.frame_count,
-                masked_frames=report.masked_frames,
-            )
+            finish = self._store_report(job_id, report)
         self._conclude(row, attempt, finish)
+
+    def _store_report(self, job_id: str, report: Report) -> store.Finish:
+        """Store the job's report; the success it concludes with (output fields left to the caller)."""
+        report_key = blobs.report_key(job_id)
+        self._storage.put_stream(report_key, [report.model_dump_json().encode("utf-8")])
+        return store.Finish(
+            state=JobState.SUCCEEDED,
+            kind="video",
+            report_key=report_key,
+            counts={str(k): int(v) for k, v in report.counts.items()},
+            timings={str(k): float(v) for k, v in report.timings.items()},
+            frames=report.input.frame_count,
+            masked_frames=report.masked_frames,
+        )
 
     def _finish(self, row: JobRow, manifest: Manifest, beat: _Beat) -> None:
         from veil.media import probe
@@ -864,21 +869,14 @@ class SegmentedJobs:
             ).model_copy(update={"file": None})
             if beat.should_stop():
                 raise JobCanceled("the job was canceled")
-            report_key = blobs.report_key(job_id)
-            self._storage.put_stream(report_key, [report.model_dump_json().encode("utf-8")])
+            finish = self._store_report(job_id, report)
             suffix = manifest.output_suffix
             temp_key = blobs.temp_output_key(job_id, attempt, suffix)
             final_key = blobs.output_key(job_id, suffix)
             self._storage.put_file(temp_key, output_path)
             self._storage.move(temp_key, final_key)
-            finish = store.Finish(
-                state=JobState.SUCCEEDED,
-                kind="video",
-                report_key=report_key,
-                counts={str(k): int(v) for k, v in report.counts.items()},
-                timings={str(k): float(v) for k, v in report.timings.items()},
-                frames=report.input.frame_count,
-                masked_frames=report.masked_frames,
+            finish = dataclasses.replace(
+                finish,
                 output_key=final_key,
                 output_size=output_path.stat().st_size,
                 output_sha256=report.output_sha256,
