@@ -21,6 +21,7 @@ import pytest
 
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner
+from tests.video import video_frame
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
 from veil.jobs.segmented import (
@@ -73,14 +74,6 @@ def _small_selfie(src: Path, dst: Path, *, frames: int = 120, gop: int = 30) -> 
             out.mux(sound.encode(chunk))
         out.mux(sound.encode())
     return dst
-
-
-def _frame(path: Path, index: int) -> np.ndarray:
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i == index:
-                return np.asarray(frame.to_ndarray(format="rgb24"))
-    raise AssertionError(f"{path.name} has no frame {index}")
 
 
 def _audio_packets(path: Path) -> list[bytes]:
@@ -272,7 +265,8 @@ def test_reviewed_tracks_render_in_parallel_without_detecting_again(
     assert excluded.tracks == [] and excluded.masked_frames == 0
     x1, y1, x2, y2 = (int(v) for v in face.frames[60].box)
     masked, plain, source = (
-        _frame(p, 60)[y1:y2, x1:x2].astype(int) for p in (results["include"][0], results["exclude"][0], clip)
+        video_frame(p, 60)[y1:y2, x1:x2].astype(int)
+        for p in (results["include"][0], results["exclude"][0], clip)
     )
     assert (
         np.abs(masked - source).mean() > 3 * np.abs(plain - source).mean()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from tests.video import video_frame
 from veil.detect.base import Detector
 from veil.detect.boxes import box_iou_xyxy
 from veil.detect.models import ModelStore
@@ -50,14 +51,6 @@ def test_boxes_follow_the_plate_when_the_frame_is_padded(
     assert box_iou_xyxy(found.xyxy, shifted).max() >= 0.5
 
 
-def _video_frame(path: Path, index: int) -> np.ndarray:
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i == index:
-                return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
-    raise AssertionError(f"no frame {index}")
-
-
 def test_large_fisheye_frame_finds_the_front_plate(detector: YoloV8Detector, media_dir: Path) -> None:
     rgb = cv2.cvtColor(cv2.imread(str(media_dir / "plates_fisheye.png")), cv2.COLOR_BGR2RGB)
     found = detector.detect(np.ascontiguousarray(rgb))
@@ -78,14 +71,14 @@ def test_second_scale_and_rotation_find_small_and_tilted_plates(plate_onnx: Path
     runtime = RuntimeOptions()
     # Frame 2: a white SUV's front plate and a black SUV's rear plate, ~40-55 px wide in 2560 px;
     # at 640 alone they shrink to ~12 px and vanish.
-    far = _video_frame(video, 2)
+    far = video_frame(video, 2)
     far_plates = np.array([[110, 953, 166, 988], [417, 832, 453, 859]], np.float32)
     single = YoloV8Detector(YoloV8Config(second_scale_imgsz=None), model_path=plate_onnx, runtime=runtime)
     two_scales = YoloV8Detector(YoloV8Config(), model_path=plate_onnx, runtime=runtime)
     assert box_iou_xyxy(single.detect(far).xyxy, far_plates).max(initial=0.0) < 0.3
     assert (box_iou_xyxy(two_scales.detect(far).xyxy, far_plates).max(axis=0) >= 0.5).all()
     # Frame 15: a rear plate tilted ~20 degrees by the fisheye; only the rotated pass sees it.
-    tilted = _video_frame(video, 15)
+    tilted = video_frame(video, 15)
     tilted_plate = np.array(
         [[2280, 1182, 2427, 1325]], np.float32
     )  # upright bounds of the plate, marked by eye
