@@ -64,11 +64,11 @@ from veil.jobs.runner import content_type_for
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
 from veil.jobs.worker import WorkerContext, conclude_job, load_source_report, utcnow
+from veil.report import Report
 from veil.spec import RedactionSpec
 
 if TYPE_CHECKING:  # the engine pulls in onnxruntime and PyAV: load them only when a step runs
     from veil.pipeline import Engine
-    from veil.report import Report
     from veil.track import Track
 
 __all__ = [
@@ -572,6 +572,13 @@ class SegmentedJobs:
 
                 tracks = reviewed_tracks(spec, source_report)
                 self._storage.put_stream(_key(row.id, claim.attempt, "tracks.npz"), [_tracks_to_npz(tracks)])
+                # Render and finish need only its categories and models: keep those, not every box.
+                slim = source_report.model_copy(
+                    update={"tracks": [t.model_copy(update={"frames": []}) for t in source_report.tracks]}
+                )
+                self._storage.put_stream(
+                    _key(row.id, claim.attempt, _SOURCE_REPORT), [slim.model_dump_json().encode("utf-8")]
+                )
             self._storage.put_stream(_key(row.id, claim.attempt, "manifest.json"), [manifest.to_json()])
         log.info("segmented job split", extra={"job_id": row.id, "segments": len(segments)})
         return StartOutcome.STARTED
@@ -735,7 +742,7 @@ class SegmentedJobs:
                 info=info,
                 frame_offset=piece.start_frame,
                 time_offset_s=manifest.time_origin_s + piece.start_time_s,
-                source_report=load_source_report(self.ctx, row),
+                source_report=self._source_report(row, attempt),
                 progress=lambda f: beat.set_progress(lo + (hi - lo) * min((done + f) / total, 1.0)),
                 cancel=beat.should_stop,
                 encode=options,
@@ -803,6 +810,12 @@ class SegmentedJobs:
             finish = self._store_report(job_id, report)
         self._conclude(row, attempt, finish)
 
+    def _source_report(self, row: JobRow, attempt: int) -> Report | None:
+        """The reviewed detect job's report as ``start`` kept it (tracks without boxes), or None."""
+        if row.source_job_id is None:
+            return None
+        return Report.model_validate_json(self._get_bytes(_key(row.id, attempt, _SOURCE_REPORT)))
+
     def _store_report(self, job_id: str, report: Report) -> store.Finish:
         """Store the job's report; the success it concludes with (output fields left to the caller)."""
         report_key = blobs.report_key(job_id)
@@ -865,7 +878,7 @@ class SegmentedJobs:
                 output_path=output_path,
                 output_info=output_info,
                 timings=timings,
-                source_report=load_source_report(self.ctx, row),
+                source_report=self._source_report(row, attempt),
             ).model_copy(update={"file": None})
             if beat.should_stop():
                 raise JobCanceled("the job was canceled")
@@ -918,6 +931,9 @@ def _canceled() -> store.Finish:
 
 def _source_name(index: int, suffix: str) -> str:
     return f"source-{index:05d}{suffix}"
+
+
+_SOURCE_REPORT = "source-report.json"
 
 
 def _analysis_name(index: int) -> str:
