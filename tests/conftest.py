@@ -13,8 +13,21 @@ import pytest
 
 from veil.jobs.db import Database, create_db_engine
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(
+    os.environ.get("VEIL_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
+"""The real media and dev sets: ``../shared/data`` beside the checkout, or ``VEIL_TEST_DATA``."""
 MEDIA = SHARED_DATA / "media"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with one line, when the test data is not where the suite reads it."""
+    if not SHARED_DATA.is_dir():
+        pytest.exit(
+            f"test data not found at {SHARED_DATA}: clone the project next to ../shared, "
+            "or point VEIL_TEST_DATA at the shared data directory",
+            returncode=4,
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +48,6 @@ def _clean_veil_env(
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"test data not found at {SHARED_DATA}; clone next to ../shared")
     return SHARED_DATA
 
 

@@ -149,21 +149,17 @@ def test_review_loop_renders_from_source_tracks_without_detecting(
 @pytest.mark.parametrize(
     ("make", "error"),
     [
-        (lambda p: p.write_text("this is not a video"), UnsupportedMedia),
+        (lambda p, _media: p.write_text("this is not a video"), UnsupportedMedia),
         (
-            lambda p: p.write_bytes(
-                (Path(__file__).parents[2] / "shared/data/media/faces_2560x1920_audio.mp4").read_bytes()[
-                    :60_000
-                ]
-            ),
+            lambda p, media: p.write_bytes((media / "faces_2560x1920_audio.mp4").read_bytes()[:60_000]),
             CorruptMedia,
         ),
     ],
     ids=["text-file", "truncated-mp4"],
 )
-def test_bad_input_raises_clear_errors(engine: Engine, tmp_path: Path, make, error) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_raises_clear_errors(engine: Engine, media_dir: Path, tmp_path: Path, make, error) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.mp4"
-    make(bad)
+    make(bad, media_dir)
     with pytest.raises(error):
         run(engine, RedactionSpec(), bad, tmp_path / "out.mp4")
     assert not (tmp_path / "out.mp4").exists()
