@@ -45,7 +45,6 @@ import io
 import json
 import logging
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +59,7 @@ import numpy as np
 
 from veil.errors import JobCanceled, JobError, MediaError, StorageError, UnsupportedMedia, VeilError
 from veil.jobs import blobs, store
+from veil.jobs.heartbeat import Heartbeat
 from veil.jobs.runner import content_type_for
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
@@ -236,57 +236,6 @@ def _tracks_from_npz(data: bytes) -> tuple[list[Track], dict[str, float]]:
     return tracks, scalars
 
 
-# --- liveness, progress and cancel of one step ------------------------------------------------------
-
-
-class _Beat:
-    """While a step runs: heartbeat the job (its claim), raise its progress (never lower it: steps run
-    side by side), and learn about cancel requests and lost claims."""
-
-    def __init__(self, ctx: WorkerContext, claim: store.Claim) -> None:
-        self._ctx = ctx
-        self._claim = claim
-        self._progress = 0.0
-        self.cancel_requested = False
-        self.lost = False
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"segment-beat-{claim.job_id}", daemon=True)
-
-    def __enter__(self) -> _Beat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=10)
-
-    def set_progress(self, value: float) -> None:
-        self._progress = min(max(float(value), 0.0), 1.0)
-
-    def should_stop(self) -> bool:
-        return self.cancel_requested or self.lost or self._ctx.shutdown.is_set()
-
-    def _loop(self) -> None:
-        while not self._stopped.wait(self._ctx.heartbeat_s):
-            try:
-                with self._ctx.db.begin() as session:
-                    row = store.get_job(session=session, job_id=self._claim.job_id)
-                    current = float(row.progress) if row is not None else 0.0
-                    flag = store.heartbeat(
-                        session=session,
-                        claim=self._claim,
-                        progress=max(current, self._progress),
-                        now=utcnow(),
-                    )
-            except Exception:  # a busy database must not kill the step; the next beat retries
-                log.warning("heartbeat failed", extra={"job_id": self._claim.job_id}, exc_info=True)
-                continue
-            if flag is None:
-                self.lost = True
-            elif flag:
-                self.cancel_requested = True
-
-
 # --- the steps ----------------------------------------------------------------------------------------
 
 
@@ -383,7 +332,7 @@ class SegmentedJobs:
             row, attempt, store.Finish(state=JobState.FAILED, error_code=code, error_message=message)
         )
 
-    def _guard(self, job_id: str, attempt: int, step: str, body: Callable[[JobRow, _Beat], None]) -> None:
+    def _guard(self, job_id: str, attempt: int, step: str, body: Callable[[JobRow, Heartbeat], None]) -> None:
         """Run ``body`` if the job is still ours, with a heartbeat; turn its failures into the job's end."""
         row = self._current(job_id, attempt)
         if row is None:
@@ -392,7 +341,9 @@ class SegmentedJobs:
             self._conclude(row, attempt, _canceled())
             return
         claim = store.Claim(job_id=job_id, attempt=attempt)
-        with _Beat(self.ctx, claim) as beat:
+        with Heartbeat(
+            self.ctx.db, claim, every_s=self.ctx.heartbeat_s, shutdown=self.ctx.shutdown, keep_highest=True
+        ) as beat:
             try:
                 body(row, beat)
             except JobCanceled:
@@ -473,7 +424,7 @@ class SegmentedJobs:
             return StartOutcome.SKIPPED
         outcome: list[StartOutcome] = [StartOutcome.SKIPPED]
 
-        def body(row: JobRow, beat: _Beat) -> None:
+        def body(row: JobRow, beat: Heartbeat) -> None:
             outcome[0] = self._split(row, claim, beat)
 
         try:
@@ -496,7 +447,7 @@ class SegmentedJobs:
                 self._mark(job_id, claim.attempt, "analyse-dispatched")
         return outcome[0]
 
-    def _split(self, row: JobRow, claim: store.Claim, beat: _Beat) -> StartOutcome:
+    def _split(self, row: JobRow, claim: store.Claim, beat: Heartbeat) -> StartOutcome:
         from veil.media import iter_frames
         from veil.media.probe import probe_video
         from veil.media.segments import split_at_keyframes
@@ -588,7 +539,7 @@ class SegmentedJobs:
     def analyse(self, job_id: str, attempt: int, index: int) -> None:
         """Detect and track segment ``index`` plus the overlap into the next one; store the tracks."""
 
-        def body(row: JobRow, beat: _Beat) -> None:
+        def body(row: JobRow, beat: Heartbeat) -> None:
             name = _analysis_name(index)
             if self._storage.exists(_key(job_id, attempt, name)):
                 return
@@ -598,7 +549,7 @@ class SegmentedJobs:
 
         self._guard(job_id, attempt, "analyse", body)
 
-    def _analyse(self, row: JobRow, attempt: int, index: int, beat: _Beat) -> None:
+    def _analyse(self, row: JobRow, attempt: int, index: int, beat: Heartbeat) -> None:
         from veil.media import probe
         from veil.pipeline import analyse_video
 
@@ -649,7 +600,7 @@ class SegmentedJobs:
         dispatch: list[int] = []
         detect_only: list[bool] = []
 
-        def body(row: JobRow, beat: _Beat) -> None:
+        def body(row: JobRow, beat: Heartbeat) -> None:
             manifest = self._manifest(job_id, attempt)
             tracks_key = _key(job_id, attempt, "tracks.npz")
             if not self._storage.exists(tracks_key):
@@ -689,7 +640,7 @@ class SegmentedJobs:
     def render(self, job_id: str, attempt: int, index: int) -> None:
         """Mask and encode segment ``index`` with the stitched tracks; store the encoded piece."""
 
-        def body(row: JobRow, beat: _Beat) -> None:
+        def body(row: JobRow, beat: Heartbeat) -> None:
             manifest = self._manifest(job_id, attempt)
             name = _rendered_name(index, manifest.output_suffix)
             if self._storage.exists(_key(job_id, attempt, name)):
@@ -700,7 +651,7 @@ class SegmentedJobs:
 
         self._guard(job_id, attempt, "render", body)
 
-    def _render(self, row: JobRow, manifest: Manifest, index: int, beat: _Beat) -> None:
+    def _render(self, row: JobRow, manifest: Manifest, index: int, beat: Heartbeat) -> None:
         from veil.media import EncodeOptions, probe
         from veil.pipeline import render_video
 
@@ -768,7 +719,7 @@ class SegmentedJobs:
 
         Raises ``Incomplete`` when a rendered piece is not stored yet."""
 
-        def body(row: JobRow, beat: _Beat) -> None:
+        def body(row: JobRow, beat: Heartbeat) -> None:
             manifest = self._manifest(job_id, attempt)
             if row.mode == "detect":
                 self._finish_detect(row, manifest, beat)
@@ -777,7 +728,7 @@ class SegmentedJobs:
 
         self._guard(job_id, attempt, "finish", body)
 
-    def _finish_detect(self, row: JobRow, manifest: Manifest, beat: _Beat) -> None:
+    def _finish_detect(self, row: JobRow, manifest: Manifest, beat: Heartbeat) -> None:
         """A detect job's end: the report with the stitched tracks and a thumbnail per track."""
         from veil.media import probe
         from veil.pipeline import make_report, write_video_thumbnails
@@ -830,7 +781,7 @@ class SegmentedJobs:
             masked_frames=report.masked_frames,
         )
 
-    def _finish(self, row: JobRow, manifest: Manifest, beat: _Beat) -> None:
+    def _finish(self, row: JobRow, manifest: Manifest, beat: Heartbeat) -> None:
         from veil.media import probe
         from veil.media.segments import concat_segments
         from veil.pipeline import make_report

@@ -33,6 +33,7 @@ from veil.errors import JobCanceled, JobError, SpecError, StorageNotFound, VeilE
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
 from veil.jobs.events import JobEvents
+from veil.jobs.heartbeat import Heartbeat
 from veil.jobs.metrics import JobMetrics
 from veil.jobs.runner import JobRunner, PipelineRunner, content_type_for
 from veil.jobs.states import JobState
@@ -135,47 +136,6 @@ def media_summary(info: MediaInfo) -> dict[str, object]:
     }
 
 
-class _Heartbeat:
-    """Writes progress and liveness every ``heartbeat_s`` and learns about cancel requests and lost claims."""
-
-    def __init__(self, ctx: WorkerContext, claim: store.Claim) -> None:
-        self._ctx = ctx
-        self._claim = claim
-        self._progress = 0.0
-        self.cancel_requested = False
-        self.lost = False
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{claim.job_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=10)
-
-    def set_progress(self, fraction: float) -> None:
-        self._progress = min(max(float(fraction), 0.0), 1.0)
-
-    def should_stop(self) -> bool:
-        return self.cancel_requested or self.lost or self._ctx.shutdown.is_set()
-
-    def _loop(self) -> None:
-        while not self._stopped.wait(self._ctx.heartbeat_s):
-            try:
-                with self._ctx.db.begin() as session:
-                    flag = store.heartbeat(
-                        session=session, claim=self._claim, progress=self._progress, now=utcnow()
-                    )
-            except Exception:  # a busy database must not kill the job; the next beat retries
-                log.warning("heartbeat failed", extra={"job_id": self._claim.job_id}, exc_info=True)
-                continue
-            if flag is None:
-                self.lost = True
-            elif flag:
-                self.cancel_requested = True
-
-
 def execute_job(job_id: str, *, ctx: WorkerContext) -> JobState | None:
     """Run ``job_id`` to a terminal state if it is ours to run. Returns the state it ended in, or ``None``
     when there was nothing to do (unknown, already terminal, or claimed by another live worker)."""
@@ -203,7 +163,7 @@ def execute_job(job_id: str, *, ctx: WorkerContext) -> JobState | None:
 
 
 def _run_claimed(ctx: WorkerContext, row: JobRow, claim: store.Claim) -> JobState | None:
-    beat = _Heartbeat(ctx, claim)
+    beat = Heartbeat(ctx.db, claim, every_s=ctx.heartbeat_s, shutdown=ctx.shutdown)
     started = time.perf_counter()
     beat.start()
     try:
@@ -262,9 +222,7 @@ def load_source_report(ctx: WorkerContext, row: JobRow) -> Report | None:
         return Report.model_validate_json(path.read_bytes())
 
 
-def _process(
-    ctx: WorkerContext, row: JobRow, claim: store.Claim, tmp: Path, beat: _Heartbeat
-) -> store.Finish:
+def _process(ctx: WorkerContext, row: JobRow, claim: store.Claim, tmp: Path, beat: Heartbeat) -> store.Finish:
     from veil.media import probe
 
     spec = RedactionSpec.model_validate(row.spec)
