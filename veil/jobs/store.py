@@ -519,9 +519,12 @@ def take_rate_token(*, session: Session, key_id: str, per_minute: int, now_s: fl
     """Take one token from ``key_id``'s shared bucket (capacity ``per_minute``, refilled at
     ``per_minute / 60`` per second). Returns 0 when taken, else the seconds until one is back.
 
-    The refill and the take are one conditional UPDATE, so API processes racing on the same
-    key never both spend the last token. A clock behind the stored time refills nothing.
+    Creating, refilling and taking are one conditional upsert, so a request that gets its token
+    costs one statement, and API processes racing on the same key never both spend the last
+    token. A clock behind the stored time refills nothing.
     """
+    from sqlalchemy.dialects import postgresql, sqlite
+
     capacity, rate = float(per_minute), per_minute / 60.0
     elapsed = case(
         (literal(now_s) > RateBucketRow.updated_s, literal(now_s) - RateBucketRow.updated_s), else_=0.0
@@ -531,27 +534,21 @@ def take_rate_token(*, session: Session, key_id: str, per_minute: int, now_s: fl
         else_=RateBucketRow.tokens + elapsed * rate,
     )
     latest = case((literal(now_s) > RateBucketRow.updated_s, literal(now_s)), else_=RateBucketRow.updated_s)
-    _ensure_rate_bucket(session, key_id=key_id, tokens=capacity, now_s=now_s)
-    taken = session.execute(
-        update(RateBucketRow)
-        .where(RateBucketRow.key_id == key_id, refilled >= 1.0)
-        .values(tokens=refilled - 1.0, updated_s=latest)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    upsert = (
+        dialect.insert(RateBucketRow)
+        .values(key_id=key_id, tokens=capacity - 1.0, updated_s=now_s)
+        .on_conflict_do_update(
+            index_elements=["key_id"],
+            set_={"tokens": refilled - 1.0, "updated_s": latest},
+            where=refilled >= 1.0,
+        )
         .returning(RateBucketRow.tokens)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if taken is not None:
+    )
+    if session.execute(upsert.execution_options(synchronize_session=False)).first() is not None:
         return 0.0
     left = session.execute(select(refilled).where(RateBucketRow.key_id == key_id)).scalar_one()
     return max((1.0 - float(left)) / rate, 0.0)
-
-
-def _ensure_rate_bucket(session: Session, *, key_id: str, tokens: float, now_s: float) -> None:
-    """Insert a full bucket for ``key_id`` unless one exists (no error when another process races us)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(RateBucketRow).on_conflict_do_nothing(index_elements=["key_id"])
-    session.execute(statement.values(key_id=key_id, tokens=tokens, updated_s=now_s))
 
 
 def list_api_keys(
