@@ -49,14 +49,16 @@ SPEC: dict[str, Any] = {
 }
 
 
-def _small_selfie(src: Path, dst: Path, *, frames: int = 120, gop: int = 30) -> Path:
+def _small_selfie(
+    src: Path, dst: Path, *, frames: int = 120, gop: int = 30, audio_codec: str = "aac"
+) -> Path:
     """The first ``frames`` frames of ``src`` at 304x540, 30 fps, a keyframe every ``gop`` frames, with
-    an AAC tone as long as the video (the selfie clip has no sound of its own)."""
+    a tone as long as the video (the selfie clip has no sound of its own): AAC, or ``audio_codec``."""
     params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "x264-params": params})
         stream.width, stream.height, stream.pix_fmt = 304, 540, "yuv420p"
-        sound = out.add_stream("aac", rate=48000, layout="mono")
+        sound = out.add_stream(audio_codec, rate=48000, layout="mono")
         for i, frame in enumerate(inp.decode(video=0)):
             if i >= frames:
                 break
@@ -67,9 +69,13 @@ def _small_selfie(src: Path, dst: Path, *, frames: int = 120, gop: int = 30) -> 
         total = 48000 * frames // 30
         for pos in range(0, total, 1024):
             t = np.arange(pos, min(pos + 1024, total), dtype=np.float32) / 48000
-            chunk = av.AudioFrame.from_ndarray(
-                (0.2 * np.sin(2 * np.pi * 440 * t))[None, :].astype(np.float32), format="fltp", layout="mono"
-            )
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t))[None, :]
+            if audio_codec == "pcm_s16le":
+                chunk = av.AudioFrame.from_ndarray(
+                    (tone * 32767).astype(np.int16), format="s16", layout="mono"
+                )
+            else:
+                chunk = av.AudioFrame.from_ndarray(tone.astype(np.float32), format="fltp", layout="mono")
             chunk.sample_rate, chunk.pts = 48000, pos
             out.mux(sound.encode(chunk))
         out.mux(sound.encode())
@@ -350,6 +356,31 @@ def test_a_piece_that_keeps_failing_fails_the_job_after_the_attempt_limit(
     done = _job(db, row.id)
     assert (done.state, done.error_code) == (JobState.FAILED, "job_error")
     assert "segment 2" in (done.error_message or "")
+
+
+@pytest.mark.slow
+def test_a_camera_mov_with_pcm_sound_is_split_and_its_sound_converted(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
+    """MP4 cannot carry the PCM sound many cameras record: the join converts it to AAC, as a whole run does,
+    so such videos are split across workers too."""
+    camera = _small_selfie(
+        media_dir / "selfie_portrait_noaudio.mp4", tmp_path / "camera.mov", audio_codec="pcm_s16le"
+    )
+    row = _add_video_job(db, storage, camera)
+
+    assert run_segmented(row.id, ctx=ctx, engine=engine) is StartOutcome.STARTED
+
+    done = _job(db, row.id)
+    assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
+    assert done.timings["segments"] == 4
+    out = tmp_path / "out.mp4"
+    storage.get_file(done.output_key or "", out)
+    before, after = probe(camera), probe(out)
+    assert after.frame_count == before.frame_count == 120
+    assert [a.codec for a in before.audio] == ["pcm_s16le"]
+    assert [a.codec for a in after.audio] == ["aac"]
+    assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
 
 
 def test_a_video_without_inner_keyframes_goes_back_to_run_whole(

@@ -13,6 +13,7 @@ import pytest
 from av.video.frame import PictureType
 
 from veil.errors import MediaError, UnsupportedMedia
+from veil.media import probe
 from veil.media.segments import Segment, concat_segments, split_at_keyframes
 
 SELFIE = "selfie_portrait_noaudio.mp4"
@@ -29,12 +30,14 @@ def _make_clip(
     keyint: int = 30,
     size_wh: tuple[int, int] = (160, 96),
     audio: bool = True,
+    audio_codec: str = "aac",
     rotation: int | None = None,
     open_gop: bool = False,
     tags: dict[str, str] | None = None,
     first_pts: int = 0,
 ) -> None:
-    """An H.264 clip whose every frame differs, with B-frames, and optionally an AAC track."""
+    """An H.264 clip whose every frame differs, with B-frames, and optionally a tone (AAC, or
+    ``audio_codec``: ``pcm_s16le`` in a MOV, as many cameras record)."""
     w, h = size_wh
     out = av.open(str(path), "w")
     try:
@@ -56,7 +59,7 @@ def _make_clip(
             video.set_display_rotation(rotation)
         if tags:
             out.metadata.update(tags)
-        sound = out.add_stream("aac", rate=48000, layout="mono") if audio else None
+        sound = out.add_stream(audio_codec, rate=48000, layout="mono") if audio else None
         rng = np.random.default_rng(7)
         noise = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
         for i in range(seconds * fps):
@@ -73,8 +76,14 @@ def _make_clip(
             while pos < total:
                 k = min(1024, total - pos)
                 t = np.arange(pos, pos + k, dtype=np.float32) / rate
-                samples = (0.2 * np.sin(2 * np.pi * 440 * t))[None, :].astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+                samples = (0.2 * np.sin(2 * np.pi * 440 * t))[None, :]
+                if audio_codec == "pcm_s16le":
+                    pcm = (samples * 32767).astype(np.int16)
+                    chunk = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+                else:
+                    chunk = av.AudioFrame.from_ndarray(
+                        samples.astype(np.float32), format="fltp", layout="mono"
+                    )
                 chunk.sample_rate, chunk.pts = rate, pos
                 out.mux(sound.encode(chunk))
                 pos += k
@@ -256,6 +265,26 @@ def test_reencoded_segments_join_with_source_audio(clip: Path, tmp_path: Path) -
     kept = tmp_path / "kept.mp4"
     concat_segments(encoded, kept, audio_from=clip, keep_metadata=True)
     assert _video_facts(kept).metadata["title"] == "private title"
+
+
+def test_join_converts_audio_the_output_cannot_hold_to_aac(tmp_path: Path) -> None:
+    """A camera's MOV with PCM sound, redacted to MP4: the join converts the sound, as a whole run does."""
+    src = tmp_path / "camera.mov"
+    _make_clip(src, seconds=4, audio_codec="pcm_s16le")
+    segments = split_at_keyframes(src, tmp_path / "split", target_seconds=1.0)
+    assert len(segments) == 4
+    encoded = []
+    for seg in segments:
+        encoded.append(tmp_path / f"enc-{seg.index}.mp4")
+        _reencode(seg.path, encoded[-1])
+    out = tmp_path / "joined.mp4"
+    concat_segments(encoded, out, audio_from=src)
+
+    before, after = probe(src), probe(out)
+    assert [a.codec for a in before.audio] == ["pcm_s16le"]
+    assert [a.codec for a in after.audio] == ["aac"]
+    assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
+    assert _video_facts(out).frames == 120
 
 
 def test_join_keeps_a_late_video_start_in_sync_with_the_audio(tmp_path: Path) -> None:

@@ -95,10 +95,6 @@ STITCH_IOU = 0.3
 _ANALYSE = (0.02, 0.62)
 _RENDER = (0.62, 0.95)
 
-_MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
-"""Audio codecs the join can copy into MP4/MOV; anything else makes the job run whole (which converts it)."""
-
-
 class Incomplete(Exception):
     """A join step ran before all the pieces it needs were stored (a chord callback fired early after a
     redelivered task counted twice). The caller retries it a little later."""
@@ -464,14 +460,6 @@ class SegmentedJobs:
             )
             info = details.info
             out_suffix = output_suffix(spec, info)
-            renders = spec.mode == "redact"
-            if (
-                renders
-                and out_suffix in (".mp4", ".mov")
-                and any(a.codec not in _MP4_AUDIO for a in info.audio)
-            ):
-                log.info("segmented run declined: audio needs converting", extra={"job_id": row.id})
-                return StartOutcome.WHOLE
             try:
                 segments = split_at_keyframes(
                     input_path, tmp / "split", target_seconds=ctx.settings.segment_seconds

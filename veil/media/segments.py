@@ -15,7 +15,8 @@ frame_count - 1`` in presentation order, and the concatenation of all segments
 is the source, frame for frame.
 
 Only the video stream is cut. Audio stays in the source, and ``concat_segments``
-muxes it back from there, untouched, on the source's own timeline.
+muxes it back from there: untouched on the source's own timeline where the output
+container takes the codec, else converted to AAC as a whole-file run would.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import numpy as np
 import numpy.typing as npt
 
 from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
+from veil.media.audio import AudioRoutes
+from veil.media.tags import CONTAINER_SELF_TAGS, kept_tags
 
 __all__ = ["Segment", "concat_segments", "split_at_keyframes"]
 
@@ -250,16 +253,18 @@ def concat_segments(
     encoded with the same settings. Segment ``i + 1`` is placed right after the
     last frame of segment ``i`` ends, so timestamps run on without gaps and the
     output has exactly the frames of the segments, in order. The video starts
-    at the source's video start time, and the audio streams of ``audio_from``
-    (the original file) are copied packet for packet with their original
-    timestamps, so audio and video stay in sync as they were in the source.
+    at the source's video start time. The audio streams of ``audio_from`` (the
+    original file) go through ``AudioRoutes``, as in a whole-file transcode:
+    copied packet for packet with their original timestamps where the output
+    format takes the codec, so audio and video stay in sync as they were in the
+    source, else converted to AAC from time 0.
 
     ``keep_metadata`` copies the container tags of ``audio_from`` (which may
     hold GPS positions or device serials); by default none are written.
     Rotation travels with the first segment's stream parameters. The output
     format follows ``dst``'s suffix. Raises ``MediaError`` when the segments
-    cannot be joined and ``UnsupportedMedia`` when an audio codec cannot be
-    copied into that format; ``dst`` is then removed.
+    cannot be joined, and ``CorruptMedia`` or ``UnsupportedMedia`` when the
+    source's audio is damaged or cannot be decoded; ``dst`` is then removed.
     """
     if not segment_paths:
         raise ValueError("no segments to join")
@@ -284,31 +289,20 @@ def _concat(segment_paths: list[Path], dst: Path, *, audio_from: Path | None, ke
             raise MediaError("the output format is not supported") from exc
         video_out = out.add_stream_from_template(template)
         video_start = Fraction(0)
-        audio_in: list[av.stream.Stream] = []
-        audio_out: dict[int, av.stream.Stream] = {}
+        audio: Iterator[_Timed] = iter(())
         if source is not None:
             if source.streams.video:
                 src_video = source.streams.video[0]
                 if src_video.start_time is not None and src_video.time_base is not None:
                     video_start = src_video.start_time * Fraction(src_video.time_base)
-            for stream in source.streams.audio:
-                try:
-                    copied = out.add_stream_from_template(stream)
-                except ValueError as exc:
-                    codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
-                    raise UnsupportedMedia(
-                        f"audio codec {codec} cannot be copied into this container"
-                    ) from exc
-                if "language" in stream.metadata:
-                    copied.metadata["language"] = stream.metadata["language"]
-                audio_in.append(stream)
-                audio_out[stream.index] = copied
+            routes = AudioRoutes(out, source.streams.audio, keep_metadata=keep_metadata)
+            if routes.inputs:
+                audio = _audio_packets(source, routes)
             if keep_metadata:
-                out.metadata.update(source.metadata)
+                out.metadata.update(kept_tags(source.metadata, CONTAINER_SELF_TAGS))
         video = _video_packets(
             segment_paths, expected=_codec_params(template), video_start=video_start, out_stream=video_out
         )
-        audio = _audio_packets(source, audio_in, audio_out) if source is not None and audio_in else iter(())
         for timed in heapq.merge(video, audio):
             out.mux(timed.packet)
         out.close()  # writes the trailer; its errors are mapped below
@@ -405,19 +399,21 @@ def _frame_period(stream: av.stream.Stream, tb: Fraction) -> int:
     return max(1, round(1 / (Fraction(rate) * tb)))
 
 
-def _audio_packets(
-    source: av.container.InputContainer,
-    streams: Sequence[av.stream.Stream],
-    out_streams: dict[int, av.stream.Stream],
-) -> Iterator[_Timed]:
-    """The source's audio packets, unchanged, tagged with their decode time."""
+def _audio_packets(source: av.container.InputContainer, routes: AudioRoutes) -> Iterator[_Timed]:
+    """The source's audio as ``routes`` writes it (copied or converted), tagged with decode times."""
     order = 0
-    for packet in source.demux(list(streams)):
+    for packet in source.demux(list(routes.inputs)):
         if not _is_real(packet):
             continue
-        ts = packet.dts if packet.dts is not None else packet.pts
-        tb = packet.time_base
-        seconds = float(ts * tb) if ts is not None and tb is not None else 0.0
-        packet.stream = out_streams[packet.stream_index]
-        yield _Timed(seconds=seconds, order=order, packet=packet)
+        for out_packet in routes.handle(packet):
+            yield _Timed(seconds=_decode_seconds(out_packet), order=order, packet=out_packet)
+            order += 1
+    for out_packet in routes.flush():
+        yield _Timed(seconds=_decode_seconds(out_packet), order=order, packet=out_packet)
         order += 1
+
+
+def _decode_seconds(packet: av.packet.Packet[Any]) -> float:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    tb = packet.time_base
+    return float(ts * tb) if ts is not None and tb is not None else 0.0

@@ -36,11 +36,13 @@ import numpy.typing as npt
 from av.video.frame import PictureType
 from av.video.reformatter import Interpolation
 
-from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
+from veil.errors import CorruptMedia, MediaError
+from veil.media.audio import AudioRoutes
 from veil.media.orientation import rotate_tag_rotation
 from veil.media.patch import I420Patch, Rect, patchable
 from veil.media.probe import VideoProbe, open_video, probe_video
 from veil.media.rgb import RGBFrame, as_rgb_frame
+from veil.media.tags import CONTAINER_SELF_TAGS, kept_tags
 
 __all__ = ["EncodeOptions", "VideoCodec", "VideoFrame", "iter_frames", "transcode_video"]
 
@@ -51,13 +53,6 @@ _ENCODERS: dict[str, str] = {"h264": "libx264", "h265": "libx265"}
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 _SUFFIX_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 _FORMAT_ALIASES = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "matroska": "matroska"}
-# MP4 can technically hold PCM and Vorbis, but few players play them there: convert those to AAC.
-_MP4_COPYABLE_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
-_AAC_FRAME_SAMPLES = 1024
-_AAC_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000})
-# Tags a container reports about itself rather than about the recording; never copied as metadata.
-_CONTAINER_SELF_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
-_SAFE_STREAM_TAGS = frozenset({"language"})
 _SWS_ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 _SWS_ACCURATE |= Interpolation.FULL_CHR_H_INP
 _KEEP_BITRATE_MAXRATE = 1.5
@@ -251,9 +246,9 @@ def transcode_video(
     try:
         out = _open_output(dst, fmt, keep_metadata=options.keep_metadata)
         if options.keep_metadata:
-            out.metadata.update(_kept_tags(container.metadata, _CONTAINER_SELF_TAGS))
+            out.metadata.update(kept_tags(container.metadata, CONTAINER_SELF_TAGS))
         encoder = _VideoEncoder(out, vin, details, options)
-        routes = _AudioRoutes(out, container.streams.audio, fmt, keep_metadata=options.keep_metadata)
+        routes = AudioRoutes(out, container.streams.audio, keep_metadata=options.keep_metadata)
         clock = _Clock(vin)
         index = 0
         for packet in _demux(container, [vin, *routes.inputs]):
@@ -265,8 +260,8 @@ def transcode_video(
                     if progress is not None:
                         progress(index)
             else:
-                routes.handle(packet)
-        routes.flush()
+                _mux(out, routes.handle(packet))
+        _mux(out, routes.flush())
         encoder.flush()
         out.close()
         out = None
@@ -350,7 +345,7 @@ class _VideoEncoder:
             if legacy:
                 stream.set_display_rotation(-legacy)
         language = vin.metadata.get("language")
-        tags = _kept_tags(vin.metadata, {"encoder", "rotate", "duration"}) if options.keep_metadata else {}
+        tags = kept_tags(vin.metadata, {"encoder", "rotate", "duration"}) if options.keep_metadata else {}
         if language:
             tags["language"] = language
         stream.metadata.update(tags)
@@ -395,79 +390,6 @@ class _VideoEncoder:
 
     def _mux(self, packets: Sequence[_Packet]) -> None:
         _mux(self.out, packets)
-
-
-class _AudioRoutes:
-    """Per audio stream: copy packets when the container accepts the codec, else convert to AAC."""
-
-    def __init__(
-        self,
-        out: av.container.OutputContainer,
-        streams: Sequence[av.audio.stream.AudioStream],
-        fmt: str,
-        *,
-        keep_metadata: bool,
-    ) -> None:
-        self.out = out
-        self.inputs: list[av.audio.stream.AudioStream] = []
-        self.copies: dict[int, av.stream.Stream] = {}
-        self.converts: dict[int, tuple[av.audio.stream.AudioStream, av.AudioResampler]] = {}
-        copyable = set(out.supported_codecs)
-        if fmt == "mp4":
-            copyable &= _MP4_COPYABLE_AUDIO
-        for stream in streams:
-            context = stream.codec_context
-            if context is None:
-                raise UnsupportedMedia("an audio stream uses a codec this build cannot read")
-            tags = _kept_tags(stream.metadata, set()) if keep_metadata else {}
-            if "language" in stream.metadata:
-                tags["language"] = stream.metadata["language"]
-            if context.codec.canonical_name in copyable:
-                copy = out.add_stream_from_template(stream)
-                copy.metadata.clear()
-                copy.metadata.update(tags)
-                self.copies[stream.index] = copy
-            else:
-                rate = context.sample_rate if context.sample_rate in _AAC_RATES else 48000
-                aac = out.add_stream("aac", rate=rate)
-                aac.layout = context.layout
-                aac.metadata.update(tags)
-                resampler = av.AudioResampler(
-                    format="fltp", layout=context.layout, rate=rate, frame_size=_AAC_FRAME_SAMPLES
-                )
-                self.converts[stream.index] = (aac, resampler)
-            self.inputs.append(stream)
-
-    def handle(self, packet: _Packet) -> None:
-        copy = self.copies.get(packet.stream_index)
-        if copy is not None:
-            if packet.dts is None:  # the demuxer's end-of-stream marker, not data
-                return
-            packet.stream = copy
-            _mux(self.out, [packet])
-            return
-        aac, resampler = self.converts[packet.stream_index]
-        try:
-            frames = packet.decode()
-        except av.error.FFmpegError as exc:
-            raise CorruptMedia("an audio stream is truncated or damaged") from exc
-        for frame in frames:
-            frame.pts = None  # the encoder numbers samples itself; input gaps are not preserved
-            for chunk in resampler.resample(frame):  # type: ignore[arg-type]
-                _mux(self.out, _encode_audio(aac, chunk))
-
-    def flush(self) -> None:
-        for aac, resampler in self.converts.values():
-            for chunk in resampler.resample(None):
-                _mux(self.out, _encode_audio(aac, chunk))
-            _mux(self.out, _encode_audio(aac, None))
-
-
-def _encode_audio(stream: av.audio.stream.AudioStream, frame: av.AudioFrame | None) -> list[_Packet]:
-    try:
-        return stream.encode(frame)
-    except av.error.FFmpegError as exc:
-        raise MediaError("the audio encoder failed") from exc
 
 
 def _demux(container: av.container.InputContainer, streams: Sequence[av.stream.Stream]) -> Iterator[_Packet]:
@@ -518,10 +440,6 @@ def _output_format(dst: Path, container_format: str | None) -> str:
         choices = sorted(_FORMAT_ALIASES)
         raise ValueError(f"container_format must be one of {choices}, got {container_format!r}")
     return fmt
-
-
-def _kept_tags(tags: Any, drop: set[str] | frozenset[str]) -> dict[str, str]:
-    return {str(key): str(value) for key, value in dict(tags).items() if str(key).lower() not in drop}
 
 
 def _close_quietly(out: av.container.OutputContainer) -> None:

@@ -1,0 +1,112 @@
+"""Audio streams of an output: copied packet for packet where the container takes the codec,
+else converted to AAC.
+
+Both the whole-file transcode (``veil.media.video``) and the join of separately rendered
+segments (``veil.media.segments``) route the source's audio through ``AudioRoutes``, so a
+segmented job writes the same audio as a whole one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import av
+import av.audio.stream
+import av.container
+import av.error
+import av.stream
+
+from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
+from veil.media.tags import kept_tags
+
+__all__ = ["AudioRoutes"]
+
+if TYPE_CHECKING:  # PyAV's Packet is generic only in its stubs
+    _Packet = av.packet.Packet[Any]
+
+# MP4 can technically hold PCM and Vorbis, but few players play them there: convert those to AAC.
+_MP4_COPYABLE_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
+_AAC_FRAME_SAMPLES = 1024
+_AAC_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000})
+
+
+class AudioRoutes:
+    """Per audio stream of the source: copy its packets into ``out``, or decode and encode them as AAC.
+
+    ``handle`` and ``flush`` return the packets to mux; the caller muxes them, so it can
+    interleave them with its video. Only ``language`` is kept of the stream tags, unless
+    ``keep_metadata``. Converted audio starts at time 0: the encoder numbers samples itself.
+    """
+
+    def __init__(
+        self,
+        out: av.container.OutputContainer,
+        streams: Sequence[av.audio.stream.AudioStream],
+        *,
+        keep_metadata: bool,
+    ) -> None:
+        self.inputs: list[av.audio.stream.AudioStream] = []
+        self._copies: dict[int, av.stream.Stream] = {}
+        self._converts: dict[int, tuple[av.audio.stream.AudioStream, av.AudioResampler]] = {}
+        copyable = set(out.supported_codecs)
+        if out.format.name == "mp4":
+            copyable &= _MP4_COPYABLE_AUDIO
+        for stream in streams:
+            context = stream.codec_context
+            if context is None:
+                raise UnsupportedMedia("an audio stream uses a codec this build cannot read")
+            tags = kept_tags(stream.metadata, set()) if keep_metadata else {}
+            if "language" in stream.metadata:
+                tags["language"] = stream.metadata["language"]
+            if context.codec.canonical_name in copyable:
+                copy = out.add_stream_from_template(stream)
+                copy.metadata.clear()
+                copy.metadata.update(tags)
+                self._copies[stream.index] = copy
+            else:
+                rate = context.sample_rate if context.sample_rate in _AAC_RATES else 48000
+                aac = out.add_stream("aac", rate=rate)
+                aac.layout = context.layout
+                aac.metadata.update(tags)
+                resampler = av.AudioResampler(
+                    format="fltp", layout=context.layout, rate=rate, frame_size=_AAC_FRAME_SAMPLES
+                )
+                self._converts[stream.index] = (aac, resampler)
+            self.inputs.append(stream)
+
+    def handle(self, packet: _Packet) -> list[_Packet]:
+        """The output packets for one source packet of a stream in ``inputs``."""
+        copy = self._copies.get(packet.stream_index)
+        if copy is not None:
+            if packet.dts is None:  # the demuxer's end-of-stream marker, not data
+                return []
+            packet.stream = copy
+            return [packet]
+        aac, resampler = self._converts[packet.stream_index]
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            raise CorruptMedia("an audio stream is truncated or damaged") from exc
+        packets: list[_Packet] = []
+        for frame in frames:
+            frame.pts = None  # the encoder numbers samples itself; input gaps are not preserved
+            for chunk in resampler.resample(frame):  # type: ignore[arg-type]
+                packets.extend(_encode(aac, chunk))
+        return packets
+
+    def flush(self) -> list[_Packet]:
+        """What the AAC encoders still hold, after the last source packet."""
+        packets: list[_Packet] = []
+        for aac, resampler in self._converts.values():
+            for chunk in resampler.resample(None):
+                packets.extend(_encode(aac, chunk))
+            packets.extend(_encode(aac, None))
+        return packets
+
+
+def _encode(stream: av.audio.stream.AudioStream, frame: av.AudioFrame | None) -> list[_Packet]:
+    try:
+        return stream.encode(frame)
+    except av.error.FFmpegError as exc:
+        raise MediaError("the audio encoder failed") from exc
