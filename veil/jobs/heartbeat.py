@@ -82,10 +82,10 @@ class Heartbeat:
     def _beat(self) -> bool | None:
         """One write; ``store.heartbeat``'s answer: cancel requested, or None when the claim is lost."""
         with self._db.begin() as session:
-            progress = self._progress
-            if self._keep_highest:
-                row = store.get_job(session=session, job_id=self._claim.job_id)
-                progress = max(float(row.progress) if row is not None else 0.0, progress)
             return store.heartbeat(
-                session=session, claim=self._claim, progress=progress, now=datetime.now(UTC)
+                session=session,
+                claim=self._claim,
+                progress=self._progress,
+                now=datetime.now(UTC),
+                keep_highest=self._keep_highest,
             )

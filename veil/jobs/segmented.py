@@ -95,6 +95,7 @@ STITCH_IOU = 0.3
 _ANALYSE = (0.02, 0.62)
 _RENDER = (0.62, 0.95)
 
+
 class Incomplete(Exception):
     """A join step ran before all the pieces it needs were stored (a chord callback fired early after a
     redelivered task counted twice). The caller retries it a little later."""

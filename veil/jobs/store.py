@@ -247,12 +247,18 @@ def claim_job(
     return None if attempt is None else Claim(job_id=job_id, attempt=int(attempt))
 
 
-def heartbeat(*, session: Session, claim: Claim, progress: float, now: datetime) -> bool | None:
-    """Record progress and liveness. Returns whether cancel was asked for; ``None`` if the claim is lost."""
+def heartbeat(
+    *, session: Session, claim: Claim, progress: float, now: datetime, keep_highest: bool = False
+) -> bool | None:
+    """Record progress and liveness. Returns whether cancel was asked for; ``None`` if the claim is lost.
+
+    With ``keep_highest`` a lower ``progress`` than the stored one leaves it as it is, decided inside
+    the one UPDATE, so steps of a split job beating side by side never lower each other's progress."""
+    value = case((JobRow.progress > progress, JobRow.progress), else_=progress) if keep_highest else progress
     statement = (
         update(JobRow)
         .where(JobRow.id == claim.job_id, JobRow.attempts == claim.attempt, JobRow.state == JobState.RUNNING)
-        .values(progress=progress, heartbeat_at=now)
+        .values(progress=value, heartbeat_at=now)
         .returning(JobRow.cancel_requested)
         .execution_options(synchronize_session=False)
     )
