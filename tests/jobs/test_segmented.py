@@ -156,6 +156,15 @@ def _job(db: Database, job_id: str) -> JobRow:
     return row
 
 
+def _run_in_four_segments(row: JobRow, *, ctx: WorkerContext, engine: Engine) -> JobRow:
+    """Run ``row`` split, inline, to success; the job as it ended."""
+    assert run_segmented(row.id, ctx=ctx, engine=engine) is StartOutcome.STARTED
+    done = _job(ctx.db, row.id)
+    assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
+    assert done.timings["segments"] == 4
+    return done
+
+
 def _audit_actions(db: Database, job_id: str) -> list[str]:
     with db.begin() as session:
         return [
@@ -184,11 +193,7 @@ def test_inline_run_is_frame_exact_and_keeps_one_face_id(
     row = _add_video_job(db, storage, clip)
     assert wants_segments(row, segment_seconds=1.0)
 
-    assert run_segmented(row.id, ctx=ctx, engine=engine) is StartOutcome.STARTED
-
-    done = _job(db, row.id)
-    assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
-    assert done.timings["segments"] == 4
+    done = _run_in_four_segments(row, ctx=ctx, engine=engine)
     out = tmp_path / "out.mp4"
     storage.get_file(done.output_key or "", out)
     assert probe(out).frame_count == probe(clip).frame_count == 120
@@ -214,11 +219,8 @@ def test_a_detect_job_is_split_too_and_ends_with_one_track_and_its_thumbnail(
     row = _add_video_job(db, storage, clip, {**SPEC, "mode": "detect"})
     assert wants_segments(row, segment_seconds=1.0)
 
-    assert run_segmented(row.id, ctx=ctx, engine=engine) is StartOutcome.STARTED
-
-    done = _job(db, row.id)
-    assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
-    assert done.timings["segments"] == 4 and done.output_key is None
+    done = _run_in_four_segments(row, ctx=ctx, engine=engine)
+    assert done.output_key is None
     from veil.report import Report
 
     report = Report.model_validate_json(b"".join(storage.iter_range(done.report_key or "")))
@@ -369,11 +371,7 @@ def test_a_camera_mov_with_pcm_sound_is_split_and_its_sound_converted(
     )
     row = _add_video_job(db, storage, camera)
 
-    assert run_segmented(row.id, ctx=ctx, engine=engine) is StartOutcome.STARTED
-
-    done = _job(db, row.id)
-    assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
-    assert done.timings["segments"] == 4
+    done = _run_in_four_segments(row, ctx=ctx, engine=engine)
     out = tmp_path / "out.mp4"
     storage.get_file(done.output_key or "", out)
     before, after = probe(camera), probe(out)

@@ -117,6 +117,15 @@ def _reencode(src: Path, dst: Path) -> None:
         inp.close()
 
 
+def _reencode_all(segments: list[Segment], work: Path) -> list[Path]:
+    """Every segment re-encoded as a worker would, to ``work/enc-<index>.mp4``, in order."""
+    encoded = []
+    for seg in segments:
+        encoded.append(work / f"enc-{seg.index}.mp4")
+        _reencode(seg.path, encoded[-1])
+    return encoded
+
+
 def _frame_hashes(path: Path) -> list[str]:
     """One digest per decoded frame, in presentation order; asserts pts strictly increase."""
     container = av.open(str(path))
@@ -244,10 +253,7 @@ def test_split_synthetic_clip_is_frame_exact(clip: Path, tmp_path: Path) -> None
 
 def test_reencoded_segments_join_with_source_audio(clip: Path, tmp_path: Path) -> None:
     segments = split_at_keyframes(clip, tmp_path / "split", target_seconds=2.5)
-    encoded = []
-    for seg in segments:
-        encoded.append(tmp_path / f"enc-{seg.index}.mp4")
-        _reencode(seg.path, encoded[-1])
+    encoded = _reencode_all(segments, tmp_path)
     out = tmp_path / "joined.mp4"
     concat_segments(encoded, out, audio_from=clip)
 
@@ -273,10 +279,7 @@ def test_join_converts_audio_the_output_cannot_hold_to_aac(tmp_path: Path) -> No
     _make_clip(src, seconds=4, audio_codec="pcm_s16le")
     segments = split_at_keyframes(src, tmp_path / "split", target_seconds=1.0)
     assert len(segments) == 4
-    encoded = []
-    for seg in segments:
-        encoded.append(tmp_path / f"enc-{seg.index}.mp4")
-        _reencode(seg.path, encoded[-1])
+    encoded = _reencode_all(segments, tmp_path)
     out = tmp_path / "joined.mp4"
     concat_segments(encoded, out, audio_from=src)
 
@@ -293,10 +296,7 @@ def test_join_keeps_a_late_video_start_in_sync_with_the_audio(tmp_path: Path) ->
     _make_clip(src, seconds=4, first_pts=15)
     segments = split_at_keyframes(src, tmp_path / "split", target_seconds=1.5)
     assert [s.start_time_s for s in segments] == pytest.approx([0.0, 2.0, 3.0])
-    encoded = []
-    for seg in segments:
-        encoded.append(tmp_path / f"enc-{seg.index}.mp4")
-        _reencode(seg.path, encoded[-1])
+    encoded = _reencode_all(segments, tmp_path)
     out = tmp_path / "joined.mp4"
     concat_segments(encoded, out, audio_from=src)
     src_facts, got = _video_facts(src), _video_facts(out)
@@ -360,10 +360,7 @@ def test_selfie_split_reencode_join(media_dir: Path, tmp_path: Path) -> None:
     segments = split_at_keyframes(src, tmp_path / "split", target_seconds=5)
     assert [(s.start_frame, s.frame_count) for s in segments] == [(0, 250), (250, 250), (500, 100)]
 
-    encoded = []
-    for seg in segments:
-        encoded.append(tmp_path / f"enc-{seg.index}.mp4")
-        _reencode(seg.path, encoded[-1])
+    encoded = _reencode_all(segments, tmp_path)
     out = tmp_path / "joined.mp4"
     concat_segments(encoded, out, audio_from=src)
     facts = _video_facts(out)
