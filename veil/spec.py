@@ -219,6 +219,25 @@ class RedactionSpec(_Strict):
             raise ValueError("a detect job cannot take source_job")
         return self
 
+    def masks_nothing(self) -> str | None:
+        """Why this spec would do nothing (a silent no-op), or None when it does something.
+
+        A redaction with every category off, no manual regions and no reviewed source job would copy
+        the file unmasked; a detection with every category off would find nothing."""
+        if self.enabled_categories():
+            return None
+        if self.mode == "detect":
+            return (
+                "this detect spec finds nothing: every category is off; enable one in `categories`, "
+                'e.g. {"face": {}}'
+            )
+        if self.regions or self.source_job is not None:
+            return None
+        return (
+            "this spec masks nothing: every category is off and there are no `regions`; enable a "
+            'category, add regions, or send `"mode": "detect"` to only look'
+        )
+
     def enabled_categories(self) -> list[str]:
         """Enabled category names in a stable order: the category table the pipeline uses."""
         return [name for name, cat in self.categories.items() if cat.enabled]

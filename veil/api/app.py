@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 
 from veil import __version__
 from veil.api.errors import install_error_handlers
 from veil.api.middleware import RequestContextMiddleware
+from veil.api.params import reject_unknown_query
 from veil.api.routes import account, audit, health, jobs, links, web
 from veil.api.schemas import JobCreate
 from veil.api.services import Services
@@ -97,6 +98,7 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(reject_unknown_query)],  # an ignored parameter would be a silent no-op
     )
     app.state.services = services
     install_error_handlers(app)

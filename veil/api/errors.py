@@ -8,7 +8,7 @@ generic ``internal_error`` (the traceback goes to the log, not to the client).
 =====================================  ======
 code                                   status
 =====================================  ======
-bad_request                            400
+bad_request, unknown_parameter          400
 unauthorized                           401
 forbidden, link_invalid, link_expired  403
 not_found                              404
@@ -134,6 +134,7 @@ class Unavailable(ApiError):
 
 STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
+    "unknown_parameter": 400,
     "unauthorized": 401,
     "forbidden": 403,
     "link_invalid": 403,

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from veil.api.errors import BadRequest
+from veil.api.params import equivalent_of
 from veil.api.services import Services
 from veil.api.upload import Upload
 from veil.errors import JobConflict, SpecError, UnsupportedMedia
@@ -44,8 +45,10 @@ def parse_spec(text: str | None) -> RedactionSpec:
     except ValidationError as exc:
         problems = []
         for error in exc.errors()[:5]:
-            where = ".".join(str(part) for part in error.get("loc", ())) or "spec"
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+            loc = error.get("loc", ())
+            where = ".".join(str(part) for part in loc) or "spec"
+            hint = equivalent_of(str(loc[-1])) if loc and error.get("type") == "extra_forbidden" else None
+            problems.append(f"{where}: {error.get('msg', 'invalid')}" + (f" (Veil: {hint})" if hint else ""))
         raise SpecError("invalid spec: " + "; ".join(problems)) from exc
 
 
@@ -73,6 +76,9 @@ def submit_job(
 
     settings = services.settings
     spec = parse_spec(upload.spec_text)
+    nothing = spec.masks_nothing()
+    if nothing is not None:
+        raise SpecError(nothing)
     available = services.runner.available_categories()
     unknown = sorted(set(spec.enabled_categories()) - set(available))
     if unknown:

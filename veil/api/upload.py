@@ -8,7 +8,8 @@ hashing it, so memory stays flat whatever the upload size and an upload over
 when ``Content-Length`` already says so.
 
 Fields: ``file`` (the media, optional only with ``source_job``) and ``spec`` (JSON
-text, at most 1 MiB). Anything else is a 400, so typos do not pass silently.
+text, at most 1 MiB). Anything else is a 400 ``unknown_parameter`` naming every unknown field (with
+the Veil equivalent of names other redaction APIs use), so typos do not pass silently.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from veil.api.errors import BadRequest, UnsupportedContentType, UploadTooLarge
+from veil.api.params import UnknownParameter, describe_unknown
 from veil.jobs.blobs import MEDIA_SUFFIXES
 
 __all__ = ["Upload", "receive_upload"]
@@ -66,6 +68,7 @@ class _Reader:
         self._hash = hashlib.sha256()
         self._fh: int | None = None
         self.finished = False
+        self.unknown_fields: list[str] = []
 
     # python_multipart callbacks -------------------------------------------------------------------------
     def on_part_begin(self) -> None:
@@ -85,9 +88,11 @@ class _Reader:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self._part.headers.get(b"content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
-        if name not in _FIELDS:
-            raise BadRequest("unknown form field; send `file` and `spec` only")
         self._part.name = name
+        if name not in _FIELDS:
+            if name not in self.unknown_fields and len(self.unknown_fields) < 10:
+                self.unknown_fields.append(name)  # named in one 400 once the body is read
+            return
         if name == "file":
             if self.upload.path is not None:
                 raise BadRequest("send one `file` per job")
@@ -113,7 +118,7 @@ class _Reader:
             while view:
                 written = os.write(self._fh, view)
                 view = view[written:]
-        else:
+        elif self._part.name == "spec":
             if len(self._part.data) + len(chunk) > MAX_FIELD_BYTES:
                 raise BadRequest("the `spec` field is larger than 1 MiB")
             self._part.data += chunk
@@ -179,4 +184,9 @@ async def receive_upload(request: Request, *, scratch_dir: Path, max_bytes: int)
         reader.upload.discard()
         raise
     reader.close_file()
+    if reader.unknown_fields:
+        reader.upload.discard()
+        raise UnknownParameter(
+            describe_unknown(reader.unknown_fields, what="form field", accepted=list(_FIELDS))
+        )
     return reader.upload

@@ -267,9 +267,28 @@ def list_jobs(
     summary="Get a job",
     responses=error_responses(400, 401, 403, 404, 429),
 )
-def get_job(request: Request, job_id: JobId, principal: Reader, services: ServicesDep) -> dict[str, Any]:
+async def get_job(
+    request: Request,
+    job_id: JobId,
+    principal: Reader,
+    services: ServicesDep,
+    wait: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=3600,
+            description="Long-poll: wait up to this many seconds (capped by VEIL_MAX_WAIT_S) for the job "
+            "to finish before answering.",
+        ),
+    ] = None,
+) -> dict[str, Any]:
     """State, progress, counts, timings, error and result URL of one job."""
-    return public(services, request, load_job(services, job_id=job_id, tenant_id=principal.tenant_id))
+    row = await run_in_threadpool(load_job, services, job_id=job_id, tenant_id=principal.tenant_id)
+    seconds = min(wait or 0.0, services.settings.max_wait_s)
+    if seconds > 0 and not row.state.terminal:
+        await _wait_for(services, job_id, seconds)
+        row = await run_in_threadpool(load_job, services, job_id=job_id, tenant_id=principal.tenant_id)
+    return public(services, request, row)
 
 
 @router.post(
