@@ -119,3 +119,55 @@ def test_qr_code_in_a_photo_is_masked_and_unreadable(media_dir: Path, tmp_path: 
     outside = np.ones(photo.shape[:2], dtype=bool)
     outside[1100 : 1300 + code.shape[0], 200 : 400 + code.shape[1]] = False
     assert np.array_equal(photo[outside], redacted[outside]), "nothing else in the picture changed"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["c1/x.jpg", "c2/x.jpg"],  # same base name from two folders
+        ["c1", "c2"],  # two directories holding the same relative path
+    ],
+)
+def test_redact_refuses_two_inputs_writing_one_output(
+    media_dir: Path, tmp_path: Path, names: list[str]
+) -> None:
+    for folder in ("c1", "c2"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(media_dir / "street.jpg", tmp_path / folder / "x.jpg")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["redact", *(str(tmp_path / n) for n in names), "-o", str(out), "--json"])
+    assert result.exit_code == 1
+    assert "output_clash" in result.stderr and "c1" in result.stderr and "c2" in result.stderr
+    assert not out.exists() or not any(out.iterdir()), "nothing may be written when outputs clash"
+    assert '"ok": true' not in result.stdout
+
+
+def test_redact_refuses_an_output_that_is_another_input(media_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(media_dir / "street.jpg", tmp_path / "x.jpg")
+    shutil.copy(media_dir / "street.jpg", out / "x.jpg")
+    before = (out / "x.jpg").read_bytes()
+    result = runner.invoke(app, ["redact", str(tmp_path / "x.jpg"), str(out / "x.jpg"), "-o", str(out)])
+    assert result.exit_code == 1 and "output_clash" in result.stderr
+    assert (out / "x.jpg").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("spec", "args"),
+    [
+        ({"regions": [{"box": [float("nan"), 0, 300, 300]}]}, []),
+        ({}, ["--detect-scale", "0.1"]),
+    ],
+)
+def test_redact_refuses_a_spec_that_would_mask_nothing(
+    media_dir: Path, tmp_path: Path, spec: dict[str, object], args: list[str]
+) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec))
+    out = tmp_path / "out.jpg"
+    result = runner.invoke(
+        app, ["redact", str(media_dir / "street.jpg"), "-o", str(out), "--spec", str(spec_file), *args]
+    )
+    assert result.exit_code != 0 and not out.exists()
+    assert "finite" in result.output or "detect_scale" in result.output

@@ -150,10 +150,18 @@ def build_spec(
     if keep_metadata:
         output["keep_metadata"] = True
     data["output"] = output
+    from veil.detect.registry import check_detect_scale
+    from veil.errors import SpecError
+
     try:
-        return RedactionSpec.model_validate(data)
+        spec = RedactionSpec.model_validate(data)
+        if "face" in spec.enabled_categories():
+            check_detect_scale(spec.detection.detect_scale)
     except (ValidationError, ValueError) as exc:
         raise typer.BadParameter(_one_line_validation(exc)) from exc
+    except SpecError as exc:
+        raise typer.BadParameter(exc.message) from exc
+    return spec
 
 
 def _one_line_validation(exc: Exception) -> str:
@@ -216,33 +224,88 @@ def _bar_updater(bars: Any, task: Any) -> Callable[[float], None]:
     return update
 
 
+@dataclass(frozen=True)
+class _Planned:
+    job: _Job
+    info: Any
+    """The probed ``MediaInfo``, or None when probing failed (``error`` says why)."""
+    dst: Path | None
+    error: BaseException | None
+
+
+def _plan(jobs: list[_Job], spec: Any, *, out: Path | None, redact: bool) -> list[_Planned]:
+    """Probe every input and choose its output path, before anything is written.
+
+    Two inputs that would write the same output (``c1/x.jpg`` and ``c2/x.jpg``
+    into one ``-o`` directory, or ``x.mov`` and ``x.mkv`` that both become
+    ``x.mp4``), or an output that is one of the inputs, are refused here as a
+    whole: writing either would lose data, so nothing is written at all.
+    """
+    from veil.errors import VeilError
+    from veil.media import probe
+    from veil.pipeline import output_suffix
+
+    planned: list[_Planned] = []
+    for job in jobs:
+        try:
+            info = probe(job.source)
+            dst = _output_path(job, out, output_suffix(spec, info), single=len(jobs) == 1) if redact else None
+        except (VeilError, OSError) as exc:
+            planned.append(_Planned(job, None, None, exc))
+            continue
+        planned.append(_Planned(job, info, dst, None))
+    if redact:
+        _refuse_clashes(planned)
+    return planned
+
+
+def _refuse_clashes(planned: list[_Planned]) -> None:
+    inputs = {p.job.source.resolve(): p.job.source for p in planned}
+    writers: dict[Path, list[Path]] = {}
+    for p in planned:
+        if p.dst is not None:
+            writers.setdefault(p.dst.resolve(), []).append(p.job.source)
+    problems: list[str] = []
+    for dst, sources in writers.items():
+        if len(sources) > 1:
+            names = ", ".join(str(s) for s in sources)
+            problems.append(f"error: {names} would all be written to {dst}")
+        if dst in inputs:
+            problems.append(f"error: {inputs[dst]} would be overwritten by the output of {sources[0]}")
+    if problems:
+        for line in problems:
+            typer.echo(line, err=True)
+        raise _fail(
+            "error: nothing was written; redact these inputs in separate runs or with "
+            "different -o directories [output_clash]"
+        )
+
+
 def _iter_runs(
     jobs: list[_Job], spec: Any, *, out: Path | None, redact: bool
 ) -> Iterator[tuple[_Job, Path | None, Any, BaseException | None]]:
     """Run the pipeline file by file, with progress bars; yield (job, output, report, error)."""
     from veil.errors import ModelError, VeilError
-    from veil.media import probe
-    from veil.pipeline import output_suffix, run
+    from veil.pipeline import run
 
+    planned = _plan(jobs, spec, out=out, redact=redact)
     engine = _engine()
     with _progress() as bars:
-        total = bars.add_task("total", total=len(jobs))
-        for job in jobs:
+        total = bars.add_task("total", total=len(planned))
+        for item in planned:
+            job, dst = item.job, item.dst
             task = bars.add_task(job.source.name[:40], total=100)
-            dst: Path | None = None
             try:
-                info = probe(job.source)
-                if redact:
-                    dst = _output_path(job, out, output_suffix(spec, info), single=len(jobs) == 1)
+                if item.error is not None:
+                    raise item.error
+                if dst is not None:
                     dst.parent.mkdir(parents=True, exist_ok=True)
-                    if dst.resolve() == job.source.resolve():
-                        raise typer.BadParameter("the output would overwrite the input")
                 report = run(
                     engine,
                     spec,
                     job.source,
                     dst,
-                    info=info,
+                    info=item.info,
                     file_label=str(job.source),
                     progress=_bar_updater(bars, task),
                 )
@@ -250,7 +313,7 @@ def _iter_runs(
             except ModelError:
                 raise
             except (VeilError, OSError, typer.BadParameter) as exc:
-                if dst is not None:
+                if dst is not None and item.error is None:
                     dst.unlink(missing_ok=True)
                 yield job, None, None, exc
             finally:
