@@ -30,7 +30,9 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Every ``VEIL_*`` variable. ``veil serve --help`` prints this table."""
 
-    model_config = SettingsConfigDict(env_prefix="VEIL_", env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="VEIL_", env_file=".env", extra="ignore", frozen=True, allow_inf_nan=False
+    )
 
     # engine
     model_dir: Path = Field(

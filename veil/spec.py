@@ -37,7 +37,9 @@ DEFAULT_CATEGORIES: tuple[str, ...] = ("face", "license_plate")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: Python's json writes NaN and Infinity by default, and a box holding NaN
+    # compares false with everything, so it would validate and then mask nothing.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 XYXY = Annotated[

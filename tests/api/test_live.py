@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 FAST_VIDEO = {
     "categories": {"face": {}},
-    "detection": {"detect_scale": 0.25, "detect_every": 10},
+    "detection": {"detect_scale": 0.7, "detect_every": 10},
     "output": {"preset": "ultrafast"},
 }
 

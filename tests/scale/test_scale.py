@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 SPEC: dict[str, Any] = {
     "categories": {"face": {}},
-    "detection": {"detect_scale": 0.5, "detect_every": 5},
+    "detection": {"detect_scale": 0.7, "detect_every": 5},
     "output": {"preset": "ultrafast"},
 }
 JOB_TIMEOUT_S = 300.0

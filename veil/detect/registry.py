@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import Field, TypeAdapter, ValidationError
 
 from veil.detect.base import Detector
-from veil.detect.centerface import CenterFace, CenterFaceConfig
+from veil.detect.centerface import SMALLEST_FACE_PX, CenterFace, CenterFaceConfig
 from veil.detect.centerface_int8 import centerface_int8_path
 from veil.detect.codes import BarcodeConfig, BarcodeDetector, QRCodeConfig, QRCodeDetector
 from veil.detect.models import MODELS, ModelStore, sha256_file
@@ -42,6 +42,7 @@ __all__ = [
     "available_categories",
     "build_detector",
     "build_from_config",
+    "check_detect_scale",
     "default_threshold",
     "model_sha256",
     "parse_detector_config",
@@ -122,6 +123,34 @@ BUILDERS: dict[str, Builder] = {
 def _scaled_side(side: int, detect_scale: float) -> int:
     """``side * detect_scale`` rounded to the network stride and kept in CenterFace's bounds."""
     return int(min(7680, max(64, round(side * detect_scale / 32) * 32)))
+
+
+REFERENCE_FRAME_WH = (1920, 1080)
+REFERENCE_FACE_PX = 20
+"""``detect_scale`` must keep a face this wide in a frame this large findable (``check_detect_scale``)."""
+
+
+def check_detect_scale(detect_scale: float) -> None:
+    """Raise SpecError when ``detect_scale`` shrinks the face detector's working frame so far that a
+    ``REFERENCE_FACE_PX`` face in a 1080p frame falls below ``SMALLEST_FACE_PX``: such a job would
+    succeed and mask no small face at all. The bound comes from the working resolution the video
+    detector really uses (``input_long_side`` times the scale, rounded to the network stride)."""
+    long_side = max(REFERENCE_FRAME_WH)
+    working = _scaled_side(CenterFaceConfig().input_long_side, detect_scale)
+    face_px = REFERENCE_FACE_PX * working / long_side
+    if face_px >= SMALLEST_FACE_PX:
+        return
+    lowest = next(
+        s / 100
+        for s in range(1, 401)
+        if REFERENCE_FACE_PX * _scaled_side(CenterFaceConfig().input_long_side, s / 100) / long_side
+        >= SMALLEST_FACE_PX
+    )
+    raise SpecError(
+        f"detection.detect_scale {detect_scale:g} runs the face detector at {working} px for a "
+        f"{long_side} px frame, where a {REFERENCE_FACE_PX} px face is {face_px:.1f} px, below the "
+        f"{SMALLEST_FACE_PX} px it can find; use at least {lowest:g}"
+    )
 
 
 _FACE_INT8_THRESHOLDS: dict[Mode, float] = {"image": 0.29, "video": 0.27}

@@ -42,7 +42,7 @@ SCOPES: tuple[Scope, ...] = ("jobs:read", "jobs:write", "admin")
 
 
 class _Public(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class JobErrorPublic(_Public):
