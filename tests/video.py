@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["video_frame"]
+__all__ = ["first_frames", "video_frame"]
 
 
 def video_frame(path: Path, index: int) -> np.ndarray:
@@ -17,3 +17,20 @@ def video_frame(path: Path, index: int) -> np.ndarray:
             if i == index:
                 return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
     raise AssertionError(f"{path.name} has no frame {index}")
+
+
+def first_frames(src: Path, dst: Path, count: int) -> Path:
+    """Write the first ``count`` frames of ``src`` to ``dst`` (H.264, crf 12, same size and rate)."""
+    with av.open(str(src)) as source, av.open(str(dst), "w") as target:
+        stream_in = source.streams.video[0]
+        stream_out = target.add_stream("libx264", rate=stream_in.average_rate, options={"crf": "12"})
+        stream_out.width = stream_in.codec_context.width
+        stream_out.height = stream_in.codec_context.height
+        stream_out.pix_fmt = "yuv420p"
+        for i, frame in enumerate(source.decode(stream_in)):
+            if i >= count:
+                break
+            frame.pts = None
+            target.mux(stream_out.encode(frame))
+        target.mux(stream_out.encode())
+    return dst

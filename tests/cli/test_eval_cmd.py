@@ -1,4 +1,4 @@
-"""``veil eval`` as a user runs it, on labelled subsets of faces-dev."""
+"""``veil eval`` as a user runs it, on labelled subsets of faces-dev and a cut of a video-dev clip."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.video import first_frames
 from veil.cli import app
 from veil.detect.models import ModelStore
 from veil.settings import Settings
@@ -125,3 +126,51 @@ def test_unknown_format_is_a_usage_error(shared_data: Path) -> None:
     result = runner.invoke(app, ["eval", "--images", str(faces), "--labels", str(faces), "--format", "kitti"])
     assert result.exit_code == 2
     assert "kitti" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def labelled_clips(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 30 frames of video-dev's clip00 with their labels, and a video without labels."""
+    folder = tmp_path_factory.mktemp("clips")
+    source = shared_data / "video-dev" / "clip00"
+    first_frames(source.with_suffix(".mp4"), folder / "cut.mp4", 30)
+    lines = source.with_suffix(".gt.txt").read_text().splitlines()
+    (folder / "cut.gt.txt").write_text("\n".join(ln for ln in lines if int(ln.split(",")[0]) <= 30) + "\n")
+    first_frames(source.with_suffix(".mp4"), folder / "unlabelled.mp4", 2)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("use_cache")
+def test_eval_video_scores_the_masks_of_labelled_clips(labelled_clips: Path) -> None:
+    result = runner.invoke(app, ["eval", "--video", str(labelled_clips), "--categories", "face", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["clips"] == 1 and doc["frames"] == 30 and doc["unlabelled"] == ["unlabelled.mp4"]
+    assert set(doc["categories"]) == {"face"}  # plates are labelled too, but not analysed here
+    face = doc["categories"]["face"]
+    assert face["boxes"] == 90 and face["objects"] == 3  # three faces large enough, in all 30 frames
+    assert face["masked"] >= 75 and face["recall"] == round(face["masked"] / face["boxes"], 4)
+    assert 0.0 < doc["false_mask"]["face"]["false_mask_share"] < 0.8
+    assert doc["fps"] > 0 and doc["settings"]["method"] == {"face": "blur"}
+
+    table = runner.invoke(app, ["eval", "--video", str(labelled_clips), "--categories", "face"])
+    assert table.exit_code == 0, table.output
+    assert "objects leaked" in table.stdout and "\nface " in table.stdout
+    assert "not scored, no .gt.txt beside: unlabelled.mp4" in table.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--video", "{tmp}", "--images", "{tmp}"], "--video takes no --images"),
+        (["--video", "{tmp}/missing"], "does not exist"),
+        (["--video", "{tmp}"], "no labelled clips in"),
+        (["--images", "{tmp}", "--labels", "{tmp}", "--format", "voc", "--detect-every", "2"], "only apply"),
+        (["--images", "{tmp}"], "give --images, --labels and --format"),
+    ],
+)
+def test_eval_video_refuses_what_it_cannot_score(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["eval", *(a.format(tmp=tmp_path) for a in args)])
+    assert result.exit_code == 1
+    assert message in result.stderr and "[invalid_spec]" in result.stderr

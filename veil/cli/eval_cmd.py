@@ -1,10 +1,13 @@
-"""``veil eval``: score a category's detector on a labelled image set.
+"""``veil eval``: score a category's detector on a labelled image set, or Veil's masks on labelled video.
 
 It runs the same detector the pipeline runs on stills (the multi-scale image
 search, tuned defaults unless ``--threshold``), so the figures describe what
 users get. ``--image-search fast`` scores the single-pass detector instead: the
 one every video frame gets (at ``--detect-scale``) and ``image_search: fast``
 stills get, so the recall cost of the fast profile is measured, not guessed.
+``--video DIR`` scores whole-video analysis instead: every clip ``NAME.mp4`` with
+``NAME.gt.txt`` (MOTChallenge) beside it goes through the pipeline's analysis, and
+the pixels its masks would hide are scored frame by frame (``veil.evaluate.video``).
 Failures print one line on stderr, ``error: <message> [<code>]``, and exit 1.
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -34,11 +37,38 @@ class _Format(StrEnum):
 
 
 def eval_command(
-    images: Annotated[Path, typer.Option("--images", help="Directory of images (searched recursively).")],
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Directory of images (searched recursively).")
+    ] = None,
     labels: Annotated[
-        Path, typer.Option("--labels", help="Directory (or COCO JSON file) of labels; ignored for ccpd.")
-    ],
-    fmt: Annotated[_Format, typer.Option("--format", help="Label format.")],
+        Path | None,
+        typer.Option("--labels", help="Directory (or COCO JSON file) of labels; ignored for ccpd."),
+    ] = None,
+    fmt: Annotated[_Format | None, typer.Option("--format", help="Label format of --labels.")] = None,
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            "--video",
+            help="Score video instead: a folder of clips NAME.mp4 with MOTChallenge labels NAME.gt.txt "
+            "beside them (see the README).",
+        ),
+    ] = None,
+    categories: Annotated[
+        str | None,
+        typer.Option("--categories", help="With --video: categories to analyse and score (default: Veil's)."),
+    ] = None,
+    detect_every: Annotated[
+        int | None,
+        typer.Option("--detect-every", min=1, max=30, help="With --video: detect every Nth frame."),
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option("--method", help="With --video: masking method(s) whose mask shape is scored."),
+    ] = None,
+    shape: Annotated[str | None, typer.Option("--shape", help="With --video: ellipse or rect.")] = None,
+    mask_scale: Annotated[
+        str | None, typer.Option("--mask-scale", help="With --video: box growth, e.g. 1.3 or face=1.5.")
+    ] = None,
     category: Annotated[str, typer.Option("--category", help="Category whose detector is scored.")] = "face",
     iou: Annotated[
         float, typer.Option("--iou", min=0.05, max=0.95, help="IoU at which a box matches a label.")
@@ -55,14 +85,48 @@ def eval_command(
         ),
     ] = _Search.thorough,
     detect_scale: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--detect-scale", min=0.1, max=4.0, help="With --image-search fast: the video working scale."
+            "--detect-scale",
+            min=0.1,
+            max=4.0,
+            help="With --image-search fast or --video: the video working scale (default 1.0 / Veil's).",
         ),
-    ] = 1.0,
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Recall, precision, F1, TP/FP/FN and images/second of a detector on a labelled set."""
+    """Recall, precision, F1, TP/FP/FN and images/second of a detector on a labelled set; or, with
+    --video, frame-by-frame recall, leaks and false-mask share of Veil's masks on labelled clips."""
+    if video is not None:
+        if images is not None or labels is not None or fmt is not None:
+            _fail("--video takes no --images, --labels or --format")
+        if image_search is not _Search.thorough:
+            _fail("--image-search is for stills; video frames always get the video search")
+        _eval_video(
+            video,
+            categories=categories,
+            threshold=threshold,
+            detect_every=detect_every,
+            detect_scale=detect_scale,
+            method=method,
+            shape=shape,
+            mask_scale=mask_scale,
+            as_json=as_json,
+        )
+        return
+    if images is None or labels is None or fmt is None:
+        _fail("give --images, --labels and --format (stills), or --video DIR")
+    video_only = {
+        "--categories": categories,
+        "--detect-every": detect_every,
+        "--method": method,
+        "--shape": shape,
+        "--mask-scale": mask_scale,
+    }
+    given = [name for name, value in video_only.items() if value is not None]
+    if given:
+        _fail(f"{', '.join(given)} only apply with --video")
+    scale = 1.0 if detect_scale is None else detect_scale
     from veil.detect.models import ModelStore
     from veil.detect.registry import build_detector
     from veil.errors import VeilError
@@ -78,7 +142,7 @@ def eval_command(
             runtime=runtime,
             threshold=threshold,
             mode="image" if image_search is _Search.thorough else "video",
-            detect_scale=detect_scale,
+            detect_scale=scale,
         )
         result = evaluate(detector, images_dir=images, labels_dir=labels, fmt=fmt.value, iou=iou)
     except VeilError as exc:
@@ -92,7 +156,7 @@ def eval_command(
         )
         raise typer.Exit(code=1) from None
     if as_json:
-        search = {"image_search": image_search.value, "detect_scale": detect_scale}
+        search = {"image_search": image_search.value, "detect_scale": scale}
         typer.echo(
             json.dumps({"category": category, "format": fmt.value, **search, **result.to_dict()}, indent=2)
         )
@@ -106,6 +170,91 @@ def eval_command(
         f"  TP {result.tp}  FP {result.fp}  FN {result.fn}\n"
         f"  {result.images_per_second:.2f} images/s ({result.seconds:.1f} s in the detector)"
     )
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message} [invalid_spec]", err=True)
+    raise typer.Exit(code=1)
+
+
+def _eval_video(
+    directory: Path,
+    *,
+    categories: str | None,
+    threshold: float | None,
+    detect_every: int | None,
+    detect_scale: float | None,
+    method: str | None,
+    shape: str | None,
+    mask_scale: str | None,
+    as_json: bool,
+) -> None:
+    from veil.cli.engine import build_spec
+    from veil.errors import VeilError
+    from veil.evaluate.clips import evaluate_clips
+    from veil.evaluate.video import VideoScore
+    from veil.pipeline import Engine
+    from veil.settings import get_settings
+
+    spec = build_spec(
+        spec_file=None,
+        mode="detect",
+        categories=categories,
+        method=method,
+        shape=shape,
+        threshold=None if threshold is None else str(threshold),
+        mask_scale=mask_scale,
+        detect_scale=detect_scale,
+        detect_every=detect_every,
+    )
+
+    def progress(name: str, score: VideoScore) -> None:
+        if not as_json:
+            parts = [f"{c} {s.masked}/{s.boxes}" for c, s in sorted(score.categories.items())]
+            typer.echo(f"  {name}: {score.frames} frames, masked {', '.join(parts) or 'no labels'}", err=True)
+
+    try:
+        engine = Engine.from_settings(get_settings())
+        result = evaluate_clips(engine, spec, directory, on_clip=progress)
+    except VeilError as exc:
+        typer.echo(f"error: {exc.message} [{exc.code}]", err=True)
+        raise typer.Exit(code=1) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        typer.echo(
+            f"error: cannot read the clips{where}: {exc.strerror or type(exc).__name__} [invalid_spec]",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
+    settings = {
+        "categories": spec.enabled_categories(),
+        "detect_every": spec.detection.detect_every,
+        "detect_scale": spec.detection.detect_scale,
+        "method": {c: spec.method_for(c) for c in spec.enabled_categories()},
+        "shape": {c: spec.shape_for(c) for c in spec.enabled_categories()},
+        "mask_scale": {c: spec.mask_scale_for(c) for c in spec.enabled_categories()},
+    }
+    if as_json:
+        typer.echo(json.dumps({"video": str(directory), "settings": settings, **result.to_dict()}, indent=2))
+        return
+    total = result.total
+    typer.echo(
+        f"video: {total.clips} clips, {total.frames} frames, detect every {spec.detection.detect_every}, "
+        f"scale {spec.detection.detect_scale:g}; analysis {result.fps:.1f} fps ({result.seconds:.1f} s)"
+    )
+    typer.echo(
+        f"{'category':<14} {'boxes':>6} {'recall':>7} {'objects leaked':>15} {'leaked frames':>14} "
+        f"{'longest run':>12} {'false-mask share':>17}"
+    )
+    for name, score in sorted(total.categories.items()):
+        share = total.false_mask.get(name)
+        typer.echo(
+            f"{name:<14} {score.boxes:>6} {score.recall:>7.3f} "
+            f"{f'{score.objects_leaked} of {score.objects}':>15} {score.leaked_frames:>14} "
+            f"{score.longest_unmasked_run:>12} {'-' if share is None else f'{share.share:.3f}':>17}"
+        )
+    if result.unlabelled:
+        typer.echo(f"warning: not scored, no {'.gt.txt'} beside: {', '.join(result.unlabelled)}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,142 @@
+"""Run Veil's video analysis over a folder of labelled clips and score what it would mask.
+
+Each clip ``NAME.mp4`` (any video suffix) is scored against ``NAME.gt.txt`` beside
+it (MOTChallenge, see ``veil.evaluate.video``). The analysis is the pipeline's
+own (``analyse_video``: detection schedule, tracking, gap filling, padding,
+smoothing); each frame's boxes are then turned into the pixels the spec's
+redactors hide (mask_scale growth, ellipse or rectangle, feathering), and those
+are scored. Only the labels of enabled categories are scored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from veil.errors import SpecError
+from veil.evaluate.video import ClipScorer, ScoreRule, VideoScore, load_mot_labels
+from veil.media import probe
+from veil.pipeline import Engine, analyse_video
+from veil.redact import build_redactor
+from veil.redact.coverage import hidden_mask
+from veil.spec import RedactionSpec
+from veil.track import tracks_at_frames
+
+__all__ = ["LABEL_SUFFIX", "VideoEvalResult", "evaluate_clips", "find_labelled_clips"]
+
+LABEL_SUFFIX = ".gt.txt"
+_VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
+
+
+@dataclass(frozen=True)
+class LabelledClip:
+    video: Path
+    labels: Path
+
+    @property
+    def name(self) -> str:
+        return self.video.stem
+
+
+@dataclass
+class VideoEvalResult:
+    """Totals over the clips, each clip's own score, and the analysis time."""
+
+    total: VideoScore
+    clips: dict[str, VideoScore] = field(default_factory=dict)
+    seconds: float = 0.0
+    """Wall time of the analysis (decode, detect, track, finalize), summed over clips; scoring excluded."""
+    unlabelled: list[str] = field(default_factory=list)
+    """Videos in the folder without a ``.gt.txt`` beside them (not scored)."""
+
+    @property
+    def fps(self) -> float:
+        return self.total.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.total.to_dict(),
+            "seconds": round(self.seconds, 2),
+            "fps": round(self.fps, 2),
+            "unlabelled": self.unlabelled,
+            "per_clip": {name: score.to_dict() for name, score in self.clips.items()},
+        }
+
+
+def find_labelled_clips(directory: Path) -> tuple[list[LabelledClip], list[str]]:
+    """Videos of ``directory`` (not recursive) with a ``NAME.gt.txt`` beside them, sorted, and the
+    names of videos without one. Raises SpecError when the folder is missing or holds no labelled clip."""
+    if not directory.is_dir():
+        raise SpecError(f"video folder {directory} does not exist or is not a folder")
+    clips: list[LabelledClip] = []
+    unlabelled: list[str] = []
+    for video in sorted(
+        p for p in directory.iterdir() if p.suffix.lower() in _VIDEO_SUFFIXES and p.is_file()
+    ):
+        labels = video.with_name(video.stem + LABEL_SUFFIX)
+        if labels.is_file():
+            clips.append(LabelledClip(video, labels))
+        else:
+            unlabelled.append(video.name)
+    if not clips:
+        raise SpecError(
+            f"no labelled clips in {directory}: expected NAME.mp4 with NAME{LABEL_SUFFIX} beside it"
+        )
+    return clips, unlabelled
+
+
+def evaluate_clips(
+    engine: Engine,
+    spec: RedactionSpec,
+    directory: Path,
+    *,
+    rule: ScoreRule | None = None,
+    on_clip: Callable[[str, VideoScore], None] | None = None,
+) -> VideoEvalResult:
+    """Analyse every labelled clip of ``directory`` with ``spec`` and score the pixels its masks hide."""
+    clips, unlabelled = find_labelled_clips(directory)
+    categories = spec.enabled_categories()
+    redactors = [
+        build_redactor(spec.method_for(c), shape=spec.shape_for(c), mask_scale=spec.mask_scale_for(c))
+        for c in categories
+    ]
+    result = VideoEvalResult(total=VideoScore(), unlabelled=unlabelled)
+    for clip in clips:
+        labels = load_mot_labels(clip.labels)
+        keep = np.array([c in categories for c in labels.category], dtype=bool)
+        labels = type(labels)(
+            frame=labels.frame[keep],
+            object_id=labels.object_id[keep],
+            xyxy=labels.xyxy[keep],
+            category=tuple(c for c, k in zip(labels.category, keep.tolist(), strict=True) if k),
+            visibility=labels.visibility[keep],
+        )
+        info = probe(clip.video)
+        if info.kind != "video":
+            raise SpecError(f"{clip.video.name} is not a video")
+        resolution_wh = (info.width, info.height)
+        started = time.perf_counter()
+        tracks, frame_count = analyse_video(engine, spec, [clip.video], info=info)
+        result.seconds += time.perf_counter() - started
+        scorer = ClipScorer(labels, resolution_wh=resolution_wh, rule=rule)
+        for index, dets in enumerate(tracks_at_frames(tracks, frame_count)):
+            painted = {
+                category: hidden_mask(redactor, dets[dets.class_id == class_id], resolution_wh=resolution_wh)
+                for class_id, (category, redactor) in enumerate(zip(categories, redactors, strict=True))
+            }
+            hidden = (
+                np.logical_or.reduce(list(painted.values()))
+                if painted
+                else np.zeros((info.height, info.width), dtype=bool)
+            )
+            scorer.add_frame(index, hidden, painted=painted)
+        score = scorer.result()
+        result.clips[clip.name] = score
+        result.total.add(score)
+        if on_clip is not None:
+            on_clip(clip.name, score)
+    return result
