@@ -30,6 +30,7 @@ import onnxruntime as ort
 
 from veil.detect.models import ModelStore
 from veil.detect.registry import build_detector
+from veil.detect.runtime import RuntimeOptions
 from veil.settings import Settings
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
@@ -62,7 +63,7 @@ def main() -> None:
     settings = Settings()
     threads = settings.intra_op_threads if args.threads is None else args.threads
     # The runtime `veil redact` uses (INT8 on the CPU unless VEIL_INT8=false), with --threads applied.
-    runtime = dataclasses.replace(settings.runtime_options(), intra_op_threads=threads)
+    runtime = dataclasses.replace(RuntimeOptions.from_settings(settings), intra_op_threads=threads)
     # Exactly the detector the video pipeline builds for a 1080p frame (one pass at 640).
     detector = build_detector(
         "license_plate", store=ModelStore(settings.model_dir), runtime=runtime, mode="video"

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from veil.detect.detections import Detections
+from veil.detections import Detections
 from veil.redact import build_redactor
 from veil.track import IoUTracker, Track, tracks_at_frames
 

@@ -39,9 +39,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from veil.boxes import clip_xyxy, scale_xyxy
 from veil.detect import Detector
-from veil.detect.boxes import clip_xyxy, scale_xyxy
-from veil.detect.detections import Detections
+from veil.detect.runtime import RuntimeOptions
+from veil.detections import Detections
 from veil.media import iter_frames, probe, read_image
 from veil.pipeline import Engine, analyse_video
 from veil.settings import Settings
@@ -104,7 +105,7 @@ def main() -> None:
     pans = [_pan_clip(Path(scratch.name) / f"pan{px:g}.mp4", px) for px in args.pan or []]
     clips = args.clip or pans or [MEDIA / name for name in CLIPS]
     settings = Settings()
-    engine = _CountingEngine(model_dir=settings.model_dir, runtime=settings.runtime_options())
+    engine = _CountingEngine(model_dir=settings.model_dir, runtime=RuntimeOptions.from_settings(settings))
     base = RedactionSpec()
     categories = list(base.categories)
     engine.first_category = categories[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from veil.detect.boxes import box_iou_xyxy
+from veil.boxes import box_iou_xyxy
 from veil.errors import CorruptMedia, SpecError, UnsupportedMedia
 from veil.media import iter_frames, probe, read_image
 from veil.pipeline import Engine, output_suffix, run

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from veil.boxes import clip_xyxy
 from veil.detect import Detections, Detector
-from veil.detect.boxes import clip_xyxy
 from veil.detect.models import ModelStore
 from veil.detect.registry import build_detector, default_threshold, model_sha256
 from veil.detect.runtime import RuntimeOptions
@@ -81,7 +81,7 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
-        return cls(model_dir=settings.model_dir, runtime=settings.runtime_options())
+        return cls(model_dir=settings.model_dir, runtime=RuntimeOptions.from_settings(settings))
 
     @contextmanager
     def detector(

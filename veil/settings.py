@@ -1,20 +1,19 @@
 """All configuration, from ``VEIL_*`` environment variables (or a ``.env`` file).
 
 Nothing deep inside the engine reads the environment: the edges (CLI, API,
-worker) call ``get_settings()`` once and pass values down.
+worker) call ``get_settings()`` once and pass values down. This module is a
+leaf: it imports nothing of Veil, and the layers that need a part of it
+(``veil.detect.runtime.RuntimeOptions.from_settings``) derive it themselves.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from veil.detect.runtime import RuntimeOptions
 
 __all__ = ["Settings", "get_settings"]
 
@@ -51,14 +50,6 @@ class Settings(BaseSettings):
         description="Run the face detector as a calibrated INT8 model on the CPU (2-4x faster, same "
         "faces-dev recall with its own thresholds). false: the fp32 model. GPU providers always use fp32.",
     )
-
-    def runtime_options(self) -> RuntimeOptions:
-        """The onnxruntime options every detector of this process is built with."""
-        from veil.detect.runtime import RuntimeOptions  # onnxruntime loads only where detectors run
-
-        return RuntimeOptions(
-            providers=tuple(self.providers), intra_op_threads=self.intra_op_threads, int8=self.int8
-        )
 
     # service
     data_dir: Path = Field(

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from veil.boxes import box_iou_xyxy
 from veil.detect import Detector
-from veil.detect.boxes import box_iou_xyxy
 from veil.detect.centerface import CenterFace, CenterFaceConfig
 from veil.detect.models import ModelStore
 from veil.detect.runtime import RuntimeOptions

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from veil.boxes import box_iou_xyxy
 from veil.detect.base import Detector
-from veil.detect.boxes import box_iou_xyxy
 from veil.detect.codes import BarcodeConfig, BarcodeDetector, QRCodeConfig, QRCodeDetector
 
 # EAN-13 digit patterns (1 = bar): left odd (L), left even (G), right (R), and the first digit's L/G parity.

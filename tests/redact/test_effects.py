@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import veil.redact
-from veil.detect.boxes import scale_xyxy
-from veil.detect.detections import Detections
+from veil.boxes import scale_xyxy
+from veil.detections import Detections
 from veil.redact import Blur, Fill, MaskedEffect, Outline, Pixelate, Redactor, build_redactor
 
 # Two faces in faces_2560.png (2560x1920), boxed by hand around hair line to chin.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from veil.detect.detections import Detections
+from veil.detections import Detections
 from veil.track import DetectionSchedule
 
 

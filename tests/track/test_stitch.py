@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from veil.detect.detections import Detections
+from veil.detections import Detections
 from veil.track.stitch import stitch_segment_tracks
 from veil.track.tracker import IoUTracker
 from veil.track.tracks import Track, finalize_tracks

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import veil.track
-from veil.detect.detections import Detections
+from veil.detections import Detections
 from veil.track import IoUTracker, TrackerConfig
 
 

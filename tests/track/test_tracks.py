@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from veil.detect.detections import Detections
+from veil.detections import Detections
 from veil.track import IoUTracker, Track, finalize_tracks, track_from_frames, tracks_at_frames
 
 RES = (1920, 1080)

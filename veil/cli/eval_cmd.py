@@ -129,12 +129,13 @@ def eval_command(
     scale = 1.0 if detect_scale is None else detect_scale
     from veil.detect.models import ModelStore
     from veil.detect.registry import build_detector
+    from veil.detect.runtime import RuntimeOptions
     from veil.errors import VeilError
     from veil.evaluate import evaluate
     from veil.settings import get_settings
 
     settings = get_settings()
-    runtime = settings.runtime_options()
+    runtime = RuntimeOptions.from_settings(settings)
     try:
         detector = build_detector(
             category,

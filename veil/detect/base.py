@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
-from veil.detect.detections import Detections
+from veil.detections import Detections
+from veil.frames import RGBFrame
 
 __all__ = ["Detector", "RGBFrame"]
-
-RGBFrame = npt.NDArray[np.uint8]
-"""An (H, W, 3) uint8 RGB frame, C-contiguous, in stored (unrotated) orientation."""
 
 
 @runtime_checkable

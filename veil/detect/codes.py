@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from veil.detect.base import RGBFrame
-from veil.detect.boxes import clip_xyxy, nms_xyxy
-from veil.detect.detections import Detections
+from veil.boxes import clip_xyxy, nms_xyxy
+from veil.detections import Detections
+from veil.frames import RGBFrame
 
 __all__ = ["BarcodeConfig", "BarcodeDetector", "QRCodeConfig", "QRCodeDetector"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from veil.errors import ModelCorrupt
+from veil.settings import Settings
 
 __all__ = ["RuntimeOptions", "create_session"]
 
@@ -25,6 +26,12 @@ class RuntimeOptions:
     extra: dict[str, str] = field(default_factory=dict)
     int8: bool = False
     """Prefer INT8 models where one exists (CenterFace). Only honoured on the CPU provider."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RuntimeOptions:
+        """The onnxruntime options every detector of this process is built with (``VEIL_PROVIDERS`` etc.)."""
+        threads = settings.intra_op_threads
+        return cls(providers=tuple(settings.providers), intra_op_threads=threads, int8=settings.int8)
 
     @property
     def use_int8(self) -> bool:

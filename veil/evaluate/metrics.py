@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from veil.detect.boxes import box_iou_xyxy
+from veil.boxes import box_iou_xyxy
 
 __all__ = ["MatchCounts", "match_greedy"]
 

@@ -5,9 +5,9 @@ Everything above this layer sees RGB frames in stored orientation, exact
 PyAV or Pillow object or exception.
 """
 
+from veil.frames import RGBFrame
 from veil.media.image import ImageFormat, image_orientation, read_image, write_image
 from veil.media.probe import AudioStream, MediaInfo, probe
-from veil.media.rgb import RGBFrame
 from veil.media.suffixes import MEDIA_SUFFIXES
 from veil.media.video import EncodeOptions, VideoCodec, VideoFrame, iter_frames, transcode_video
 

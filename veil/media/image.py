@@ -19,15 +19,15 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
+from veil.frames import RGBFrame, as_rgb_frame
+from veil.media.orientation import ORIENTATION_TAG, orientation_of
 from veil.media.probe import open_image
-from veil.media.rgb import RGBFrame, as_rgb_frame
 from veil.media.sniff import sniff
 
 __all__ = ["ImageFormat", "image_orientation", "orientation_of", "read_image", "write_image"]
 
 ImageFormat = Literal["jpeg", "png", "webp"]
 
-_ORIENTATION_TAG = 0x0112
 _PIL_FORMAT: dict[str, str] = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
@@ -59,15 +59,6 @@ def image_orientation(path: Path) -> int:
         return orientation_of(image)
 
 
-def orientation_of(image: Image.Image) -> int:
-    """EXIF Orientation of an opened image; 1 when absent or malformed (broken EXIF is common)."""
-    try:
-        value = image.getexif().get(_ORIENTATION_TAG, 1)
-    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError):
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
 def write_image(
     dst: Path,
     rgb: RGBFrame,
@@ -95,9 +86,9 @@ def write_image(
         params["icc_profile"] = meta.icc_profile
     exif = meta.exif if keep_metadata and meta.exif is not None else Image.Exif()
     if meta.orientation != 1:
-        exif[_ORIENTATION_TAG] = meta.orientation
+        exif[ORIENTATION_TAG] = meta.orientation
     else:
-        exif.pop(_ORIENTATION_TAG, None)
+        exif.pop(ORIENTATION_TAG, None)
     if len(exif):
         params["exif"] = exif.tobytes()
     if keep_metadata and meta.xmp:

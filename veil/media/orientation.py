@@ -16,17 +16,23 @@ from typing import Any
 
 import av
 from av.sidedata.sidedata import Type as FrameSideDataType
+from PIL import Image
 
 __all__ = [
+    "ORIENTATION_TAG",
     "DisplayMatrix",
     "exif_orientation_rotation",
     "frame_display_matrix",
     "normalize_rotation",
+    "orientation_of",
     "rotate_tag_rotation",
 ]
 
 DisplayMatrix = tuple[int, int, int, int, int, int, int, int, int]
 """FFmpeg's 3x3 display matrix (16.16 / 2.30 fixed point), as stored in containers."""
+
+ORIENTATION_TAG = 0x0112
+"""The EXIF tag that holds the Orientation (1..8)."""
 
 _EXIF_ROTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 270, 6: 90, 7: 90, 8: 270}
 
@@ -71,3 +77,12 @@ def rotate_tag_rotation(tags: Mapping[str, str]) -> int | None:
 def exif_orientation_rotation(orientation: int) -> int:
     """Clockwise rotation part of an EXIF Orientation (1..8); mirroring is not a rotation."""
     return _EXIF_ROTATION.get(orientation, 0)
+
+
+def orientation_of(image: Image.Image) -> int:
+    """EXIF Orientation of an opened image; 1 when absent or malformed (broken EXIF is common)."""
+    try:
+        value = image.getexif().get(ORIENTATION_TAG, 1)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1

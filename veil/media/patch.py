@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from veil.media.rgb import RGBFrame
+from veil.frames import RGBFrame
 
 __all__ = ["I420Patch", "Rect", "patchable"]
 

@@ -27,6 +27,7 @@ from veil.media.orientation import (
     exif_orientation_rotation,
     frame_display_matrix,
     normalize_rotation,
+    orientation_of,
     rotate_tag_rotation,
 )
 from veil.media.sniff import Sniffed, sniff
@@ -129,8 +130,6 @@ def open_image(path: Path, sniffed: Sniffed, *, max_pixels: int | None = None) -
 
 
 def _probe_image(path: Path, sniffed: Sniffed, *, max_pixels: int | None) -> MediaInfo:
-    from veil.media.image import orientation_of  # image imports probe; keep the cycle lazy
-
     image = open_image(path, sniffed, max_pixels=max_pixels)
     with image:
         orientation = orientation_of(image)

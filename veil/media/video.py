@@ -37,11 +37,11 @@ from av.video.frame import PictureType
 from av.video.reformatter import Interpolation
 
 from veil.errors import CorruptMedia, MediaError
+from veil.frames import RGBFrame, as_rgb_frame
 from veil.media.audio import AudioRoutes
 from veil.media.orientation import rotate_tag_rotation
 from veil.media.patch import I420Patch, Rect, patchable
 from veil.media.probe import VideoProbe, open_video, probe_video
-from veil.media.rgb import RGBFrame, as_rgb_frame
 from veil.media.tags import CONTAINER_SELF_TAGS, kept_tags
 
 __all__ = ["EncodeOptions", "VideoCodec", "VideoFrame", "iter_frames", "transcode_video"]

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from veil.detect.base import RGBFrame
-from veil.detect.detections import Detections
+from veil.detections import Detections
+from veil.frames import RGBFrame
 from veil.redact.regions import MaskRegion, ShapeMask, mask_regions, shape_mask
 from veil.spec import Shape
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from veil.detect.base import RGBFrame
+from veil.frames import RGBFrame
 from veil.redact.base import MaskedEffect
 from veil.redact.regions import MaskRegion
 from veil.spec import Shape

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import cv2
 
-from veil.detect.base import RGBFrame
-from veil.detect.detections import Detections
+from veil.detections import Detections
+from veil.frames import RGBFrame
 from veil.redact.base import check_frame, touched_rects
 from veil.redact.regions import mask_regions
 from veil.spec import Shape

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from veil.detect.boxes import scale_xyxy
+from veil.boxes import scale_xyxy
 from veil.spec import Shape
 
 __all__ = ["MaskRegion", "ShapeMask", "mask_regions", "shape_mask"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from veil.detect.detections import Detections
+from veil.detections import Detections
 
 __all__ = ["DetectionSchedule"]
 

@@ -30,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from veil.detect.boxes import box_iou_xyxy
-from veil.detect.detections import Detections
+from veil.boxes import box_iou_xyxy
+from veil.detections import Detections
 from veil.track.tracks import Track
 
 __all__ = ["IoUTracker", "TrackerConfig"]

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from veil.detect.boxes import clip_xyxy
-from veil.detect.detections import Detections
+from veil.boxes import clip_xyxy
+from veil.detections import Detections
 
 __all__ = ["Track", "finalize_tracks", "track_from_frames", "tracks_at_frames"]
 

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from tests.video import video_frame
+from veil.boxes import box_iou_xyxy
 from veil.detect.base import Detector
-from veil.detect.boxes import box_iou_xyxy
 from veil.detect.models import ModelStore
 from veil.detect.registry import build_detector
 from veil.detect.runtime import RuntimeOptions
@@ -130,7 +130,7 @@ def test_a_lower_threshold_never_lowers_a_plates_score(media_dir: Path) -> None:
     confident box must not be swapped for a faint upright box of the same plate (a plate in frame 17 of
     the fisheye clip was lost that way: weak boxes only extend existing tracks)."""
     store = ModelStore(Settings().model_dir)
-    runtime = Settings().runtime_options()
+    runtime = RuntimeOptions.from_settings(Settings())
     default = build_detector("license_plate", store=store, runtime=runtime, mode="video")
     low = build_detector(
         "license_plate", store=store, runtime=runtime, mode="video", threshold=default.config.threshold / 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from veil.detect.boxes import box_iou_xyxy
+from veil.boxes import box_iou_xyxy
 from veil.detect.models import ModelStore, sha256_file
 from veil.detect.registry import build_detector, default_threshold, model_sha256
 from veil.detect.runtime import RuntimeOptions

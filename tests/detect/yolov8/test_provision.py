@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from veil.detect.boxes import box_iou_xyxy
+from veil.boxes import box_iou_xyxy
 from veil.detect.models import ModelStore
 from veil.detect.runtime import RuntimeOptions
 from veil.detect.yolov8 import YoloV8Config, YoloV8Detector

@@ -23,12 +23,12 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from veil.detect.base import RGBFrame
-from veil.detect.boxes import clip_xyxy, nms_xyxy
-from veil.detect.detections import Detections
+from veil.boxes import clip_xyxy, nms_xyxy
 from veil.detect.multiscale import planar_blob
 from veil.detect.runtime import RuntimeOptions, create_session
+from veil.detections import Detections
 from veil.errors import ModelCorrupt
+from veil.frames import RGBFrame
 
 __all__ = ["YoloV8Config", "YoloV8Detector", "letterbox_yolo"]
 
