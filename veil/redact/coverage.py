@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from veil.detect.detections import Detections
+from veil.detections import Detections
 from veil.redact.base import MaskedEffect, Redactor
 from veil.redact.regions import mask_regions, shape_mask
 
