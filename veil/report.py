@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from veil import __version__
+
 __all__ = ["AudioInfo", "MediaSummary", "ModelInfo", "Report", "TrackFrame", "TrackReport"]
 
 
@@ -69,3 +71,6 @@ class Report(_Model):
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
     input_sha256: str
     output_sha256: str | None = None
+    veil_version: str = Field(
+        default_factory=lambda: __version__, max_length=40, description="Version of Veil that made it."
+    )

@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     webhook_base_delay_s: float = Field(
         2.0, ge=0, le=3600, description="First webhook retry delay; doubles per attempt, with jitter."
     )
+    receipt_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs job receipts; give every API process the same one. "
+        "Unset: generated once into VEIL_DATA_DIR/receipt-keys.",
+    )
     log_format: Literal["json", "text"] = Field("json", description="Service log lines: JSON or plain text.")
 
     # client (`veil jobs …`, `veil.client`)

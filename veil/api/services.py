@@ -27,6 +27,7 @@ from veil.jobs.retention import RetentionSweeper
 from veil.jobs.runner import JobRunner, PipelineRunner
 from veil.jobs.secrets import load_server_secret
 from veil.jobs.worker import WorkerContext
+from veil.receipts import Keyring
 from veil.settings import Settings
 from veil.storage import Storage, create_storage
 
@@ -68,6 +69,7 @@ class Services:
     server_secret: bytes
     notifier: WebhookNotifier
     sweeper: RetentionSweeper
+    receipt_keys: Keyring
     engine_state: str = "idle"
     """``idle`` (no local workers), ``loading``, ``ok``, or the error code of a failed warm-up."""
     _warmup: threading.Thread | None = field(default=None, repr=False)
@@ -127,6 +129,7 @@ class Services:
                 interval_s=settings.sweep_interval_s,
                 scratch_dir=ctx.scratch_dir,
             ),
+            receipt_keys=Keyring.load(settings.data_dir / "receipt-keys", key_file=settings.receipt_key_file),
         )
 
     @property

@@ -1,8 +1,8 @@
 """The ``veil`` command. Each command module registers itself on ``app``.
 
 Command modules: ``engine`` (redact, detect), ``models_cmd`` (models …), ``eval_cmd`` (eval),
-``service`` (serve, keys, jobs), ``worker`` (worker). They import lazily-heavy modules inside the
-command functions so that ``veil --help`` stays fast.
+``service`` (serve, keys, jobs), ``worker`` (worker), ``receipts_cmd`` (verify, receipts …). They
+import lazily-heavy modules inside the command functions so that ``veil --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_COMMAND_MODULES = ("engine", "models_cmd", "eval_cmd", "service", "jobs_cmd", "worker")
+_COMMAND_MODULES = ("engine", "models_cmd", "eval_cmd", "service", "jobs_cmd", "worker", "receipts_cmd")
 
 for _name in _COMMAND_MODULES:
     try:

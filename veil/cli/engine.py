@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -326,6 +327,57 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+class _ReceiptWriter:
+    """Signed receipts of a ``veil redact --report`` run: ``REPORT.receipts/<output name>.receipt.json``,
+    signed with this machine's receipt key (``VEIL_DATA_DIR/receipt-keys`` or VEIL_RECEIPT_KEY_FILE)."""
+
+    def __init__(self, report_path: Path, *, names: bool) -> None:
+        from veil.receipts import Keyring
+        from veil.settings import get_settings
+
+        settings = get_settings()
+        self.keyring = Keyring.load(settings.data_dir / "receipt-keys", key_file=settings.receipt_key_file)
+        self.directory = report_path.with_name(report_path.stem + ".receipts")
+        self.names = names
+
+    def write(
+        self, spec: Any, source: Path, dst: Path, report: Any, started: datetime, finished: datetime
+    ) -> Path:
+        from veil.receipts import FileFacts, ReceiptTimes, sign_receipt
+        from veil.receipts.model import make_receipt
+
+        receipt = make_receipt(
+            spec=spec.model_dump(mode="json"),
+            veil_version=report.veil_version,
+            mode="redact",
+            kind=report.kind,
+            input=FileFacts(
+                sha256=report.input_sha256,
+                size=source.stat().st_size,
+                name=str(source) if self.names else None,
+            ),
+            output=FileFacts(
+                sha256=report.output_sha256,
+                size=dst.stat().st_size,
+                name=str(dst) if self.names else None,
+            ),
+            models=report.models,
+            counts={str(k): int(v) for k, v in report.counts.items()},
+            frames=report.input.frame_count if report.kind == "video" else 1,
+            masked_frames=report.masked_frames,
+            times=ReceiptTimes(
+                started_at=started,
+                finished_at=finished,
+                processing_s=round((finished - started).total_seconds(), 4),
+            ),
+        )
+        signed = sign_receipt(receipt, self.keyring)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{dst.name}.receipt.json"
+        path.write_text(json.dumps(signed.model_dump(mode="json"), indent=2))
+        return path
+
+
 def redact(
     paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
     output: Annotated[
@@ -370,8 +422,16 @@ def redact(
         Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")
     ] = None,
     report_path: Annotated[
-        Path | None, typer.Option("--report", help="Write the JSON report of every file here.")
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write the JSON report of every file here, and a signed receipt per file into "
+            "REPORT.receipts/ (check with `veil verify`).",
+        ),
     ] = None,
+    receipt_names: Annotated[
+        bool, typer.Option("--receipt-names", help="Put the input and output file names in the receipts.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON result line per file.")] = False,
 ) -> None:
     """Mask faces and licence plates in images and videos."""
@@ -413,8 +473,17 @@ def redact(
         spec = spec.model_copy(update={"output": spec.output.model_copy(update={"format": fmt})})
     reports: list[dict[str, Any]] = []
     failed = 0
+    receipts = _ReceiptWriter(report_path, names=receipt_names) if report_path is not None else None
+    started = datetime.now(UTC)
     try:
         for job, dst, report, error in _iter_runs(jobs, spec, out=output, redact=True):
+            finished = datetime.now(UTC)
+            run_started, started = started, finished
+            if error is None and receipts is not None and dst is not None:
+                receipt_path = receipts.write(spec, job.source, dst, report, run_started, finished)
+                reports.append({**report.model_dump(mode="json"), "receipt": str(receipt_path)})
+            elif error is None:
+                reports.append(report.model_dump(mode="json"))
             if error is not None:
                 failed += 1
                 typer.echo(_error_line(job.source, error), err=True)
@@ -423,7 +492,6 @@ def redact(
                         json.dumps({"file": str(job.source), "ok": False, "error": _error_dict(error)})
                     )
                 continue
-            reports.append(report.model_dump(mode="json"))
             if as_json:
                 typer.echo(
                     json.dumps(

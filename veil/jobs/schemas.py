@@ -109,6 +109,9 @@ class JobPublic(_Public):
     )
     result_url: str | None = Field(None, description="Where to download the result (needs the API key).")
     report_url: str | None = Field(None, description="Where to read the JSON report with tracks.")
+    receipt_url: str | None = Field(
+        None, description="Where to get the signed receipt (hashes, spec, models), once succeeded."
+    )
     expired: bool = Field(False, description="Retention already deleted the input and output.")
 
 
@@ -223,6 +226,9 @@ def job_public(row: JobRow, *, base_url: str = "") -> JobPublic:
         error=error,
         result_url=f"{base_url}/v1/jobs/{row.id}/result" if has_result else None,
         report_url=f"{base_url}/v1/jobs/{row.id}/report"
+        if state is JobState.SUCCEEDED and not expired
+        else None,
+        receipt_url=f"{base_url}/v1/jobs/{row.id}/receipt"
         if state is JobState.SUCCEEDED and not expired
         else None,
         expired=expired,
