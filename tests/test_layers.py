@@ -26,7 +26,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"veil.media"}),
     frozenset({"veil.detect", "veil.track", "veil.redact"}),
     frozenset({"veil.pipeline", "veil.evaluate"}),
-    frozenset({"veil.storage", "veil.jobs", "veil.auth"}),
+    frozenset({"veil.storage", "veil.jobs", "veil.auth", "veil.receipts"}),
     frozenset({"veil.api", "veil.cli", "veil.web", "veil.client", "veil.__main__"}),
 )
 """Bottom first. A module may import its own layer and the ones below it."""
