@@ -209,3 +209,78 @@ def test_plates_video_masks_every_plate_an_independent_pass_finds(
                     missed.append(f"frame {frame.index}: {cover:.0%} of {box.round().tolist()}")
     assert checked >= 12, "the reference should see plates in most frames"
     assert not missed, f"{len(missed)} of {checked} plates not fully masked: {missed}"
+
+
+def test_tracked_regions_follow_their_keyframes_and_zones_have_a_time_span(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from tests.media.synthetic import make_clip
+    from tests.video import video_frame
+
+    src = make_clip(tmp_path / "in.mp4", size_wh=(160, 120), frames=30, rate=10)
+    spec = RedactionSpec(
+        tracked_regions=[
+            {
+                "keyframes": [{"frame": 5, "box": (0, 0, 20, 20)}, {"frame": 15, "box": (100, 60, 120, 80)}],
+                "method": "black",
+            }
+        ],
+        exclusion_zones=[{"box": (0, 0, 160, 120), "start": 2.0}],
+    )
+    out = tmp_path / "out.mp4"
+    run(engine, spec, src, out)
+
+    def dark(frame: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+        x1, y1, x2, y2 = box
+        return bool(frame[y1 + 3 : y2 - 3, x1 + 3 : x2 - 3].max() < 40)
+
+    assert not dark(video_frame(out, 4), (0, 0, 20, 20))  # before the first keyframe
+    assert dark(video_frame(out, 5), (0, 0, 20, 20))
+    assert dark(video_frame(out, 10), (50, 30, 70, 50))  # halfway: interpolated
+    assert not dark(video_frame(out, 10), (0, 0, 20, 20))
+    assert dark(video_frame(out, 15), (100, 60, 120, 80))  # a zone never unmasks a manual region
+    assert not dark(video_frame(out, 16), (100, 60, 120, 80))  # after the last keyframe
+
+
+@pytest.mark.parametrize(
+    "keyframes",
+    [
+        [],
+        [{"frame": 3, "box": (0, 0, 5, 5)}, {"frame": 3, "box": (0, 0, 6, 6)}],
+        [{"frame": 0, "box": (5, 0, 1, 5)}],
+    ],
+    ids=["empty", "repeated-frame", "inverted-box"],
+)
+def test_bad_tracked_regions_are_refused(keyframes: list[dict[str, object]]) -> None:
+    with pytest.raises(ValueError):
+        RedactionSpec.model_validate({"tracked_regions": [{"keyframes": keyframes}]})
+
+
+def test_tracked_region_boxes_are_interpolated_linearly() -> None:
+    spec = RedactionSpec.model_validate(
+        {
+            "tracked_regions": [
+                {"keyframes": [{"frame": 10, "box": (0, 0, 10, 10)}, {"frame": 20, "box": (10, 20, 30, 40)}]}
+            ]
+        }
+    )
+    region = spec.tracked_regions[0]
+    assert region.box_at(9) is None and region.box_at(21) is None
+    assert region.box_at(10) == (0, 0, 10, 10)
+    assert region.box_at(15) == (5, 10, 20, 25)
+    assert region.box_at(20) == (10, 20, 30, 40)
+
+
+def test_exclusion_zones_apply_only_during_their_time_span() -> None:
+    from veil.detect.detections import Detections
+    from veil.pipeline import _outside_zones
+
+    dets = Detections(
+        xyxy=np.array([[10, 10, 20, 20], [100, 100, 110, 110]], np.float32),
+        confidence=np.ones(2, np.float32),
+        class_id=np.zeros(2, np.int64),
+    )
+    spec = RedactionSpec(exclusion_zones=[{"box": (0, 0, 50, 50), "start": 1.0, "end": 2.0}])
+    assert len(_outside_zones(dets, spec, 0.5)) == 2
+    assert _outside_zones(dets, spec, 1.5).xyxy.tolist() == [[100, 100, 110, 110]]
+    assert len(_outside_zones(dets, spec, 2.5)) == 2

@@ -43,7 +43,7 @@ from veil.media import (
 from veil.redact import Redactor, build_redactor
 from veil.report import AudioInfo, MediaSummary, ModelInfo, Report, TrackFrame, TrackReport
 from veil.settings import Settings
-from veil.spec import Method, RedactionSpec, Shape
+from veil.spec import Method, RedactionSpec, Region, Shape, TrackedRegion
 from veil.track import DetectionSchedule, IoUTracker, Track, TrackerConfig, finalize_tracks, tracks_at_frames
 
 __all__ = [
@@ -129,7 +129,7 @@ class _Plan:
 
     categories: tuple[str, ...]
     redactors: tuple[Redactor, ...]
-    region_redactors: dict[tuple[Method, Shape], Redactor]
+    region_redactors: dict[tuple[Method, Shape, int], Redactor]
 
     def class_id(self, category: str) -> int:
         return self.categories.index(category)
@@ -257,14 +257,27 @@ def _make_plan(spec: RedactionSpec, source_report: Report | None) -> _Plan:
             if t.category not in categories and t.category not in disabled:
                 categories.append(t.category)
     redactors = tuple(
-        build_redactor(spec.method_for(c), shape=spec.shape_for(c), mask_scale=spec.mask_scale_for(c))
+        build_redactor(
+            spec.method_for(c),
+            shape=spec.shape_for(c),
+            mask_scale=spec.mask_scale_for(c),
+            strength=spec.strength_for(c),
+        )
         for c in categories
     )
     region_redactors = {
-        (m, s): build_redactor(m, shape=s, mask_scale=1.0)
-        for m, s in {(r.method or spec.method, r.shape) for r in spec.regions}
+        (m, s, k): build_redactor(m, shape=s, mask_scale=1.0, strength=k)
+        for m, s, k in {_region_key(spec, r) for r in _manual_regions(spec)}
     }
     return _Plan(categories=tuple(categories), redactors=redactors, region_redactors=region_redactors)
+
+
+def _manual_regions(spec: RedactionSpec) -> list[Region | TrackedRegion]:
+    return [*spec.regions, *spec.tracked_regions]
+
+
+def _region_key(spec: RedactionSpec, region: Region | TrackedRegion) -> tuple[Method, Shape, int]:
+    return (region.method or spec.method, region.shape, spec.region_strength(region))
 
 
 def reviewed_tracks(spec: RedactionSpec, source_report: Report) -> list[Track]:
@@ -588,7 +601,7 @@ def _render(
         index = frame_offset + frame.index
         dets = per_frame[index] if index < len(per_frame) else Detections.empty()
         time_s = time_offset_s + frame.time_s
-        jobs = _mask_jobs(dets, spec, plan, time_s=time_s, resolution_wh=resolution_wh)
+        jobs = _mask_jobs(dets, spec, plan, time_s=time_s, frame_index=index, resolution_wh=resolution_wh)
         if not jobs:
             return None
         # Only the rectangles the masks touch are converted to RGB and back (see VideoFrame.rgb_regions).
@@ -630,12 +643,14 @@ def _regions_at(spec: RedactionSpec, time_s: float) -> list[int]:
     ]
 
 
-def _outside_zones(dets: Detections, spec: RedactionSpec) -> Detections:
+def _outside_zones(dets: Detections, spec: RedactionSpec, time_s: float) -> Detections:
     if not spec.exclusion_zones or not len(dets):
         return dets
     centre = (dets.xyxy[:, :2] + dets.xyxy[:, 2:]) / 2
     inside = np.zeros(len(dets), dtype=bool)
     for zone in spec.exclusion_zones:
+        if time_s + 1e-6 < zone.start or (zone.end is not None and time_s > zone.end + 1e-6):
+            continue
         x1, y1, x2, y2 = zone.box
         inside |= (centre[:, 0] >= x1) & (centre[:, 0] <= x2) & (centre[:, 1] >= y1) & (centre[:, 1] <= y2)
     return dets[~inside]
@@ -648,10 +663,14 @@ def _mask_frame(
     plan: _Plan,
     *,
     time_s: float,
+    frame_index: int = 0,
     resolution_wh: tuple[int, int],
 ) -> None:
-    """Mask detections (outside exclusion zones) and the manual regions active at ``time_s``, in place."""
-    for redactor, mine in _mask_jobs(dets, spec, plan, time_s=time_s, resolution_wh=resolution_wh):
+    """Mask detections (outside exclusion zones) and the manual regions active at ``time_s`` and
+    ``frame_index``, in place."""
+    for redactor, mine in _mask_jobs(
+        dets, spec, plan, time_s=time_s, frame_index=frame_index, resolution_wh=resolution_wh
+    ):
         redactor.apply(rgb, mine)
 
 
@@ -661,23 +680,31 @@ def _mask_jobs(
     plan: _Plan,
     *,
     time_s: float,
+    frame_index: int,
     resolution_wh: tuple[int, int],
 ) -> list[tuple[Redactor, Detections]]:
     """Which redactor masks which boxes in one frame: detections outside exclusion zones by their
-    category's redactor, then the manual regions active at ``time_s``."""
-    dets = _outside_zones(dets, spec)
+    category's redactor, then the manual regions active at ``time_s`` and the tracked regions'
+    boxes at ``frame_index`` (interpolated between keyframes)."""
+    dets = _outside_zones(dets, spec, time_s)
     jobs: list[tuple[Redactor, Detections]] = []
     for class_id, redactor in enumerate(plan.redactors):
         mine = dets[dets.class_id == class_id]
         if len(mine):
             jobs.append((redactor, mine))
-    for i in _regions_at(spec, time_s):
-        region = spec.regions[i]
-        box = clip_xyxy(np.array([region.box], dtype=np.float32), resolution_wh=resolution_wh)
+    manual: list[tuple[Region | TrackedRegion, tuple[float, float, float, float]]] = [
+        (spec.regions[i], spec.regions[i].box) for i in _regions_at(spec, time_s)
+    ]
+    for tracked in spec.tracked_regions:
+        at = tracked.box_at(frame_index)
+        if at is not None:
+            manual.append((tracked, at))
+    for region, xyxy in manual:
+        box = clip_xyxy(np.array([xyxy], dtype=np.float32), resolution_wh=resolution_wh)
         region_dets = Detections(
             xyxy=box, confidence=np.ones(1, np.float32), class_id=np.full(1, -1, np.int64)
         )
-        jobs.append((plan.region_redactors[(region.method or spec.method, region.shape)], region_dets))
+        jobs.append((plan.region_redactors[_region_key(spec, region)], region_dets))
     return jobs
 
 

@@ -7,6 +7,7 @@ Validators are pure: no file or network access happens here.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
@@ -15,19 +16,48 @@ __all__ = [
     "BUILTIN_CATEGORIES",
     "CategorySpec",
     "DetectionOptions",
+    "STRENGTH_LEVELS",
     "ExclusionZone",
+    "Keyframe",
     "Method",
     "OutputOptions",
     "Region",
     "RedactionSpec",
     "Shape",
+    "Strength",
     "TrackFilter",
+    "TrackedRegion",
     "TrackingOptions",
     "WebhookSpec",
+    "XYXY",
+    "resolve_strength",
 ]
 
 Method = Literal["blur", "pixelate", "black", "box"]
 Shape = Literal["ellipse", "rect"]
+Strength = Annotated[
+    Annotated[int, Field(ge=1, le=100)] | Literal["low", "medium", "high"],
+    Field(
+        description="How strong `blur` and `pixelate` are: 1 (weakest) to 100, or `low` (20), `medium` (50, "
+        "the default) or `high` (80). Even at 1 the masked area stays unrecognisable: the blur is at least "
+        "2/3 of the box wide and a pixelated box has at most 12 blocks across. Ignored by `black` and `box`.",
+    ),
+]
+STRENGTH_LEVELS: dict[str, int] = {"low": 20, "medium": 50, "high": 80}
+"""The named strength levels and the number each stands for."""
+
+
+def resolve_strength(value: int | str) -> int:
+    """The number 1-100 a ``Strength`` stands for (named levels via ``STRENGTH_LEVELS``)."""
+    if isinstance(value, str):
+        if value not in STRENGTH_LEVELS:
+            raise ValueError(f"unknown strength {value!r}; use 1-100 or {', '.join(STRENGTH_LEVELS)}")
+        return STRENGTH_LEVELS[value]
+    if not 1 <= value <= 100:
+        raise ValueError(f"strength must be in [1, 100], got {value}")
+    return int(value)
+
+
 CategoryName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 BUILTIN_CATEGORIES: tuple[str, ...] = ("face", "license_plate", "qr_code", "barcode")
@@ -66,6 +96,7 @@ class CategorySpec(_Strict):
         description="Grow each box by this factor before masking. Unset: spec `mask_scale`.",
     )
     shape: Shape | None = Field(None, description="Mask shape for this category. Unset: spec `shape`.")
+    strength: Strength | None = Field(None, description="Blur/pixelate strength. Unset: spec `strength`.")
 
 
 class DetectionOptions(_Strict):
@@ -152,6 +183,7 @@ class Region(_Strict):
     end: float | None = Field(None, ge=0.0, description="End time in seconds; unset means until the end.")
     method: Method | None = Field(None, description="Masking method; unset uses the spec `method`.")
     shape: Shape = Field("rect", description="Mask shape.")
+    strength: Strength | None = Field(None, description="Blur/pixelate strength. Unset: spec `strength`.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Region:
@@ -163,16 +195,89 @@ class Region(_Strict):
         return self
 
 
+class Keyframe(_Strict):
+    """Where a tracked region is in one frame."""
+
+    frame: int = Field(ge=0, le=10_000_000, description="Frame number (0 is the first frame of the source).")
+    box: XYXY
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Keyframe:
+        x1, y1, x2, y2 = self.box
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError("box must satisfy x1 < x2 and y1 < y2")
+        return self
+
+
+class TrackedRegion(_Strict):
+    """A manual region that moves: boxes at keyframes, masked from the first keyframe to the last.
+
+    Between two keyframes the box is interpolated linearly, corner by corner; outside the first and
+    last keyframe nothing is masked. ``POST /v1/jobs/{id}/track`` returns keyframes in this shape
+    for a box drawn on one frame. For images, frame 0 is the image.
+    """
+
+    keyframes: list[Keyframe] = Field(
+        min_length=1,
+        max_length=100_000,
+        description="Boxes at frame numbers, in strictly increasing frame order.",
+    )
+    label: str | None = Field(
+        None, max_length=80, description="A name for people reviewing the spec (e.g. `badge`); not used."
+    )
+    method: Method | None = Field(None, description="Masking method; unset uses the spec `method`.")
+    shape: Shape = Field("rect", description="Mask shape.")
+    strength: Strength | None = Field(None, description="Blur/pixelate strength. Unset: spec `strength`.")
+
+    @model_validator(mode="after")
+    def _increasing(self) -> TrackedRegion:
+        frames = [k.frame for k in self.keyframes]
+        if any(b <= a for a, b in zip(frames, frames[1:], strict=False)):
+            raise ValueError("keyframes must be in strictly increasing frame order")
+        return self
+
+    @property
+    def first_frame(self) -> int:
+        return self.keyframes[0].frame
+
+    @property
+    def last_frame(self) -> int:
+        return self.keyframes[-1].frame
+
+    def box_at(self, frame: int) -> tuple[float, float, float, float] | None:
+        """The box at ``frame`` (interpolated between keyframes), or ``None`` outside the region's span."""
+        keys = self.keyframes
+        if frame < keys[0].frame or frame > keys[-1].frame:
+            return None
+        i = bisect_right(keys, frame, key=lambda k: k.frame) - 1
+        a = keys[i]
+        if a.frame == frame or i + 1 >= len(keys):
+            return a.box
+        b = keys[i + 1]
+        t = (frame - a.frame) / (b.frame - a.frame)
+        return (
+            a.box[0] + t * (b.box[0] - a.box[0]),
+            a.box[1] + t * (b.box[1] - a.box[1]),
+            a.box[2] + t * (b.box[2] - a.box[2]),
+            a.box[3] + t * (b.box[3] - a.box[3]),
+        )
+
+
 class ExclusionZone(_Strict):
-    """Detections whose centre falls inside the zone are not masked (e.g. a poster of a public figure)."""
+    """Detections whose centre falls inside the zone are not masked (e.g. a poster of a public figure).
+    Manual regions are masked even inside a zone."""
 
     box: XYXY
+    start: float = Field(0.0, ge=0.0, description="Start time in seconds (ignored for images).")
+    end: float | None = Field(None, ge=0.0, description="End time in seconds; unset means until the end.")
 
     @model_validator(mode="after")
     def _ordered(self) -> ExclusionZone:
         x1, y1, x2, y2 = self.box
         if x2 <= x1 or y2 <= y1:
             raise ValueError("box must satisfy x1 < x2 and y1 < y2")
+        if self.end is not None and self.end < self.start:
+            raise ValueError("end must not be before start")
         return self
 
 
@@ -194,6 +299,7 @@ class RedactionSpec(_Strict):
         "custom categories.",
     )
     mask_scale: float = Field(1.3, ge=1.0, le=3.0, description="Default box growth factor before masking.")
+    strength: Strength = Field("medium", description="Default blur/pixelate strength.")
     detection: DetectionOptions = Field(default_factory=DetectionOptions)
     tracking: TrackingOptions = Field(default_factory=TrackingOptions)
     output: OutputOptions = Field(default_factory=OutputOptions)
@@ -206,6 +312,12 @@ class RedactionSpec(_Strict):
     filter: TrackFilter | None = Field(None, description="With `source_job`: which tracks to mask.")
     regions: list[Region] = Field(
         default_factory=list, max_length=1000, description="Manual regions to mask."
+    )
+    tracked_regions: list[TrackedRegion] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Manual regions that move: keyframe boxes, interpolated between keyframes "
+        "(drawn in the review page, or returned by `POST /v1/jobs/{id}/track`).",
     )
     exclusion_zones: list[ExclusionZone] = Field(
         default_factory=list, max_length=1000, description="Zones in which detections are not masked."
@@ -255,6 +367,16 @@ class RedactionSpec(_Strict):
         if self.shape is not None:
             return self.shape
         return "ellipse" if category == "face" else "rect"
+
+    def strength_for(self, category: str) -> int:
+        """The strength 1-100 of ``category``'s blur or pixelation."""
+        cat = self.categories.get(category)
+        value = cat.strength if cat is not None and cat.strength is not None else self.strength
+        return resolve_strength(value)
+
+    def region_strength(self, region: Region | TrackedRegion) -> int:
+        """The strength 1-100 of a manual region's blur or pixelation."""
+        return resolve_strength(region.strength if region.strength is not None else self.strength)
 
     def mask_scale_for(self, category: str) -> float:
         cat = self.categories.get(category)
