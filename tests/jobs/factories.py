@@ -20,7 +20,7 @@ from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
 from veil.jobs.worker import utcnow
 from veil.media import MediaInfo
-from veil.report import MediaSummary, Report
+from veil.report import MediaSummary, Report, TrackFrame, TrackReport
 from veil.spec import RedactionSpec
 from veil.storage import Storage
 
@@ -133,6 +133,11 @@ class GateRunner:
             input=summary,
             output=summary if output_path is not None else None,
             counts={"face": 1},
+            tracks=[
+                TrackReport(
+                    id=1, category="face", frames=[TrackFrame(frame=0, box=(0, 0, 10, 10), score=0.9)]
+                )
+            ],
             input_sha256=digest,
             output_sha256=digest if output_path is not None else None,
         )

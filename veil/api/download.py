@@ -11,7 +11,20 @@ from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
 from veil.storage import Storage
 
-__all__ = ["check_result_available", "result_response"]
+__all__ = ["check_result_available", "result_response", "source_response"]
+
+_SOURCE_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
 
 
 def check_result_available(row: JobRow) -> str:
@@ -25,6 +38,10 @@ def check_result_available(row: JobRow) -> str:
     return row.output_key
 
 
+def _suffix(key: str) -> str:
+    return key[key.rfind(".") :].lower() if "." in key.rsplit("/", 1)[-1] else ""
+
+
 def result_response(
     storage: Storage, row: JobRow, *, range_header: str | None, head: bool = False
 ) -> Response:
@@ -33,15 +50,48 @@ def result_response(
         size = storage.size(key)
     except StorageNotFound as exc:
         raise Expired("the result is no longer stored") from exc
-    suffix = key[key.rfind(".") :] if "." in key.rsplit("/", 1)[-1] else ""
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f'attachment; filename="{row.id}{suffix}"',
+        "Content-Disposition": f'attachment; filename="{row.id}{_suffix(key)}"',
         "Cache-Control": "private, no-store",
     }
     if row.output_sha256:
         headers["ETag"] = f'"{row.output_sha256}"'
     media_type = row.output_content_type or "application/octet-stream"
+    return _ranged(storage, key, size, headers, media_type, range_header=range_header, head=head)
+
+
+def source_response(
+    storage: Storage, row: JobRow, *, range_header: str | None, head: bool = False
+) -> Response:
+    """The job's input as uploaded (for a ``source_job`` redaction, the detect job's input)."""
+    if row.purged_at is not None:
+        raise Expired("retention deleted this job's input")
+    try:
+        size = storage.size(row.input_key)
+    except StorageNotFound as exc:
+        raise Expired("the input is no longer stored") from exc
+    suffix = _suffix(row.input_key)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'inline; filename="{row.id}-source{suffix}"',
+        "Cache-Control": "private, no-store",
+        "ETag": f'"{row.input_sha256}"',
+    }
+    media_type = _SOURCE_TYPES.get(suffix, "application/octet-stream")
+    return _ranged(storage, row.input_key, size, headers, media_type, range_header=range_header, head=head)
+
+
+def _ranged(
+    storage: Storage,
+    key: str,
+    size: int,
+    headers: dict[str, str],
+    media_type: str,
+    *,
+    range_header: str | None,
+    head: bool,
+) -> Response:
     byte_range = parse_range(range_header, size)
     if byte_range is None:
         first, last, status = 0, size - 1, 200

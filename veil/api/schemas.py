@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from veil.jobs.schemas import ApiKeyPublic
-from veil.spec import RedactionSpec
+from veil.spec import XYXY, Keyframe, RedactionSpec
 
 __all__ = [
     "AccountPublic",
@@ -18,6 +18,8 @@ __all__ = [
     "LinkCreate",
     "LinkPublic",
     "ReadyPublic",
+    "TrackCreate",
+    "TrackedRegionPublic",
     "UsagePublic",
 ]
 
@@ -32,6 +34,11 @@ class LinkCreate(_Model):
         ge=1,
         le=7 * 86400,
         description="Lifetime in seconds (1 s to 7 days). Unset: VEIL_LINK_TTL_S (24 h).",
+    )
+    file: Literal["result", "source"] = Field(
+        "result",
+        description="`result`: the redacted file. `source`: the job's unredacted input, e.g. for a "
+        "review player (a `<video>` element cannot send an API key).",
     )
 
 
@@ -83,4 +90,32 @@ class JobCreate(_Model):
     )
     spec: RedactionSpec = Field(
         default_factory=RedactionSpec, description="The redaction spec as JSON text. Omit for all defaults."
+    )
+
+
+class TrackCreate(_Model):
+    """A box drawn on one frame of a job's video, to be followed through the video."""
+
+    frame: int = Field(ge=0, le=10_000_000, description="Frame number the box was drawn on (0 is the first).")
+    box: XYXY
+    max_seconds: float = Field(
+        10.0, gt=0, le=60, description="Follow at most this many seconds of video in each direction."
+    )
+
+
+class TrackedRegionPublic(_Model):
+    """Where the drawn box's object is, as keyframes for a `tracked_regions` entry of a spec."""
+
+    keyframes: list[Keyframe] = Field(
+        description="Boxes at frame numbers; a spec interpolates linearly between them. The box is masked "
+        "from the first keyframe to the last."
+    )
+    first_frame: int = Field(ge=0, description="First frame the object was followed to.")
+    last_frame: int = Field(ge=0, description="Last frame the object was followed to.")
+    frames_followed: int = Field(ge=1, description="Frames with a box (including the drawn one).")
+    stopped: dict[
+        Literal["forward", "backward"], Literal["lost", "scene_cut", "video_end", "frame_limit", "time_limit"]
+    ] = Field(
+        description="Why following ended in each direction: `lost` (the object left or was covered), "
+        "`scene_cut`, `video_end`, `frame_limit` (`max_seconds`) or `time_limit` (the server's time budget)."
     )

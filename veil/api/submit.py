@@ -19,7 +19,7 @@ from veil.api.errors import BadRequest
 from veil.api.params import equivalent_of
 from veil.api.services import Services
 from veil.api.upload import Upload
-from veil.errors import JobConflict, SpecError, UnsupportedMedia
+from veil.errors import JobConflict, SpecError, StorageNotFound, UnsupportedMedia
 from veil.jobs import blobs, store
 from veil.jobs.secrets import new_id
 from veil.jobs.states import JobState
@@ -63,6 +63,22 @@ def _replay(existing: JobRow, fingerprint: str) -> Submitted:
     return Submitted(job=existing, created=False)
 
 
+def _check_track_ids(services: Services, source: JobRow, track_ids: list[int]) -> None:
+    """``SpecError`` (422) naming the filter's track ids that the source job's report does not have:
+    a filter of unknown ids would otherwise mask nothing, or everything, without a word."""
+    if source.report_key is None:
+        raise SpecError("source_job has no report; run detection again")
+    try:
+        text = b"".join(services.storage.iter_range(source.report_key))
+    except StorageNotFound as exc:
+        raise SpecError("source_job's report is no longer stored; run detection again") from exc
+    known = {int(t["id"]) for t in json.loads(text).get("tracks", [])}
+    unknown = sorted(set(track_ids) - known)
+    if unknown:
+        shown = ", ".join(str(i) for i in unknown[:20]) + (" …" if len(unknown) > 20 else "")
+        raise SpecError(f"filter.track_ids: unknown track ids {shown} (source_job has {len(known)} tracks)")
+
+
 def submit_job(
     services: Services,
     *,
@@ -102,6 +118,8 @@ def submit_job(
             raise JobConflict(f"source_job is {source.state.value}; wait until it has succeeded")
         if source.purged_at is not None:
             raise SpecError("source_job has expired; run detection again")
+        if spec.filter is not None and spec.filter.track_ids:
+            _check_track_ids(services, source, spec.filter.track_ids)
         if upload.path is not None and upload.sha256 != source.input_sha256:
             raise SpecError(
                 "with source_job, omit `file` (the source job's input is used) or send the same file"

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from veil.api.deps import Reader, ServicesDep, Writer
-from veil.api.download import check_result_available, result_response
+from veil.api.download import check_result_available, result_response, source_response
 from veil.api.errors import BadRequest, Expired, error_responses, request_id_of
 from veil.api.links import sign_link
 from veil.api.schemas import LinkCreate, LinkPublic
@@ -393,6 +393,47 @@ def get_result(
     return response
 
 
+@router.head("/{job_id}/source", include_in_schema=False)
+@router.get(
+    "/{job_id}/source",
+    summary="Stream the source media",
+    response_class=Response,
+    responses={
+        200: {"description": "The job's input as uploaded.", "content": {"application/octet-stream": {}}},
+        206: {"description": "Part of the file (Range).", "content": {"application/octet-stream": {}}},
+        **error_responses(400, 401, 403, 404, 410, 416, 429),
+    },
+)
+def get_source(
+    request: Request,
+    job_id: JobId,
+    principal: Reader,
+    services: ServicesDep,
+    range_header: Annotated[
+        str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")
+    ] = None,
+) -> Response:
+    """The unredacted input of a job (for a `source_job` redaction, the detect job's input), for the
+    review player. Supports HEAD and a single HTTP Range, so players can seek. Same key scope as the
+    report: whoever may read a job's tracks may see what they were found in."""
+    row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    head = request.method == "HEAD"
+    response = source_response(services.storage, row, range_header=range_header, head=head)
+    if not head and (
+        response.status_code == 200 or (range_header or "").replace(" ", "").startswith("bytes=0-")
+    ):
+        audit(
+            services,
+            request,
+            actor=principal.key_id,
+            action="source.download",
+            tenant_id=row.tenant_id,
+            job_id=job_id,
+            row=row,
+        )
+    return response
+
+
 @router.get(
     "/{job_id}/report",
     summary="Read the report",
@@ -464,16 +505,24 @@ def create_link(
     services: ServicesDep,
     body: Annotated[LinkCreate | None, Body()] = None,
 ) -> LinkPublic:
-    """A URL that downloads the result without an API key until it expires (default 24 h, at most 7 days).
+    """A URL that downloads the result (or, with `file: source`, the unredacted input) without an API key
+    until it expires (default 24 h, at most 7 days).
     Anyone holding it can download, so hand it out as you would the file."""
     row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
-    key = check_result_available(row)
+    file = body.file if body is not None else "result"
+    if file == "source":
+        if row.purged_at is not None:
+            raise Expired("retention deleted this job's input")
+        key = row.input_key
+    else:
+        key = check_result_available(row)
     ttl = (body.expires_in if body is not None else None) or services.settings.link_ttl_s
     expires = int(time.time()) + ttl
     url = services.storage.presign(key, ttl)
     if url is None:
-        sig = sign_link(services.server_secret, job_id=job_id, expires=expires)
-        url = f"{base_url(services, request)}/v1/links/{job_id}?expires={expires}&sig={sig}"
+        sig = sign_link(services.server_secret, job_id=job_id, expires=expires, file=file)
+        which = "" if file == "result" else "file=source&"
+        url = f"{base_url(services, request)}/v1/links/{job_id}?{which}expires={expires}&sig={sig}"
     audit(
         services,
         request,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from veil.api.deps import ServicesDep
-from veil.api.download import result_response
+from veil.api.download import result_response, source_response
 from veil.api.errors import error_responses
 from veil.api.links import verify_link
 from veil.api.routes.jobs import audit
@@ -38,25 +38,29 @@ def download_link(
     job_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$", description="Job id.")],
     expires: Annotated[int, Query(ge=0, le=2**40, description="Expiry, Unix seconds (from the link).")],
     sig: Annotated[str, Query(max_length=128, description="Signature (from the link).")],
+    file: Annotated[
+        Literal["result", "source"], Query(description="Which file the link is for (from the link).")
+    ] = "result",
     range_header: Annotated[
         str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")
     ] = None,
 ) -> Response:
     """No API key needed: the signature proves the link was made by `POST /v1/jobs/{id}/links`.
     A changed or expired link gets 403."""
-    verify_link(services.server_secret, job_id=job_id, expires=expires, sig=sig, now=time.time())
+    verify_link(services.server_secret, job_id=job_id, expires=expires, sig=sig, now=time.time(), file=file)
     with services.db.begin() as session:
         row = store.get_job(session=session, job_id=job_id)
     if row is None:
         raise JobNotFound("no such job")
     head = request.method == "HEAD"
-    response = result_response(services.storage, row, range_header=range_header, head=head)
+    serve = source_response if file == "source" else result_response
+    response = serve(services.storage, row, range_header=range_header, head=head)
     if response.status_code == 200 and not head:
         audit(
             services,
             request,
             actor="link",
-            action="link.download",
+            action="link.download" if file == "result" else "link.source",
             tenant_id=row.tenant_id,
             job_id=job_id,
             row=row,

@@ -1,0 +1,108 @@
+"""The API the review editor uses: the source media with Range, track ids checked in filters, and
+following a drawn box through a video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from tests.api.conftest import Api
+
+
+def _moving_square_clip(path: Path, *, frames: int = 24) -> Path:
+    """A textured 48 px square moving 4 px right per frame over a static textured background."""
+    rng = np.random.default_rng(3)
+    background = cv2.resize(rng.integers(60, 256, (30, 40, 3), dtype=np.uint8), (320, 240))
+    square = cv2.resize(
+        rng.integers(0, 256, (6, 6, 3), dtype=np.uint8), (48, 48), interpolation=cv2.INTER_NEAREST
+    )
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for i in range(frames):
+            rgb = background.copy()
+            rgb[80:128, 20 + 4 * i : 68 + 4 * i] = square
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_the_source_streams_with_ranges(api: Api) -> None:
+    h = api.key()
+    job = api.submit(h, spec='{"mode": "detect"}', params={"wait": 10}).json()
+    source = (api.media / "street.jpg").read_bytes()
+    whole = api.client.get(f"/v1/jobs/{job['id']}/source", headers=h)
+    assert whole.status_code == 200 and whole.content == source
+    assert whole.headers["content-type"] == "image/jpeg" and whole.headers["accept-ranges"] == "bytes"
+    part = api.client.get(f"/v1/jobs/{job['id']}/source", headers={**h, "Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == source[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{len(source)}"
+    other = api.key(tenant="other")
+    assert api.client.get(f"/v1/jobs/{job['id']}/source", headers=other).status_code == 404
+    assert api.client.get(f"/v1/jobs/{job['id']}/source").status_code == 401
+    paths = api.client.get("/openapi.json").json()["paths"]
+    assert "/v1/jobs/{job_id}/source" in paths and "/v1/jobs/{job_id}/track" in paths
+
+
+def test_unknown_track_ids_in_a_filter_are_named(api: Api) -> None:
+    h = api.key()
+    detect = api.submit(h, spec='{"mode": "detect"}', params={"wait": 10}).json()
+    spec = {"source_job": detect["id"], "filter": {"track_ids": [1, 77, 78], "scope": "exclude"}}
+    refused = api.submit(h, spec=json.dumps(spec), file=None)
+    assert refused.status_code == 422, refused.text
+    message = refused.json()["error"]["message"]
+    assert "77, 78" in message and "1," not in message
+
+
+def test_a_drawn_box_is_followed_through_the_video(api: Api, tmp_path: Path) -> None:
+    h = api.key()
+    clip = _moving_square_clip(tmp_path / "square.mp4")
+    files = {"file": ("square.mp4", clip.read_bytes(), "video/mp4"), "spec": (None, '{"mode": "detect"}')}
+    job = api.client.post("/v1/jobs", headers=h, files=files, params={"wait": 10}).json()
+    response = api.client.post(
+        f"/v1/jobs/{job['id']}/track", headers=h, json={"frame": 10, "box": [60, 80, 108, 128]}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["first_frame"], body["last_frame"], body["frames_followed"]) == (0, 23, 24)
+    assert body["stopped"] == {"backward": "video_end", "forward": "video_end"}
+    # Linear motion needs only the two ends as keyframes; they sit on the square.
+    frames = [k["frame"] for k in body["keyframes"]]
+    assert frames[0] == 0 and frames[-1] == 23 and len(frames) <= 4
+    for key in body["keyframes"]:
+        x = 20 + 4 * key["frame"]
+        assert np.abs(np.array(key["box"]) - [x, 80, x + 48, 128]).max() <= 2, key
+
+    bad = api.client.post(f"/v1/jobs/{job['id']}/track", headers=h, json={"frame": 99, "box": [0, 0, 10, 10]})
+    assert bad.status_code == 422 and "24 frames" in bad.json()["error"]["message"]
+    outside = api.client.post(
+        f"/v1/jobs/{job['id']}/track", headers=h, json={"frame": 1, "box": [400, 0, 410, 10]}
+    )
+    assert outside.status_code == 422
+    extra = api.client.post(
+        f"/v1/jobs/{job['id']}/track", headers=h, json={"frame": 1, "box": [0, 0, 10, 10], "speed": 2}
+    )
+    assert extra.status_code in (400, 422)
+    image = api.submit(h, spec='{"mode": "detect"}', params={"wait": 10}).json()
+    on_image = api.client.post(
+        f"/v1/jobs/{image['id']}/track", headers=h, json={"frame": 0, "box": [0, 0, 9, 9]}
+    )
+    assert on_image.status_code == 409
+
+
+def test_a_signed_link_plays_the_source_without_a_key(api: Api) -> None:
+    h = api.key()
+    job = api.submit(h, spec='{"mode": "detect"}', params={"wait": 10}).json()
+    link = api.client.post(f"/v1/jobs/{job['id']}/links", headers=h, json={"file": "source"}).json()["url"]
+    source = (api.media / "street.jpg").read_bytes()
+    part = api.client.get(link, headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == source[:10]
+    # The signature covers the file: the same link made to point at the result is refused.
+    assert api.client.get(link.replace("file=source&", "")).status_code == 403
+    assert api.client.post(f"/v1/jobs/{job['id']}/links", headers=h).status_code == 409  # detect: no result
