@@ -51,6 +51,9 @@ class FollowLimits:
     """Consecutive frames whose histograms correlate less than this are a scene cut."""
     scales: tuple[float, ...] = (0.96, 1.0, 1.04)
     """Template sizes tried per frame, relative to the last box."""
+    max_speed: float = 1.0
+    """Fastest motion searched for, in frame widths (the longer side) per second: at 30 fps the
+    search reaches 1/30 of the frame beyond the box, at 10 fps 1/10."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_frames <= 100_000:
@@ -75,8 +78,9 @@ class FollowResult:
 class _Matcher:
     """One direction of template matching, frame by frame, in work-scale pixels."""
 
-    def __init__(self, gray: Gray, xyxy: npt.NDArray[np.float64], limits: FollowLimits) -> None:
+    def __init__(self, gray: Gray, xyxy: npt.NDArray[np.float64], limits: FollowLimits, fps: float) -> None:
         self.limits = limits
+        self.reach = limits.max_speed * max(gray.shape) / fps
         self.box = xyxy.copy()
         self.template = _crop(gray, xyxy)
         self.hist = _hist(gray)
@@ -90,7 +94,7 @@ class _Matcher:
         h, w = gray.shape
         x1, y1, x2, y2 = self.box
         bw, bh = x2 - x1, y2 - y1
-        pad = 0.75 * max(bw, bh) + 8
+        pad = 0.75 * max(bw, bh) + 8 + self.reach
         sx1, sy1 = max(0, math.floor(x1 - pad)), max(0, math.floor(y1 - pad))
         sx2, sy2 = min(w, math.ceil(x2 + pad)), min(h, math.ceil(y2 + pad))
         search = gray[sy1:sy2, sx1:sx2]
@@ -124,6 +128,7 @@ def follow_box(
     start_frame: int,
     xyxy: tuple[float, float, float, float],
     resolution_wh: tuple[int, int],
+    fps: float = 30.0,
     limits: FollowLimits | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> FollowResult:
@@ -132,8 +137,10 @@ def follow_box(
     ``frames`` yields ``(index, gray)`` for consecutive frame indices from 0 in order, where
     ``gray(width, height)`` returns that frame as a grayscale array of the asked size (decoding can
     be lazy: frames too early to matter are never converted). The result always holds the start
-    frame with the drawn box.
+    frame with the drawn box. ``fps`` sets how far to search for the box in the next frame.
     """
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
     limits = limits or FollowLimits()
     deadline = clock() + limits.deadline_s
     width, height = resolution_wh
@@ -165,9 +172,9 @@ def follow_box(
             continue
         if index == start_frame:
             stopped["backward"] = _backward(
-                before, gray, start_box, start_frame, limits, results, deadline, clock
+                before, _Matcher(gray, start_box, limits, fps), start_frame, results, deadline, clock
             )
-            forward = _Matcher(gray, start_box, limits)
+            forward = _Matcher(gray, start_box, limits, fps)
             continue
         assert forward is not None
         if index - start_frame > limits.max_frames:
@@ -197,15 +204,12 @@ def follow_box(
 
 def _backward(
     before: list[Gray],
-    start_gray: Gray,
-    start_box: npt.NDArray[np.float64],
+    matcher: _Matcher,
     start_frame: int,
-    limits: FollowLimits,
     results: dict[int, tuple[npt.NDArray[np.float64], float]],
     deadline: float,
     clock: Callable[[], float],
 ) -> StopReason:
-    matcher = _Matcher(start_gray, start_box, limits)
     for k, gray in enumerate(reversed(before), start=1):
         if clock() > deadline:
             return "time_limit"
