@@ -138,20 +138,61 @@ class Settings(BaseSettings):
     job_stale_s: float = Field(
         120.0, gt=0, description="A running job silent this long may be taken over by another worker."
     )
-    webhook_max_attempts: int = Field(6, ge=1, le=20, description="Webhook POST attempts before giving up.")
-    webhook_base_delay_s: float = Field(
-        2.0, ge=0, le=3600, description="First webhook retry delay; doubles per attempt, with jitter."
+    webhook_retry_schedule_s: tuple[float, ...] = Field(
+        (10, 60, 300, 900, 1800, 3600, 7200, 14400, 21600, 21600, 21600, 21600),
+        min_length=0,
+        max_length=50,
+        description="Seconds to wait before each webhook retry, as a JSON list; one attempt more than "
+        "entries. Default: 12 retries over 31.9 hours (10 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, "
+        "then every 6 h), each shortened by up to 20 % of jitter.",
     )
     receipt_key_file: Path | None = Field(
         None,
         description="Ed25519 private key (PEM) that signs job receipts; give every API process the same one. "
         "Unset: generated once into VEIL_DATA_DIR/receipt-keys.",
     )
+    oidc_issuer: str | None = Field(
+        None,
+        max_length=500,
+        description="OIDC bearer tokens: the issuer (`iss`) to accept, e.g. "
+        "https://sso.example.org/realms/x. Unset: only API keys.",
+    )
+    oidc_audience: str | None = Field(
+        None, max_length=500, description="OIDC: the audience (`aud`) to accept."
+    )
+    oidc_jwks_url: str | None = Field(
+        None, max_length=2000, description="OIDC: the provider's JWKS URL (keys are cached for 5 minutes)."
+    )
+    oidc_jwks_file: Path | None = Field(None, description="OIDC: a JWKS file instead of a URL (air-gapped).")
+    oidc_algorithms: tuple[str, ...] = Field(
+        ("RS256", "ES256", "PS256", "EdDSA"),
+        max_length=10,
+        description="OIDC: accepted signature algorithms, as a JSON list; asymmetric ones only.",
+    )
+    oidc_tenant_claim: str = Field(
+        "veil_tenant", max_length=100, description="OIDC: the claim that names the caller's tenant."
+    )
+    oidc_default_tenant: str | None = Field(
+        None, max_length=64, description="OIDC: the tenant of tokens without the tenant claim (unset: 401)."
+    )
+    oidc_scopes_claim: str = Field(
+        "scope",
+        max_length=100,
+        description="OIDC: the claim with Veil scopes (`jobs:read`, `jobs:write`, `admin`): a "
+        "space-separated string or a list.",
+    )
     log_format: Literal["json", "text"] = Field("json", description="Service log lines: JSON or plain text.")
 
     # client (`veil jobs …`, `veil.client`)
     api_url: str = Field("http://127.0.0.1:8000", description="Base URL of the API that `veil jobs` calls.")
     api_key: SecretStr | None = Field(None, description="API key `veil jobs` sends (see `veil keys create`).")
+
+    @field_validator("webhook_retry_schedule_s")
+    @classmethod
+    def _delays_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 <= delay <= 7 * 86400 for delay in value):
+            raise ValueError("each webhook retry delay must be between 0 and 604800 seconds (7 days)")
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -160,8 +160,31 @@ class OutputOptions(_Strict):
     jpeg_quality: int = Field(92, ge=10, le=100, description="Quality of JPEG/WebP image outputs.")
 
 
+_RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent"}
+    | {"te", "upgrade"}
+)
+HeaderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")]
+HeaderValue = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[\x20-\x7e]+$")]
+
+
 class WebhookSpec(_Strict):
     url: HttpUrl = Field(description="Where to POST the job object when the job reaches a terminal state.")
+    headers: dict[HeaderName, HeaderValue] | None = Field(
+        None,
+        max_length=10,
+        description="Extra headers sent with every attempt, e.g. the receiver's own `Authorization`. Their "
+        "values are stored encrypted and never logged or returned. Not allowed: Host, Content-*, "
+        "Transfer-Encoding, Connection, User-Agent, and `Veil-*` (Veil's own).",
+    )
+
+    @model_validator(mode="after")
+    def _allowed_headers(self) -> WebhookSpec:
+        for name in self.headers or {}:
+            lowered = name.lower()
+            if lowered in _RESERVED_HEADERS or lowered.startswith("veil-"):
+                raise ValueError(f"webhook header {name} is set by Veil and cannot be overridden")
+        return self
 
 
 class TrackFilter(_Strict):

@@ -72,7 +72,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "VEIL_MAX_UPLOAD_MB": "5",
             "VEIL_MAX_PIXELS": "3000000",
             "VEIL_WEBHOOK_ALLOW_PRIVATE": "true",
-            "VEIL_WEBHOOK_BASE_DELAY_S": "0.2",
+            "VEIL_WEBHOOK_RETRY_SCHEDULE_S": "[0.2, 0.2, 0.2, 0.2, 0.2]",
         },
     )
     try:

@@ -7,7 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +18,40 @@ import httpx
 import pytest
 
 from tests.api.live import Server, bearer
+from tests.auth.idp import AUDIENCE, ISSUER, IdentityProvider
 
 pytestmark = pytest.mark.slow
 
+PUBLIC_URL = "https://veil.example.test"
+"""What clients would reach the API at behind a proxy; job URLs carry it, the tests call the paths."""
+
+
+def path(url: str) -> str:
+    assert url.startswith(PUBLIC_URL + "/v1/"), url
+    return url[len(PUBLIC_URL) :]
+
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    live = Server(tmp_path_factory.mktemp("trust"), {"VEIL_WORKERS": "1"})
+def idp() -> Iterator[IdentityProvider]:
+    provider = IdentityProvider()
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[Server]:
+    live = Server(
+        tmp_path_factory.mktemp("trust"),
+        {
+            "VEIL_OIDC_ISSUER": ISSUER,
+            "VEIL_OIDC_AUDIENCE": AUDIENCE,
+            "VEIL_OIDC_JWKS_URL": idp.jwks_url,
+            "VEIL_WORKERS": "1",
+            "VEIL_PUBLIC_URL": PUBLIC_URL,
+            "VEIL_WEBHOOK_ALLOW_PRIVATE": "true",
+            "VEIL_WEBHOOK_RETRY_SCHEDULE_S": "[0.3, 0.3]",
+        },
+    )
     try:
         yield live.start()
     finally:
@@ -118,10 +148,10 @@ def test_a_job_receipt_verifies_offline_with_only_the_public_key(
         )
     job = r.json()
     assert r.status_code == 200 and job["state"] == "succeeded", r.text
-    assert job["receipt_url"].endswith(f"/v1/jobs/{job['id']}/receipt")
-    got = client.get(job["receipt_url"], headers=h)
+    assert job["receipt_url"] == f"{PUBLIC_URL}/v1/jobs/{job['id']}/receipt"
+    got = client.get(path(job["receipt_url"]), headers=h)
     assert got.status_code == 200, got.text
-    again = client.get(job["receipt_url"], headers=h)
+    again = client.get(path(job["receipt_url"]), headers=h)
     assert again.content == got.content, "the same job gives the same receipt"
     stated = got.json()["receipt"]
     assert stated["job_id"] == job["id"] and stated["input"]["sha256"] == job["input"]["sha256"]
@@ -139,7 +169,7 @@ def test_a_job_receipt_verifies_offline_with_only_the_public_key(
     (elsewhere / "receipt.json").write_bytes(got.content)
     (elsewhere / "veil-keys.json").write_bytes(keys.content)
     (elsewhere / "street.jpg").write_bytes((media_dir / "street.jpg").read_bytes())
-    output = client.get(job["result_url"], headers=h).content
+    output = client.get(path(job["result_url"]), headers=h).content
     (elsewhere / "redacted.jpg").write_bytes(output)
     common = ["receipt.json", "--public-key", "veil-keys.json", "--input", "street.jpg"]
 
@@ -161,3 +191,116 @@ def test_a_job_receipt_verifies_offline_with_only_the_public_key(
     assert bad_spec.returncode == 1
     assert "FAILED: the spec in the receipt was changed after signing" in bad_spec.stderr
 
+
+
+class Receiver:
+    """A webhook receiver on loopback: answers each status of ``statuses`` in turn, then 200."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.posts: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.posts.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                receiver.arrived.set()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_posts(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.posts) < count:
+            self.arrived.clear()
+            assert self.arrived.wait(max(0.0, deadline - time.monotonic())), f"{len(self.posts)} posts"
+
+
+def test_webhooks_carry_custom_headers_the_same_urls_as_get_and_can_be_redelivered(
+    server: Server, client: httpx.Client, h: dict[str, str], media_dir: Path
+) -> None:
+    receiver = Receiver([500])
+    token = "Bearer receiver-secret-42"
+    spec = {"webhook": {"url": receiver.url, "headers": {"Authorization": token}}}
+    try:
+        with (media_dir / "street.jpg").open("rb") as fh:
+            job = client.post(
+                "/v1/jobs",
+                params={"wait": 60},
+                headers=h,
+                files={"file": ("street.jpg", fh, "image/jpeg"), "spec": (None, json.dumps(spec))},
+            ).json()
+        assert job["state"] == "succeeded"
+        receiver.wait_posts(2)  # one 500, then the retry
+        sent, body = receiver.posts[-1]
+        assert sent["authorization"] == token
+        assert json.loads(body) == client.get(f"/v1/jobs/{job['id']}", headers=h).json()
+        assert json.loads(body)["result_url"] == f"{PUBLIC_URL}/v1/jobs/{job['id']}/result"
+
+        deliveries = client.get(f"/v1/jobs/{job['id']}/webhooks", headers=h).json()
+        for _ in range(100):
+            if deliveries["status"] != "pending":
+                break
+            receiver.arrived.wait(0.1)
+            deliveries = client.get(f"/v1/jobs/{job['id']}/webhooks", headers=h).json()
+        assert deliveries["status"] == "delivered"
+        assert [(d["attempt"], d["status_code"]) for d in deliveries["data"]] == [(1, 500), (2, 200)]
+
+        again = client.post(f"/v1/jobs/{job['id']}/webhooks/redeliver", headers=h)
+        assert again.status_code == 202 and again.json()["status"] == "pending"
+        receiver.wait_posts(3)
+        assert receiver.posts[2][0]["authorization"] == token
+        assert receiver.posts[2][0]["veil-delivery"] != receiver.posts[0][0]["veil-delivery"]
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    log = server.log.read_text()
+    assert "receiver-secret-42" not in log and "receiver-secret-42" not in json.dumps(job)
+    assert token not in client.get(f"/v1/jobs/{job['id']}/webhooks", headers=h).text
+    assert client.post("/v1/jobs/job_nope/webhooks/redeliver", headers=h).status_code == 404
+
+
+def test_oidc_tokens_work_beside_api_keys(
+    server: Server,
+    client: httpx.Client, h: dict[str, str], idp: IdentityProvider, media_dir: Path
+) -> None:
+    token = {"Authorization": f"Bearer {idp.token(veil_tenant='sso-tenant')}"}
+    with (media_dir / "street.jpg").open("rb") as fh:
+        made = client.post(
+            "/v1/jobs",
+            params={"wait": 60},
+            headers=token,
+            files={"file": ("street.jpg", fh, "image/jpeg"), "spec": (None, '{"mode":"detect"}')},
+        )
+    assert made.status_code == 200 and made.json()["state"] == "succeeded", made.text
+    listed = client.get("/v1/jobs", headers=token).json()["data"]
+    assert [j["id"] for j in listed] == [made.json()["id"]], "the token's tenant sees only its jobs"
+    assert made.json()["id"] not in [j["id"] for j in client.get("/v1/jobs", headers=h).json()["data"]]
+    assert client.get("/v1/jobs", headers=h).status_code == 200, "API keys keep working"
+
+    read_only = {"Authorization": f"Bearer {idp.token(scope='jobs:read')}"}
+    refused = client.post("/v1/jobs", headers=read_only, files={"spec": (None, "{}")})
+    assert refused.status_code == 403 and "jobs:write" in refused.json()["error"]["message"]
+
+    for bad, reason in (
+        (idp.token(exp=int(time.time()) - 120), "expired"),
+        (idp.token(aud="another-api"), "another audience"),
+        (idp.token(iss="https://evil.example.test"), "another issuer"),
+        (idp.forged_none(), "'none' is not accepted"),
+        (idp.forged_hs256_with_public_key(), "'HS256' is not accepted"),
+        (idp.token(kid="rotated-away"), "key id (kid)"),
+    ):
+        r = client.get("/v1/jobs", headers={"Authorization": f"Bearer {bad}"})
+        assert r.status_code == 401 and reason in r.json()["error"]["message"], (reason, r.text)
+        assert r.headers["www-authenticate"] == "Bearer"
+
+    assert "user-7f3a" not in server.log.read_text(), "the subject is never logged"

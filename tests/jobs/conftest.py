@@ -23,7 +23,7 @@ def storage() -> MemoryStorage:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, webhook_allow_private=True, webhook_base_delay_s=0.01)
+    return Settings(data_dir=tmp_path, webhook_allow_private=True, webhook_retry_schedule_s=(0.01,) * 5)
 
 
 def make_ctx(

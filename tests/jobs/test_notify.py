@@ -103,9 +103,7 @@ def test_a_receiver_that_keeps_failing_is_recorded_as_failed(
     tmp_path: Path, db: Database, storage: MemoryStorage, media_dir: Path
 ) -> None:
     receiver = Receiver([503] * 10)
-    settings = Settings(
-        data_dir=tmp_path, webhook_allow_private=True, webhook_base_delay_s=0.01, webhook_max_attempts=3
-    )
+    settings = Settings(data_dir=tmp_path, webhook_allow_private=True, webhook_retry_schedule_s=(0.01, 0.01))
     try:
         job_id, notifier = run_job_with_webhook(settings, db, storage, media_dir / "street.jpg", receiver.url)
         wait_status(db, job_id, "failed")

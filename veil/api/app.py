@@ -41,7 +41,12 @@ A `detect` job returns tracks (`/report`, `/tracks/{tid}/thumbnail`); a `redact`
 `X-Request-ID` header on every response. 429 and 503 carry `Retry-After`.
 
 **Webhooks.** `Veil-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`, with the
-webhook secret shown when the key was created. Retries use exponential backoff with jitter.
+webhook secret shown when the key was created. Retried on a schedule of more than 24 hours
+(`VEIL_WEBHOOK_RETRY_SCHEDULE_S`); every attempt is listed at `/v1/jobs/{id}/webhooks` as it happens, and
+`POST /v1/jobs/{id}/webhooks/redeliver` sends it again. `webhook.headers` (e.g. the receiver's own
+`Authorization`) are stored encrypted and never returned.
+
+**Unknown parameters** are a 400 `unknown_parameter` naming them, never ignored.
 """
 
 

@@ -2,6 +2,8 @@
 
 An API key goes in ``Authorization: Bearer``. Unknown and revoked keys get 401; a key
 without the route's scope gets 403; ``admin`` includes every scope of its tenant.
+With ``VEIL_OIDC_ISSUER`` set, a JWT from the site's identity provider works there too
+(``veil.auth.oidc``): its tenant and scopes come from its claims.
 The per-key rate limit is enforced here, after authentication, before any work.
 """
 
@@ -18,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from veil.api.errors import Forbidden, RateLimited, Unauthorized
 from veil.api.ratelimit import retry_after
 from veil.api.services import Services
+from veil.auth import TokenInvalid, looks_like_jwt
 from veil.jobs import store
 from veil.jobs.schemas import Scope
 from veil.jobs.worker import utcnow
@@ -64,6 +67,8 @@ def authenticate(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthorized("send `Authorization: Bearer <API key>`")
+    if services.oidc is not None and looks_like_jwt(credentials.credentials):
+        return _token_principal(request, services, credentials.credentials)
     now = utcnow()
     with services.db.begin() as session:
         row = store.find_api_key(session=session, key=credentials.credentials)
@@ -81,6 +86,24 @@ def authenticate(
         )
     return Principal(
         key_id=row.id, name=row.name, tenant_id=row.tenant_id, scopes=frozenset(row.scopes.split())
+    )
+
+
+def _token_principal(request: Request, services: Services, token: str) -> Principal:
+    assert services.oidc is not None
+    try:
+        identity = services.oidc.verify(token)
+    except TokenInvalid as exc:
+        raise Unauthorized(exc.message) from exc
+    request.state.key_id = identity.caller_id
+    limit = services.settings.rate_limit_per_minute
+    wait_s = services.oidc_limiter.acquire(identity.caller_id, per_minute=limit)
+    if wait_s > 0:
+        raise RateLimited(
+            f"rate limit of {limit} requests per minute exceeded", retry_after_s=retry_after(wait_s)
+        )
+    return Principal(
+        key_id=identity.caller_id, name="oidc", tenant_id=identity.tenant, scopes=identity.scopes
     )
 
 

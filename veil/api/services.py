@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 
 from veil.api.ratelimit import DatabaseRateLimiter, Limiter, RateLimiter
+from veil.auth import OidcConfig, OidcVerifier
 from veil.errors import VeilError
 from veil.jobs.db import Database
 from veil.jobs.events import JobEvents
@@ -70,6 +71,10 @@ class Services:
     notifier: WebhookNotifier
     sweeper: RetentionSweeper
     receipt_keys: Keyring
+    oidc: OidcVerifier | None = None
+    """Verifies OIDC bearer tokens when VEIL_OIDC_ISSUER is set."""
+    oidc_limiter: RateLimiter = field(default_factory=RateLimiter)
+    """Per-caller rate limits of token callers (in this process: they have no API key row)."""
     engine_state: str = "idle"
     """``idle`` (no local workers), ``loading``, ``ok``, or the error code of a failed warm-up."""
     _warmup: threading.Thread | None = field(default=None, repr=False)
@@ -130,6 +135,7 @@ class Services:
                 scratch_dir=ctx.scratch_dir,
             ),
             receipt_keys=Keyring.load(settings.data_dir / "receipt-keys", key_file=settings.receipt_key_file),
+            oidc=oidc_verifier(settings),
         )
 
     @property
@@ -187,6 +193,26 @@ class Services:
         if self.engine_state != "idle":
             checks["models"] = self.engine_state
         return checks
+
+
+def oidc_verifier(settings: Settings) -> OidcVerifier | None:
+    """The OIDC token verifier the settings ask for, or None (API keys only)."""
+    if settings.oidc_issuer is None:
+        return None
+    if settings.oidc_audience is None:
+        raise ValueError("VEIL_OIDC_ISSUER needs VEIL_OIDC_AUDIENCE too")
+    return OidcVerifier(
+        OidcConfig(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+            jwks_file=settings.oidc_jwks_file,
+            algorithms=settings.oidc_algorithms,
+            tenant_claim=settings.oidc_tenant_claim,
+            default_tenant=settings.oidc_default_tenant,
+            scopes_claim=settings.oidc_scopes_claim,
+        )
+    )
 
 
 def limiter_for(settings: Settings, db: Database) -> Limiter:

@@ -9,8 +9,10 @@ job that is not there yet.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +23,7 @@ from veil.api.services import Services
 from veil.api.upload import Upload
 from veil.errors import JobConflict, SpecError, StorageNotFound, UnsupportedMedia
 from veil.jobs import blobs, store
-from veil.jobs.secrets import new_id
+from veil.jobs.secrets import new_id, seal_headers
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
 from veil.jobs.webhooks import validate_webhook_url
@@ -52,9 +54,9 @@ def parse_spec(text: str | None) -> RedactionSpec:
         raise SpecError("invalid spec: " + "; ".join(problems)) from exc
 
 
-def _fingerprint(spec: RedactionSpec, input_sha256: str) -> str:
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{canonical}\n{input_sha256}".encode()).hexdigest()
+def _fingerprint(stored: dict[str, Any], headers_mac: str, input_sha256: str) -> str:
+    canonical = json.dumps(stored, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{canonical}\n{headers_mac}\n{input_sha256}".encode()).hexdigest()
 
 
 def _replay(existing: JobRow, fingerprint: str) -> Submitted:
@@ -127,8 +129,16 @@ def submit_job(
     elif upload.path is None:
         raise BadRequest("send the media in the `file` field")
 
+    stored = spec.model_dump(mode="json")
+    sealed, headers_mac = None, ""
+    if spec.webhook is not None and spec.webhook.headers:
+        headers = dict(spec.webhook.headers)
+        sealed = seal_headers(services.server_secret, headers)
+        canonical = json.dumps(headers, sort_keys=True).encode()
+        headers_mac = hmac.new(services.server_secret, canonical, hashlib.sha256).hexdigest()
+        stored["webhook"]["headers"] = None  # the values live sealed in their own column only
     input_sha256 = upload.sha256 if source is None else source.input_sha256
-    fingerprint = _fingerprint(spec, input_sha256)
+    fingerprint = _fingerprint(stored, headers_mac, input_sha256)
     if idempotency_key is not None:
         with services.db.begin() as session:
             existing = store.get_job_by_idempotency_key(
@@ -164,7 +174,8 @@ def submit_job(
                 job_id=job_id,
                 tenant_id=tenant_id,
                 api_key_id=key_id,
-                spec=spec.model_dump(mode="json"),
+                spec=stored,
+                webhook_headers=sealed,
                 mode=spec.mode,
                 kind=kind,
                 media=media,

@@ -181,6 +181,9 @@ class WebhookDeliveryPublic(_Public):
 
 class WebhookDeliveriesPublic(_Public):
     status: Literal["none", "pending", "delivered", "failed"] = Field(description="Where the webhook stands.")
+    next_attempt_at: datetime | None = Field(
+        None, description="While `pending`: when the next attempt is due (UTC)."
+    )
     data: list[WebhookDeliveryPublic] = Field(description="Attempts, oldest first.")
 
 

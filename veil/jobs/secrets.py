@@ -7,6 +7,8 @@
   ``VEIL_SECRET_KEY`` or is generated once into ``VEIL_DATA_DIR/secret_key`` (mode 0600).
 * A key's webhook secret is ``HMAC(server secret, key id)``: shown once at key creation,
   never stored, and recomputable by any worker that has the server secret.
+* Webhook custom headers (a receiver's own ``Authorization``) are stored sealed: Fernet
+  (AES-128-CBC plus HMAC-SHA256, from ``cryptography``) with a key derived from the server secret.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from pathlib import Path
 
+from cryptography.fernet import Fernet, InvalidToken
+
+from veil.errors import JobError
 from veil.settings import Settings
 
 __all__ = [
@@ -26,6 +32,8 @@ __all__ = [
     "hash_api_key",
     "load_server_secret",
     "new_id",
+    "open_headers",
+    "seal_headers",
     "webhook_secret",
 ]
 
@@ -72,3 +80,22 @@ def webhook_secret(server_secret: bytes, key_id: str) -> str:
     """The webhook signing secret of API key ``key_id`` (``whsec_…``)."""
     digest = hmac.new(server_secret, f"webhook-secret:{key_id}".encode(), hashlib.sha256).hexdigest()
     return f"whsec_{digest}"
+
+
+def _fernet(server_secret: bytes) -> Fernet:
+    key = hmac.new(server_secret, b"webhook-headers:v1", hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal_headers(server_secret: bytes, headers: dict[str, str]) -> str:
+    """Encrypt and authenticate a webhook's custom headers for storage."""
+    return _fernet(server_secret).encrypt(json.dumps(headers).encode("utf-8")).decode("ascii")
+
+
+def open_headers(server_secret: bytes, sealed: str) -> dict[str, str]:
+    """The headers ``seal_headers`` sealed; ``JobError`` when the server secret changed since."""
+    try:
+        data = json.loads(_fernet(server_secret).decrypt(sealed.encode("ascii")))
+    except (InvalidToken, ValueError) as exc:
+        raise JobError("the webhook's custom headers cannot be opened: VEIL_SECRET_KEY changed") from exc
+    return {str(k): str(v) for k, v in data.items()}

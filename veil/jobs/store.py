@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,11 @@ __all__ = [
     "mark_purged",
     "next_queued_job_ids",
     "pending_webhook_job_ids",
+    "claim_webhook",
+    "due_webhook_job_ids",
+    "next_webhook_due",
+    "redeliver_webhook",
+    "schedule_webhook",
     "record_webhook_attempts",
     "request_cancel",
     "requeue_job",
@@ -110,6 +116,7 @@ def create_job(
     request_fingerprint: str | None,
     now: datetime,
     retention: timedelta,
+    webhook_headers: str | None = None,
 ) -> JobRow:
     row = JobRow(
         id=job_id,
@@ -134,6 +141,7 @@ def create_job(
         idempotency_key=idempotency_key,
         request_fingerprint=request_fingerprint,
         webhook_status=None,
+        webhook_headers=webhook_headers,
     )
     session.add(row)
     session.flush()
@@ -328,9 +336,16 @@ def finish_job(
         return None
     row = session.get(JobRow, job_id, populate_existing=True)
     if row is not None and row.spec.get("webhook"):
-        row.webhook_status = "pending"
+        _start_delivery(row, now)
         session.flush()
     return row
+
+
+def _start_delivery(row: JobRow, now: datetime) -> None:
+    row.webhook_status = "pending"
+    row.webhook_next_at = now
+    row.webhook_attempts = 0
+    row.webhook_delivery_id = str(uuid.uuid4())
 
 
 def request_cancel(*, session: Session, job_id: str, now: datetime, retention: timedelta) -> JobRow | None:
@@ -441,14 +456,74 @@ def pending_webhook_job_ids(*, session: Session) -> list[str]:
     return list(session.scalars(query))
 
 
+def due_webhook_job_ids(*, session: Session, now: datetime, limit: int = 100) -> list[str]:
+    """Pending webhooks whose next attempt is due at ``now``, the longest-waiting first."""
+    query = (
+        select(JobRow.id)
+        .where(JobRow.webhook_status == "pending")
+        .where(or_(JobRow.webhook_next_at.is_(None), JobRow.webhook_next_at <= now))
+        .order_by(JobRow.webhook_next_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def next_webhook_due(*, session: Session) -> datetime | None:
+    """When the earliest pending webhook attempt is due (None: nothing pending)."""
+    query = select(func.min(JobRow.webhook_next_at)).where(JobRow.webhook_status == "pending")
+    return session.scalar(query)
+
+
+def claim_webhook(*, session: Session, job_id: str, now: datetime, lease: timedelta) -> JobRow | None:
+    """Take the due attempt of ``job_id``: push its ``webhook_next_at`` out by ``lease`` in one conditional
+    UPDATE, so that of several processes looking at once exactly one sends it (and, if that one dies, the
+    attempt is due again once the lease runs out). ``None`` when it is not due or another process won."""
+    statement = (
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.webhook_status == "pending")
+        .where(or_(JobRow.webhook_next_at.is_(None), JobRow.webhook_next_at <= now))
+        .values(webhook_next_at=now + lease)
+        .returning(JobRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    if session.execute(statement).scalar_one_or_none() is None:
+        return None
+    return session.get(JobRow, job_id, populate_existing=True)
+
+
+def schedule_webhook(
+    *, session: Session, job_id: str, status: str, attempts: int, next_at: datetime | None
+) -> None:
+    """After an attempt: the delivery's status, attempts so far and, while pending, when to try next."""
+    statement = (
+        update(JobRow)
+        .where(JobRow.id == job_id)
+        .values(webhook_status=status, webhook_attempts=attempts, webhook_next_at=next_at)
+    )
+    session.execute(statement.execution_options(synchronize_session=False))
+
+
+def redeliver_webhook(*, session: Session, job_id: str, now: datetime) -> JobRow | None:
+    """Start the webhook of a finished job again: a new delivery id, the schedule from the start, due now.
+    ``None`` when the job is not finished or has no webhook."""
+    row = session.get(JobRow, job_id, populate_existing=True)
+    if row is None or not JobState(row.state).terminal or not row.spec.get("webhook"):
+        return None
+    _start_delivery(row, now)
+    session.flush()
+    return row
+
+
 def record_webhook_attempts(*, session: Session, job_id: str, event: str, attempts: Sequence[Any]) -> None:
-    """Store ``DeliveryAttempt``s (from ``veil.jobs.webhooks.deliver``) for ``job_id``."""
-    for attempt in attempts:
+    """Store ``DeliveryAttempt``s (from ``veil.jobs.webhooks.deliver``) for ``job_id``; each one's number
+    continues the job's list, so a redelivery's attempts follow the earlier ones."""
+    done = session.scalar(select(func.count()).where(WebhookDeliveryRow.job_id == job_id)) or 0
+    for index, attempt in enumerate(attempts, start=1):
         session.add(
             WebhookDeliveryRow(
                 job_id=job_id,
                 event=event,
-                attempt=int(attempt.attempt),
+                attempt=done + index,
                 status_code=attempt.status_code,
                 error=None if attempt.error is None else str(attempt.error)[:200],
                 delivered=bool(attempt.delivered),

@@ -111,12 +111,21 @@ class JobRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     webhook_status: Mapped[str | None] = mapped_column(String(16))
+    webhook_next_at: Mapped[datetime | None]
+    """When the next webhook attempt is due (pending only); a claimed attempt pushes it out by a lease."""
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Attempts of the current delivery (a redelivery starts again at 0): the retry schedule's index."""
+    webhook_delivery_id: Mapped[str | None] = mapped_column(String(40))
+    """``Veil-Delivery`` of the current delivery, the same for all its attempts."""
+    webhook_headers: Mapped[str | None] = mapped_column(Text)
+    """The webhook's custom headers, sealed (``veil.jobs.secrets.seal``); never logged or returned."""
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_expires", "expires_at"),
+        Index("ix_jobs_webhook_due", "webhook_status", "webhook_next_at"),
     )
 
 

@@ -48,7 +48,9 @@ __all__ = [
     "SIGNATURE_HEADER",
     "DeliveryAttempt",
     "Resolver",
+    "AttemptResult",
     "WebhookTarget",
+    "attempt_once",
     "deliver",
     "resolve_host",
     "resolve_webhook_url",
@@ -345,6 +347,67 @@ def _attempt(
     return _Outcome(status, f"HTTP {status}{redirect}", retryable=retryable, retry_after=retry_after)
 
 
+@dataclass(frozen=True)
+class AttemptResult:
+    attempt: DeliveryAttempt
+    retryable: bool
+    """Worth another attempt (408, 429, 5xx, network trouble); 2xx, other 4xx, 3xx and refusals are not."""
+    retry_after_s: float | None
+    """The receiver's ``Retry-After``, in seconds, when it sent one."""
+
+
+def attempt_once(
+    url: str,
+    body: bytes,
+    *,
+    event: str,
+    delivery_id: str,
+    number: int,
+    secret: bytes,
+    allow_private: bool,
+    extra_headers: dict[str, str] | None = None,
+    timeout_s: float = 10,
+    client: httpx.Client | None = None,
+    resolver: Resolver = resolve_host,
+) -> AttemptResult:
+    """One signed POST of ``body``, checked against SSRF first. ``extra_headers`` (a receiver's own auth)
+    go out with it and are never logged. Never raises for network or receiver trouble."""
+    http = client or httpx.Client(trust_env=False, follow_redirects=False)
+    try:
+        started_at, started = datetime.now(UTC), time.monotonic()
+        headers = {
+            **(extra_headers or {}),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Veil-Event": event,
+            "Veil-Delivery": delivery_id,
+            SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+        }
+        outcome = _attempt(
+            http, url, body, headers, allow_private=allow_private, resolver=resolver, timeout_s=timeout_s
+        )
+    finally:
+        if client is None:
+            http.close()
+    delivered = outcome.error is None
+    log.info(
+        "webhook delivery=%s event=%s attempt=%d status=%s error=%s",
+        delivery_id, event, number, outcome.status, outcome.error,
+    )  # fmt: skip
+    return AttemptResult(
+        attempt=DeliveryAttempt(
+            attempt=number,
+            status_code=outcome.status,
+            error=outcome.error,
+            at=started_at,
+            duration_ms=(time.monotonic() - started) * 1000.0,
+            delivered=delivered,
+        ),
+        retryable=outcome.retryable and not delivered,
+        retry_after_s=_retry_after_s(outcome.retry_after),
+    )
+
+
 def deliver(
     url: str,
     body: bytes,
@@ -379,36 +442,23 @@ def deliver(
     attempts: list[DeliveryAttempt] = []
     try:
         for number in range(1, max_attempts + 1):
-            started_at, started = datetime.now(UTC), time.monotonic()
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "Veil-Event": event,
-                "Veil-Delivery": delivery_id,
-                SIGNATURE_HEADER: sign(secret, int(time.time()), body),
-            }
-            outcome = _attempt(
-                http, url, body, headers, allow_private=allow_private, resolver=resolver, timeout_s=timeout_s
+            result = attempt_once(
+                url,
+                body,
+                event=event,
+                delivery_id=delivery_id,
+                number=number,
+                secret=secret,
+                allow_private=allow_private,
+                timeout_s=timeout_s,
+                client=http,
+                resolver=resolver,
             )
-            delivered = outcome.error is None
-            attempts.append(
-                DeliveryAttempt(
-                    attempt=number,
-                    status_code=outcome.status,
-                    error=outcome.error,
-                    at=started_at,
-                    duration_ms=(time.monotonic() - started) * 1000.0,
-                    delivered=delivered,
-                )
-            )
-            log.info(
-                "webhook delivery=%s event=%s attempt=%d/%d status=%s error=%s",
-                delivery_id, event, number, max_attempts, outcome.status, outcome.error,
-            )  # fmt: skip
-            if delivered or not outcome.retryable or number == max_attempts:
+            attempts.append(result.attempt)
+            if not result.retryable or number == max_attempts:
                 break
             delay = rng.uniform(0.0, min(max_delay_s, base_delay_s * 2 ** (number - 1)))
-            hinted = _retry_after_s(outcome.retry_after)
+            hinted = result.retry_after_s
             if hinted is not None:
                 delay = max(delay, min(hinted, max_delay_s))
             sleep(delay)

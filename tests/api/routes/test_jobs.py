@@ -333,7 +333,7 @@ def test_webhook_deliveries_are_listed(api: Api) -> None:
     h = api.key()
     job = api.submit(h, params={"wait": 10}).json()
     r = api.client.get(f"/v1/jobs/{job['id']}/webhooks", headers=h)
-    assert r.json() == {"status": "none", "data": []}
+    assert r.json() == {"status": "none", "next_attempt_at": None, "data": []}
 
 
 def test_an_unexpected_failure_is_a_500_json_error_without_details(api: Api) -> None:

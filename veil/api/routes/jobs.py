@@ -24,7 +24,7 @@ from veil.errors import JobConflict, JobNotFound, QueueFull, StorageNotFound, Ve
 from veil.jobs import blobs, store
 from veil.jobs.schemas import JobPublic, JobsPublic, WebhookDeliveriesPublic, delivery_public, job_public
 from veil.jobs.states import JobState
-from veil.jobs.tables import JobRow
+from veil.jobs.tables import JobRow, WebhookDeliveryRow
 from veil.jobs.worker import utcnow
 from veil.report import Report
 
@@ -47,11 +47,18 @@ JOB_UPLOAD_BODY: dict[str, Any] = {
 
 
 def base_url(services: Services, request: Request) -> str:
+    """Where clients reach the API: for URLs that must be absolute (signed links)."""
     return (services.settings.public_url or str(request.base_url)).rstrip("/")
 
 
+def job_base_url(services: Services) -> str:
+    """The prefix of a job's URLs: ``VEIL_PUBLIC_URL`` when set, else none (relative URLs). The webhook
+    body uses the same, so a job reads the same in ``GET`` and in its webhook."""
+    return (services.settings.public_url or "").rstrip("/")
+
+
 def public(services: Services, request: Request, row: JobRow) -> dict[str, Any]:
-    return job_public(row, base_url=base_url(services, request)).model_dump(mode="json")
+    return job_public(row, base_url=job_base_url(services)).model_dump(mode="json")
 
 
 def load_job(services: Services, *, job_id: str, tenant_id: str) -> JobRow:
@@ -257,7 +264,7 @@ def list_jobs(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = store.encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
-    url = base_url(services, request)
+    url = job_base_url(services)
     return JobsPublic(data=[job_public(r, base_url=url) for r in rows], next_cursor=next_cursor)
 
 
@@ -546,5 +553,44 @@ def list_deliveries(job_id: JobId, principal: Reader, services: ServicesDep) -> 
     row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
     with services.db.begin() as session:
         rows = store.list_webhook_deliveries(session=session, job_id=job_id)
+    return _deliveries(row, rows)
+
+
+def _deliveries(row: JobRow, rows: list[WebhookDeliveryRow]) -> WebhookDeliveriesPublic:
     status = row.webhook_status if row.webhook_status in ("pending", "delivered", "failed") else "none"
-    return WebhookDeliveriesPublic(status=status, data=[delivery_public(r) for r in rows])
+    return WebhookDeliveriesPublic(
+        status=status,
+        next_attempt_at=row.webhook_next_at if status == "pending" else None,
+        data=[delivery_public(r) for r in rows],
+    )
+
+
+@router.post(
+    "/{job_id}/webhooks/redeliver",
+    status_code=202,
+    response_model=WebhookDeliveriesPublic,
+    summary="Send a job's webhook again",
+    responses=error_responses(400, 401, 403, 404, 409, 429),
+)
+def redeliver_webhook(
+    request: Request, job_id: JobId, principal: Writer, services: ServicesDep
+) -> WebhookDeliveriesPublic:
+    """Start the webhook of a finished job again, now: a new `Veil-Delivery` id and the retry schedule
+    from its start. Earlier attempts stay listed. 409 when the job is not finished or has no webhook."""
+    load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    with services.db.begin() as session:
+        row = store.redeliver_webhook(session=session, job_id=job_id, now=utcnow())
+        if row is None:
+            raise JobConflict("only a finished job with a webhook can be redelivered")
+        rows = store.list_webhook_deliveries(session=session, job_id=job_id)
+        public_view = _deliveries(row, rows)
+    audit(
+        services,
+        request,
+        actor=principal.key_id,
+        action="webhook.redeliver",
+        tenant_id=principal.tenant_id,
+        job_id=job_id,
+    )
+    services.notifier.dispatch(job_id)
+    return public_view
