@@ -368,11 +368,11 @@ class RedactionSpec(_Strict):
                 "this detect spec finds nothing: every category is off; enable one in `categories`, "
                 'e.g. {"face": {}}'
             )
-        if self.regions or self.source_job is not None:
+        if self.regions or self.tracked_regions or self.source_job is not None:
             return None
         return (
-            "this spec masks nothing: every category is off and there are no `regions`; enable a "
-            'category, add regions, or send `"mode": "detect"` to only look'
+            "this spec masks nothing: every category is off and there are no `regions` or "
+            '`tracked_regions`; enable a category, add regions, or send `"mode": "detect"` to only look'
         )
 
     def enabled_categories(self) -> list[str]:

@@ -70,8 +70,15 @@ def test_a_spec_that_masks_nothing_is_refused(api: Api, spec: dict, fragment: st
     assert fragment in r.json()["error"]["message"]
 
 
-def test_regions_alone_are_a_real_redaction(api: Api) -> None:
-    spec = {"categories": {}, "regions": [{"box": [0, 0, 10, 10]}]}
+@pytest.mark.parametrize(
+    "masks",
+    [
+        {"regions": [{"box": [0, 0, 10, 10]}]},
+        {"tracked_regions": [{"keyframes": [{"frame": 0, "box": [0, 0, 10, 10]}]}]},
+    ],
+)
+def test_regions_alone_are_a_real_redaction(api: Api, masks: dict) -> None:
+    spec = {"categories": {}, **masks}
     assert api.submit(api.key(), spec=json.dumps(spec)).status_code == 202
 
 

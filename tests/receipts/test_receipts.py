@@ -150,12 +150,16 @@ def test_receipts_carry_no_boxes_and_no_webhook(tmp_path: Path, files: tuple[Pat
         "webhook": {"url": "https://hooks.example.org/x?token=s3cret"},
         "regions": [{"box": [1, 2, 30, 40], "start": 1.0, "end": 2.0, "method": "black", "shape": "rect"}],
         "exclusion_zones": [{"box": [5, 5, 9, 9]}],
+        "tracked_regions": [
+            {"keyframes": [{"frame": 3, "box": [1, 1, 5, 5]}, {"frame": 9, "box": [2, 2, 6, 6]}]}
+        ],
     }
     data = _signed(Keyring.load(tmp_path / "keys"), *files, spec=spec)
     text = json.dumps(data)
     assert "box" not in text and "s3cret" not in text and "webhook" not in text
     region = {"start": 1.0, "end": 2.0, "method": "black", "shape": "rect"}
     assert data["receipt"]["spec"]["regions"] == [region], "time span and method stay, the box goes"
+    assert data["receipt"]["spec"]["tracked_regions"] == [{"keyframes": [{"frame": 3}, {"frame": 9}]}]
     assert data["receipt"]["input"]["name"] is None
 
 

@@ -96,13 +96,22 @@ def canonical_json(value: Any) -> bytes:
     return text.encode("ascii")
 
 
+def _without_boxes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_boxes(v) for k, v in value.items() if k != "box"}
+    if isinstance(value, list):
+        return [_without_boxes(v) for v in value]
+    return value
+
+
 def receipt_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec as a receipt states it: no webhook (a delivery address, perhaps with a token in it) and no
-    region or exclusion-zone boxes (where people were); their count, time spans and methods stay."""
+    boxes of regions, tracked regions or exclusion zones (where people were); their count, frames, time
+    spans and methods stay."""
     out = {k: v for k, v in spec.items() if k != "webhook"}
-    for name in ("regions", "exclusion_zones"):
+    for name in ("regions", "tracked_regions", "exclusion_zones"):
         if isinstance(out.get(name), list):
-            out[name] = [{k: v for k, v in item.items() if k != "box"} for item in out[name]]
+            out[name] = _without_boxes(out[name])
     return out
 
 
