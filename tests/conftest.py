@@ -72,3 +72,18 @@ def postgres_db() -> Iterator[Database]:
         db.dispose()
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[object]:
+    """A real 16 MB tmpfs (``tests.disk.SmallDisk``) that the test can fill; skipped without root."""
+    from contextlib import ExitStack
+
+    from tests.disk import small_disk as mount
+
+    with ExitStack() as stack:
+        try:
+            disk = stack.enter_context(mount(tmp_path / "disk"))
+        except PermissionError as exc:
+            pytest.skip(f"no small filesystem to fill: {exc}")
+        yield disk

@@ -15,7 +15,8 @@ narrowly as it needs::
     ├── SpecError                   invalid_spec
     │   └── WebhookRefused          webhook_url_refused (scheme, credentials, private target)
     ├── StorageError                storage_error
-    │   └── StorageNotFound         not_found
+    │   ├── StorageNotFound         not_found
+    │   └── StorageFull             storage_full        (no space: data disk, scratch or database)
     ├── JobError                    job_error
     │   ├── JobNotFound             not_found
     │   ├── JobConflict             conflict
@@ -43,6 +44,7 @@ __all__ = [
     "QueueFull",
     "SpecError",
     "StorageError",
+    "StorageFull",
     "StorageNotFound",
     "UnsafeModelFile",
     "UnsupportedMedia",
@@ -110,6 +112,12 @@ class StorageError(VeilError):
 
 class StorageNotFound(StorageError):
     code = "not_found"
+
+
+class StorageFull(StorageError):
+    """No space left where Veil writes: the data disk, the scratch directory or the job database."""
+
+    code = "storage_full"
 
 
 class JobError(VeilError):

@@ -123,6 +123,18 @@ class Settings(BaseSettings):
         description="Where the per-key buckets live: `memory` (per API process) or `database` (the job "
         "database, shared by every API process). `auto`: database unless the job store is SQLite.",
     )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="A request body that sends nothing for this many seconds is answered 408.",
+    )
+    min_free_mb: int = Field(
+        256,
+        ge=0,
+        description="Below this much free space on VEIL_DATA_DIR, submissions get 507 storage_full and "
+        "/readyz reports the disk as full.",
+    )
     max_wait_s: float = Field(
         120.0, ge=0, le=3600, description="Longest `?wait=` / `Prefer: wait=` a request may hold."
     )

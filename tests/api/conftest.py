@@ -82,7 +82,7 @@ def make_api(tmp_path: Path, media_dir: Path) -> Iterator[Callable[..., Api]]:
     def build(*, runner: GateRunner | None = None, **settings: Any) -> Api:
         runner = runner or GateRunner()
         storage = MemoryStorage()
-        config = Settings(data_dir=tmp_path / f"app{len(clients)}", **settings)
+        config = Settings(**{"data_dir": tmp_path / f"app{len(clients)}", **settings})
         app = create_app(config, storage=storage, runner=runner)
         client = TestClient(app)
         client.__enter__()

@@ -388,7 +388,7 @@ def test_queued_jobs_queue_full_and_cancel_before_start(idle_server: Server, med
         assert canceled.status_code == 200 and canceled.json()["state"] == "canceled"
         assert c.delete(f"/v1/jobs/{jobs[1]['id']}", headers=key).status_code == 204
         assert c.post("/v1/jobs", headers=key, files={"file": ("x.jpg", jpeg)}).status_code == 202
-        assert c.get("/readyz").json()["checks"] == {"database": "ok", "storage": "ok"}
+        assert c.get("/readyz").json()["checks"] == {"database": "ok", "storage": "ok", "disk": "ok"}
 
 
 def test_a_video_job_survives_sigkill_of_the_server(tmp_path: Path, media_dir: Path) -> None:

@@ -67,12 +67,16 @@ def test_start_recovers_jobs_left_running_by_a_dead_process(
     job = add_job(db, storage, media_path=media_dir / "street.jpg")
     with db.begin() as session:
         store.claim_job(session=session, job_id=job.id, worker_id="host:dead-pid", now=utcnow())
-    queue = LocalQueue(ctx=make_ctx(settings, db, storage, GateRunner()), workers=1, poll_s=0.1)
+    ctx = make_ctx(settings, db, storage, GateRunner())
+    (ctx.scratch_dir / f"{job.id}-killed").mkdir(parents=True)  # what SIGKILL leaves behind
+    (ctx.scratch_dir / "upload-killed.jpg").write_bytes(b"half an upload")
+    queue = LocalQueue(ctx=ctx, workers=1, poll_s=0.1)
     queue.start()
     try:
         wait_for_state(db, job.id, JobState.SUCCEEDED)
     finally:
         queue.stop()
+    assert list(ctx.scratch_dir.iterdir()) == [], "no empty tmp/ folders or partial uploads after a kill"
     with db.begin() as session:
         assert store.get_job(session=session, job_id=job.id).attempts == 2
 

@@ -112,12 +112,16 @@ def test_restart_recovery_requeues_running_jobs_only(db: Database) -> None:
     assert states == {running.id: JobState.QUEUED, queued.id: JobState.QUEUED, done.id: JobState.SUCCEEDED}
 
 
-def test_delete_refuses_running_and_cancels_queued(db: Database) -> None:
+def test_delete_flags_running_and_cancels_queued(db: Database) -> None:
     queued, running = add_job(db), add_job(db)
     now = utcnow()
     with db.begin() as session:
         store.claim_job(session=session, job_id=running.id, worker_id="w", now=now)
+        flagged = store.mark_deleted(session=session, job_id=running.id, now=now, retention=HOUR)
+        assert flagged is not None and flagged.state is JobState.RUNNING and flagged.cancel_requested
+        assert store.next_queued_job_ids(session=session, limit=10) == [queued.id]
         assert store.mark_deleted(session=session, job_id=running.id, now=now, retention=HOUR) is None
+        assert store.requeue_running_jobs(session=session) == [], "a deleted job never runs again"
         deleted = store.mark_deleted(session=session, job_id=queued.id, now=now, retention=HOUR)
         assert deleted is not None and deleted.state is JobState.CANCELED
         assert store.get_job(session=session, job_id=queued.id) is None, "a deleted job is gone from the API"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.jobs.conftest import make_ctx
-from tests.jobs.factories import GateRunner, add_job
+from tests.jobs.factories import GateRunner, add_job, migrated_db
 from veil.errors import SpecError
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
@@ -114,7 +117,8 @@ def test_cancel_stops_a_running_job_and_publishes_nothing(
     assert result == [JobState.CANCELED]
     row = reload(db, job.id)
     assert row.state is JobState.CANCELED and row.output_key is None
-    assert storage.keys() == [row.input_key]
+    assert storage.keys() == [], "a canceled job's input (unredacted media) is deleted at once"
+    assert row.purged_at is not None
 
 
 def test_progress_is_recorded_while_running(
@@ -179,3 +183,94 @@ def test_missing_input_fails_as_job_error(settings: Settings, db: Database, stor
     execute_job(job.id, ctx=make_ctx(settings, db, storage, GateRunner()))
     row = reload(db, job.id)
     assert row.error_code == "job_error" and "no longer stored" in (row.error_message or "")
+
+
+def _wait(predicate: object, timeout_s: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_full_disk_fails_the_job_and_it_finishes_once_space_returns(
+    small_disk: Any, media_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The data disk (database, blobs, scratch) fills while a job runs: the job must not stay
+    ``running`` for good. It ends ``failed``/``storage_full`` as soon as the database can be written
+    again, and leaves no input, report or scratch file behind."""
+    from veil.storage import LocalStorage
+
+    data = small_disk.root / "data"
+    settings = Settings(data_dir=data, min_free_mb=0)
+    db = migrated_db(data / "veil.db")
+    storage = LocalStorage(data / "blobs")
+    runner = GateRunner(hold=True)
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    ctx = make_ctx(settings, db, storage, runner)  # type: ignore[arg-type]
+    result: list[JobState | None] = []
+    worker = threading.Thread(target=lambda: result.append(execute_job(job.id, ctx=ctx)))
+    worker.start()
+    assert runner.started.wait(30)
+    small_disk.fill()
+    with caplog.at_level("WARNING", logger="veil.jobs.worker"):
+        runner.release()
+        _wait(lambda: any("not recorded yet" in r.getMessage() for r in caplog.records))
+    assert reload(db, job.id).state is JobState.RUNNING  # nothing could be written yet
+    small_disk.free()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and result == [JobState.FAILED]
+    row = reload(db, job.id)
+    assert (row.state, row.error_code) == (JobState.FAILED, "storage_full")
+    assert not list((data / "blobs").rglob("*")), "the input and partial files are deleted at once"
+    assert not (data / "tmp").exists() or not list((data / "tmp").iterdir())
+    db.dispose()
+
+
+def test_a_failed_job_deletes_its_input_report_and_scratch_at_once(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    storage.put_stream(blobs.temp_output_key(job.id, 0, ".jpg"), [b"partial output of a killed attempt"])
+    runner = GateRunner(fail_with=SpecError("nothing to mask"))
+    assert execute_job(job.id, ctx=make_ctx(settings, db, storage, runner)) is JobState.FAILED
+    row = reload(db, job.id)
+    assert row.error_code == "invalid_spec" and row.purged_at is not None
+    assert storage.keys() == [], "input, partial outputs and reports go at once, not at retention"
+    assert list((settings.data_dir / "tmp").iterdir()) == []
+
+
+def test_a_succeeded_job_leaves_no_partial_output_of_earlier_attempts(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    storage.put_stream(blobs.temp_output_key(job.id, 0, ".jpg"), [b"partial output of a killed attempt"])
+    assert execute_job(job.id, ctx=make_ctx(settings, db, storage, GateRunner())) is JobState.SUCCEEDED
+    assert not [k for k in storage.keys() if "/tmp/" in k]
+
+
+def test_the_database_blobs_and_scratch_are_private_to_the_service_user(
+    tmp_path: Path, media_dir: Path
+) -> None:
+    import os
+    import stat
+
+    from veil.storage import LocalStorage
+
+    old = os.umask(0o022)  # the usual umask, which made them 0644 / 0755
+    try:
+        data = tmp_path / "data"
+        settings = Settings(data_dir=data)
+        db = migrated_db(data / "veil.db")
+        storage = LocalStorage(data / "blobs")
+        job = add_job(db, storage, media_path=media_dir / "street.jpg")
+        assert execute_job(job.id, ctx=make_ctx(settings, db, storage, GateRunner())) is JobState.SUCCEEDED  # type: ignore[arg-type]
+        db.dispose()
+    finally:
+        os.umask(old)
+    paths = list(data.rglob("*"))  # the database with its -wal/-shm files, blobs, scratch
+    modes = {p.relative_to(data).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in paths}
+    assert modes["veil.db"] == 0o600
+    assert all(mode == (0o700 if (data / name).is_dir() else 0o600) for name, mode in modes.items()), modes
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700

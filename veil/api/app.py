@@ -107,7 +107,11 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, metrics=services.http_metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=services.http_metrics,
+        body_timeout_s=services.settings.body_timeout_s,
+    )
     for module in (jobs, tracking, receipts, links, account, audit, health, web):
         app.include_router(module.router)
     app.openapi = _openapi(app)  # type: ignore[method-assign]

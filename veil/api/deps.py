@@ -9,18 +9,21 @@ The per-key rate limit is enforced here, after authentication, before any work.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 
 from veil.api.errors import Forbidden, RateLimited, Unauthorized
 from veil.api.ratelimit import retry_after
 from veil.api.services import Services
 from veil.auth import TokenInvalid, looks_like_jwt
+from veil.errors import VeilError
 from veil.jobs import store
 from veil.jobs.schemas import Scope
 from veil.jobs.worker import utcnow
@@ -35,6 +38,8 @@ __all__ = [
     "get_services",
     "require",
 ]
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `veil keys create`.")
 
@@ -72,10 +77,10 @@ def authenticate(
     now = utcnow()
     with services.db.begin() as session:
         row = store.find_api_key(session=session, key=credentials.credentials)
-        if row is not None and (row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)):
-            store.touch_api_key(session=session, key_id=row.id, now=now)  # a write at most once a minute
     if row is None:
         raise Unauthorized("unknown or revoked API key")
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        _touch(services, row.id, now)
     request.state.key_id = row.id
     limit = row.rate_limit_per_minute or services.settings.rate_limit_per_minute
     wait_s = services.limiter.acquire(row.id, per_minute=limit)
@@ -105,6 +110,16 @@ def _token_principal(request: Request, services: Services, token: str) -> Princi
     return Principal(
         key_id=identity.caller_id, name="oidc", tenant_id=identity.tenant, scopes=identity.scopes
     )
+
+
+def _touch(services: Services, key_id: str, now: datetime) -> None:
+    """Record ``last_used_at``, at most once a minute. Bookkeeping only: a database that cannot be
+    written (a full disk) must not turn a read into a 500, so a failure is logged and skipped."""
+    try:
+        with services.db.begin() as session:
+            store.touch_api_key(session=session, key_id=key_id, now=now)
+    except (VeilError, SQLAlchemyError) as exc:
+        log.warning("API key last-use not recorded", extra={"error_type": type(exc).__name__})
 
 
 Authenticated = Annotated[Principal, Depends(authenticate)]

@@ -8,10 +8,12 @@ generic ``internal_error`` (the traceback goes to the log, not to the client).
 =====================================  ======
 code                                   status
 =====================================  ======
-bad_request, unknown_parameter          400
+bad_request, unknown_parameter,        400
+client_disconnected
 unauthorized                           401
 forbidden, link_invalid, link_expired  403
 not_found                              404
+request_timeout                        408
 method_not_allowed                     405
 conflict, canceled                     409
 expired                                410
@@ -27,6 +29,7 @@ internal_error, job_error,             500
 storage_error, model_error, ...
 queue_full, unavailable,               503 (Retry-After)
 model_missing
+storage_full                           507 (Retry-After)
 =====================================  ======
 """
 
@@ -40,6 +43,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from veil.errors import QueueFull, VeilError
 
@@ -47,6 +51,7 @@ __all__ = [
     "STATUS_BY_CODE",
     "ApiError",
     "BadRequest",
+    "ClientGone",
     "ErrorBody",
     "ErrorResponse",
     "Expired",
@@ -55,6 +60,7 @@ __all__ = [
     "LinkInvalid",
     "RangeNotSatisfiable",
     "RateLimited",
+    "RequestTimeout",
     "Unauthorized",
     "Unavailable",
     "UnsupportedContentType",
@@ -124,6 +130,17 @@ class RateLimited(ApiError):
         self.headers = {"Retry-After": str(max(1, retry_after_s))}
 
 
+class RequestTimeout(ApiError):
+    code = "request_timeout"
+    headers = {"Connection": "close"}
+
+
+class ClientGone(ApiError):
+    """The client disconnected mid-request: nobody reads the answer, and it is no server error."""
+
+    code = "client_disconnected"
+
+
 class Unavailable(ApiError):
     code = "unavailable"
 
@@ -134,9 +151,11 @@ class Unavailable(ApiError):
 
 STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
+    "client_disconnected": 400,
     "unknown_parameter": 400,
     "unauthorized": 401,
     "forbidden": 403,
+    "request_timeout": 408,
     "link_invalid": 403,
     "link_expired": 403,
     "not_found": 404,
@@ -157,6 +176,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "queue_full": 503,
     "unavailable": 503,
     "model_missing": 503,
+    "storage_full": 507,
 }
 
 
@@ -188,6 +208,7 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key.",
     403: "The key lacks the scope, or the signed link is invalid or expired.",
     404: "No such job for this tenant.",
+    408: "The request body paused longer than VEIL_BODY_TIMEOUT_S.",
     409: "The job is not in a state that allows this.",
     410: "Retention already deleted the blobs.",
     413: "Upload over VEIL_MAX_UPLOAD_MB.",
@@ -196,6 +217,7 @@ _DESCRIPTIONS = {
     422: "Invalid spec, or media over the limits for pixels or duration.",
     429: "Rate limit of the key exceeded; see Retry-After.",
     503: "Queue full or service not ready; see Retry-After.",
+    507: "The data disk or job database is full; see Retry-After.",
 }
 
 
@@ -236,6 +258,8 @@ def _veil_error(request: Request, exc: Exception) -> JSONResponse:
         headers.setdefault("Retry-After", "10")
     if exc.code in ("model_missing",):
         headers.setdefault("Retry-After", "30")
+    if exc.code == "storage_full":
+        headers.setdefault("Retry-After", "60")
     status = status_for(exc.code)
     if status >= 500:
         log.error("request failed", extra={"code": exc.code, "request_id": request_id_of(request)})
@@ -273,6 +297,12 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    """A client that went away mid-body is logged as that, in one line without a traceback."""
+    log.info("client disconnected", extra={"request_id": request_id_of(request)})
+    return error_response(request, code="client_disconnected", message="the client disconnected")
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error(
         "unhandled error",
@@ -286,4 +316,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(VeilError, _veil_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from veil.api.ratelimit import DatabaseRateLimiter, Limiter, RateLimiter
 from veil.auth import OidcConfig, OidcVerifier
-from veil.errors import VeilError
+from veil.errors import StorageError, StorageFull, VeilError
 from veil.jobs.db import Database
 from veil.jobs.events import JobEvents
 from veil.jobs.metrics import JobMetrics, JobStoreCollector
@@ -31,6 +31,7 @@ from veil.jobs.worker import WorkerContext
 from veil.receipts import Keyring
 from veil.settings import Settings
 from veil.storage import Storage, create_storage
+from veil.storage.space import probe_writable, require_free_space
 
 __all__ = ["HttpMetrics", "Services", "limiter_for"]
 
@@ -177,19 +178,31 @@ class Services:
         self.db.dispose()
 
     def readiness(self) -> dict[str, str]:
-        """Each dependency and its state; ready when all are ``ok``."""
+        """Each dependency and its state; ready when all are ``ok``.
+
+        Every check writes, because a full disk still answers reads: the database rewrites its one
+        ``alembic_version`` row, storage writes and deletes a probe blob, and the data disk must have
+        ``VEIL_MIN_FREE_MB`` free and take a 4 KiB synced write. A failure reads ``full`` (no space),
+        ``unwritable`` or ``unavailable``."""
         checks: dict[str, str] = {}
         try:
             with self.db.begin() as session:
-                session.execute(text("SELECT 1"))
+                session.execute(text("UPDATE alembic_version SET version_num = version_num"))
             checks["database"] = "ok"
-        except Exception:
-            checks["database"] = "unavailable"
+        except Exception as exc:
+            checks["database"] = _failure(exc)
         try:
-            self.storage.exists("health/probe")
+            self.storage.put_stream("health/probe", [b"ok"])
+            self.storage.delete("health/probe")
             checks["storage"] = "ok"
-        except Exception:
-            checks["storage"] = "unavailable"
+        except Exception as exc:
+            checks["storage"] = _failure(exc)
+        try:
+            require_free_space(self.ctx.scratch_dir, min_free_bytes=self.settings.min_free_mb << 20)
+            probe_writable(self.ctx.scratch_dir)
+            checks["disk"] = "ok"
+        except Exception as exc:
+            checks["disk"] = _failure(exc)
         if self.engine_state != "idle":
             checks["models"] = self.engine_state
         return checks
@@ -213,6 +226,14 @@ def oidc_verifier(settings: Settings) -> OidcVerifier | None:
             scopes_claim=settings.oidc_scopes_claim,
         )
     )
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, StorageFull):
+        return "full"
+    if isinstance(exc, StorageError):
+        return "unwritable"
+    return "unavailable"
 
 
 def limiter_for(settings: Settings, db: Database) -> Limiter:

@@ -15,20 +15,27 @@ the Veil equivalent of names other redaction APIs use), so typos do not pass sil
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from veil.api.errors import BadRequest, UnsupportedContentType, UploadTooLarge
+from veil.api.errors import BadRequest, ClientGone, UnsupportedContentType, UploadTooLarge
 from veil.api.params import UnknownParameter, describe_unknown
+from veil.errors import StorageError, StorageFull
 from veil.jobs.blobs import MEDIA_SUFFIXES
+from veil.private_files import NO_SPACE_ERRNOS, make_private_dirs
 
 __all__ = ["Upload", "receive_upload"]
+
+log = logging.getLogger(__name__)
+_NAME_PARAM = re.compile(rb'(?:^|;)\s*name\s*=\s*"?([A-Za-z0-9_-]{1,40})"?\s*(?:;|$)')
 
 MAX_FIELD_BYTES = 1 << 20
 _FIELDS = ("file", "spec")
@@ -86,8 +93,14 @@ class _Reader:
         self._part.field_value = bytearray()
 
     def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self._part.headers.get(b"content-disposition", b""))
+        disposition = self._part.headers.get(b"content-disposition", b"")
+        _, options = parse_options_header(disposition)
         name = options.get(b"name", b"").decode("utf-8", "replace")
+        if name not in _FIELDS:
+            # An unescaped `"` in a file name before `name=` derails the parameter parser; a field
+            # name never holds one, so look for it directly.
+            found = _NAME_PARAM.search(disposition)
+            name = found.group(1).decode("ascii") if found else name
         self._part.name = name
         if name not in _FIELDS:
             if name not in self.unknown_fields and len(self.unknown_fields) < 10:
@@ -99,7 +112,7 @@ class _Reader:
             filename = options.get(b"filename", b"").decode("utf-8", "replace")
             suffix = os.path.splitext(filename)[1].lower()
             self.upload.suffix = suffix if suffix in MEDIA_SUFFIXES else ""
-            self._scratch_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self._scratch_dir)
             fd, path = tempfile.mkstemp(prefix="upload-", suffix=self.upload.suffix, dir=self._scratch_dir)
             self._fh = fd
             self.upload.path = Path(path)
@@ -167,21 +180,26 @@ async def receive_upload(request: Request, *, scratch_dir: Path, max_bytes: int)
             "on_end",
         )
     }
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
         async for chunk in request.stream():
             if chunk:
                 parser.write(chunk)
         parser.finalize()
         if not reader.finished:
             raise BadRequest("the multipart body ended early")
-    except MultipartParseError as exc:
+    except BaseException as exc:
         reader.close_file()
         reader.upload.discard()
-        raise BadRequest("malformed multipart body") from exc
-    except BaseException:
-        reader.close_file()
-        reader.upload.discard()
+        if isinstance(exc, FormParserError):  # a malformed body, or a boundary the parser refuses
+            raise BadRequest("malformed multipart body") from exc
+        if isinstance(exc, ClientDisconnect):
+            log.info("client disconnected during upload", extra={"request_id": _request_id(request)})
+            raise ClientGone("the client disconnected before the upload finished") from None
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
+            raise StorageFull("no space left for the upload") from exc
+        if isinstance(exc, OSError):
+            raise StorageError("the upload could not be stored") from exc
         raise
     reader.close_file()
     if reader.unknown_fields:
@@ -190,3 +208,7 @@ async def receive_upload(request: Request, *, scratch_dir: Path, max_bytes: int)
             describe_unknown(reader.unknown_fields, what="form field", accepted=list(_FIELDS))
         )
     return reader.upload
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "-")

@@ -10,6 +10,7 @@ before anything serves (the migrations ship inside the package, so an installed
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +19,11 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from veil.errors import StorageError, StorageFull
+from veil.private_files import make_private_dirs
 from veil.settings import Settings
 
 __all__ = [
@@ -57,11 +61,39 @@ def create_db_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file 0600 in a 0700 folder before SQLite does (it would use the umask, 0644):
+    the job table names tenants and hashes. SQLite gives its -wal and -shm files the same mode."""
+    make_private_dirs(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+_SQLITE_FULL = 13
+_SQLITE_IOERR = 10
+_SQLITE_READONLY = 8
+_PG_DISK_FULL = "53100"
+
+
+def storage_error_of(exc: DBAPIError) -> StorageError | None:
+    """The ``StorageError`` a database error means, if it means the database cannot be written
+    (SQLite's "database or disk is full", a write I/O error or a read-only file; PostgreSQL's
+    disk_full), else None."""
+    orig = exc.orig
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    primary = None if sqlite_code is None else int(sqlite_code) & 0xFF
+    if primary == _SQLITE_FULL or getattr(orig, "sqlstate", None) == _PG_DISK_FULL:
+        return StorageFull("the job database cannot be written: its disk is full")
+    if primary in (_SQLITE_IOERR, _SQLITE_READONLY):
+        return StorageError("the job database cannot be written")
+    return None
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -98,9 +130,18 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
-        """A session whose transaction commits when the block ends and rolls back on error."""
-        with self._sessions.begin() as session:
-            yield session
+        """A session whose transaction commits when the block ends and rolls back on error.
+
+        A database that cannot be written (disk full, I/O error) raises ``StorageFull`` or
+        ``StorageError``, so callers see one error type for every place Veil writes to."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except DBAPIError as exc:
+            converted = storage_error_of(exc)
+            if converted is None:
+                raise
+            raise converted from exc
 
     def upgrade(self) -> None:
         upgrade_database(self.engine)

@@ -16,6 +16,7 @@ import threading
 from typing import Protocol, runtime_checkable
 
 from veil.jobs import store
+from veil.jobs.retention import clean_scratch
 from veil.jobs.worker import WorkerContext, execute_job
 from veil.settings import Settings
 
@@ -60,6 +61,10 @@ class LocalQueue:
             requeued = store.requeue_running_jobs(session=session)
         if requeued:
             log.info("interrupted jobs requeued", extra={"count": len(requeued)})
+        if self._workers > 0:  # this process owns the data directory: every scratch entry is a leftover
+            removed = clean_scratch(self._ctx.scratch_dir, older_than_s=0)
+            if removed:
+                log.info("scratch left by a killed process removed", extra={"count": removed})
         for number in range(self._workers):
             thread = threading.Thread(target=self._loop, name=f"veil-worker-{number}", daemon=True)
             self._threads.append(thread)

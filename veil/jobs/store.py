@@ -294,10 +294,19 @@ class Finish:
 
 
 def finish_job(
-    *, session: Session, job_id: str, claim: Claim | None, finish: Finish, now: datetime, retention: timedelta
+    *,
+    session: Session,
+    job_id: str,
+    claim: Claim | None,
+    finish: Finish,
+    now: datetime,
+    retention: timedelta,
+    stale_before: datetime | None = None,
 ) -> JobRow | None:
     """Move a job to a terminal state. With a ``claim``, only that run may do it; without one, only a
-    queued job may (cancel before any worker took it). Returns the updated row, or ``None`` if it lost."""
+    queued job may (cancel before any worker took it) or, with ``stale_before``, a running one whose
+    heartbeat stopped before then (its worker died or cannot write: nobody else will ever finish it).
+    Returns the updated row, or ``None`` if it lost."""
     if not finish.state.terminal:
         raise ValueError("finish_job needs a terminal state")
     values: dict[str, Any] = {
@@ -329,8 +338,13 @@ def finish_job(
     query = update(JobRow).where(JobRow.id == job_id)
     if claim is not None:
         query = query.where(JobRow.attempts == claim.attempt, JobRow.state == JobState.RUNNING)
-    else:
+    elif stale_before is None:
         query = query.where(JobRow.state == JobState.QUEUED)
+    else:
+        silent = or_(JobRow.heartbeat_at.is_(None), JobRow.heartbeat_at < stale_before)
+        query = query.where(
+            or_(JobRow.state == JobState.QUEUED, and_(JobRow.state == JobState.RUNNING, silent))
+        )
     statement = query.values(**values).returning(JobRow.id).execution_options(synchronize_session=False)
     if session.execute(statement).scalar_one_or_none() is None:
         return None
@@ -348,8 +362,16 @@ def _start_delivery(row: JobRow, now: datetime) -> None:
     row.webhook_delivery_id = str(uuid.uuid4())
 
 
-def request_cancel(*, session: Session, job_id: str, now: datetime, retention: timedelta) -> JobRow | None:
-    """Cancel a queued job at once, or flag a running one so that its worker stops between frames.
+def request_cancel(
+    *,
+    session: Session,
+    job_id: str,
+    now: datetime,
+    retention: timedelta,
+    stale_before: datetime | None = None,
+) -> JobRow | None:
+    """Cancel a queued job at once, or flag a running one so that its worker stops between frames. A
+    running job silent since ``stale_before`` has no worker to read the flag, so it is canceled at once.
 
     Returns the row after the change, or ``None`` when the job is already terminal (nothing changed).
     """
@@ -360,6 +382,7 @@ def request_cancel(*, session: Session, job_id: str, now: datetime, retention: t
         finish=Finish(state=JobState.CANCELED, error_code="canceled", error_message="canceled by the client"),
         now=now,
         retention=retention,
+        stale_before=stale_before,
     )
     if finished is not None:
         return finished
@@ -388,10 +411,22 @@ def requeue_job(*, session: Session, claim: Claim) -> bool:
 
 def requeue_running_jobs(*, session: Session, stale_before: datetime | None = None) -> list[str]:
     """Put ``running`` jobs back to ``queued``: all of them (embedded restart: the only process that ran
-    them is gone) or, with ``stale_before``, only those whose heartbeat stopped."""
+    them is gone) or, with ``stale_before``, only those whose heartbeat stopped. Such jobs that were
+    deleted meanwhile are canceled instead (nobody may run them again)."""
     query = update(JobRow).where(JobRow.state == JobState.RUNNING)
     if stale_before is not None:
         query = query.where(or_(JobRow.heartbeat_at.is_(None), JobRow.heartbeat_at < stale_before))
+    session.execute(
+        query.where(JobRow.deleted_at.is_not(None))
+        .values(
+            state=JobState.CANCELED,
+            heartbeat_at=None,
+            error_code="canceled",
+            error_message="deleted while it ran",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    query = query.where(JobRow.deleted_at.is_(None))
     statement = (
         query.values(state=JobState.QUEUED, worker_id=None, heartbeat_at=None)
         .returning(JobRow.id)
@@ -400,9 +435,18 @@ def requeue_running_jobs(*, session: Session, stale_before: datetime | None = No
     return list(session.execute(statement).scalars())
 
 
-def mark_deleted(*, session: Session, job_id: str, now: datetime, retention: timedelta) -> JobRow | None:
-    """Soft-delete a job that is not running (a queued one is canceled first). The row stays (without
-    blobs) for the audit trail; the API answers 404 for it from now on. ``None`` if it is running."""
+def mark_deleted(
+    *,
+    session: Session,
+    job_id: str,
+    now: datetime,
+    retention: timedelta,
+    stale_before: datetime | None = None,
+) -> JobRow | None:
+    """Soft-delete a job in any state. A queued one (or a running one silent since ``stale_before``) is
+    canceled first; a running one is flagged to cancel, and its worker deletes its blobs when it stops.
+    The row stays (without blobs) for the audit trail; the API answers 404 for it from now on.
+    ``None`` if it was already deleted."""
     finish_job(
         session=session,
         job_id=job_id,
@@ -410,11 +454,15 @@ def mark_deleted(*, session: Session, job_id: str, now: datetime, retention: tim
         finish=Finish(state=JobState.CANCELED, error_code="canceled", error_message="deleted before it ran"),
         now=now,
         retention=retention,
+        stale_before=stale_before,
     )
     statement = (
         update(JobRow)
-        .where(JobRow.id == job_id, JobRow.state.in_(_TERMINAL), JobRow.deleted_at.is_(None))
-        .values(deleted_at=now)
+        .where(JobRow.id == job_id, JobRow.deleted_at.is_(None))
+        .values(
+            deleted_at=now,
+            cancel_requested=case((JobRow.state == JobState.RUNNING, True), else_=JobRow.cancel_requested),
+        )
         .returning(JobRow.id)
         .execution_options(synchronize_session=False)
     )

@@ -13,6 +13,13 @@ the local pool after a restart):
 
 A job whose worker died ``job_max_attempts`` times fails with ``job_error`` instead of
 running forever. Nothing here logs file names, detections or error details beyond codes.
+
+A full disk fails the job with ``storage_full`` (scratch, blobs or database). When the
+terminal state itself cannot be written (the database's disk is full, or the database
+is away), ``_conclude`` retries until it can or the worker shuts down, so a job never
+stays ``running`` once space returns. A job that ends failed or canceled, or was deleted
+while it ran, loses its blobs (input, report, partial outputs) at once; every job loses
+its ``tmp/`` blobs left by killed attempts.
 """
 
 from __future__ import annotations
@@ -29,7 +36,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from veil.errors import JobCanceled, JobError, SpecError, StorageNotFound, VeilError
+from sqlalchemy.exc import OperationalError
+
+from veil.errors import (
+    JobCanceled,
+    JobError,
+    SpecError,
+    StorageError,
+    StorageFull,
+    StorageNotFound,
+    VeilError,
+)
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
 from veil.jobs.events import JobEvents
@@ -38,6 +55,7 @@ from veil.jobs.metrics import JobMetrics
 from veil.jobs.runner import JobRunner, PipelineRunner, content_type_for
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
+from veil.private_files import NO_SPACE_ERRNOS, make_private_dirs
 from veil.report import Report
 from veil.settings import Settings
 from veil.spec import RedactionSpec
@@ -167,7 +185,7 @@ def _run_claimed(ctx: WorkerContext, row: JobRow, claim: store.Claim) -> JobStat
     started = time.perf_counter()
     beat.start()
     try:
-        ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(ctx.scratch_dir)
         with tempfile.TemporaryDirectory(prefix=f"{row.id}-", dir=ctx.scratch_dir) as tmp:
             finish = _process(ctx, row, claim, Path(tmp), beat)
     except JobCanceled:
@@ -182,12 +200,18 @@ def _run_claimed(ctx: WorkerContext, row: JobRow, claim: store.Claim) -> JobStat
     except VeilError as exc:
         finish = store.Finish(state=JobState.FAILED, error_code=exc.code, error_message=exc.message)
     except Exception as exc:
-        log.error("job crashed", extra={"job_id": row.id, "error_type": type(exc).__name__}, exc_info=True)
-        finish = store.Finish(
-            state=JobState.FAILED,
-            error_code="internal_error",
-            error_message="internal error while processing",
-        )
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:  # scratch files, the encoder
+            full = StorageFull("no space left on the data disk while processing")
+            finish = store.Finish(state=JobState.FAILED, error_code=full.code, error_message=full.message)
+        else:
+            log.error(
+                "job crashed", extra={"job_id": row.id, "error_type": type(exc).__name__}, exc_info=True
+            )
+            finish = store.Finish(
+                state=JobState.FAILED,
+                error_code="internal_error",
+                error_message="internal error while processing",
+            )
     finally:
         beat.stop()
     return _conclude(ctx, row, claim, finish, seconds=time.perf_counter() - started)
@@ -278,10 +302,12 @@ def _process(ctx: WorkerContext, row: JobRow, claim: store.Claim, tmp: Path, bea
     return finish
 
 
-def _conclude(
-    ctx: WorkerContext, row: JobRow, claim: store.Claim, finish: store.Finish, *, seconds: float
-) -> JobState | None:
-    finish = dataclasses.replace(finish, processing_s=seconds)
+_CONCLUDE_RETRY_MAX_S = 10.0
+
+
+def _record_finish(
+    ctx: WorkerContext, row: JobRow, claim: store.Claim, finish: store.Finish
+) -> JobRow | None:
     now = utcnow()
     with ctx.db.begin() as session:
         done = store.finish_job(
@@ -299,6 +325,55 @@ def _conclude(
                 input_sha256=done.input_sha256,
                 output_sha256=done.output_sha256,
             )
+    return done
+
+
+def _record_until_written(
+    ctx: WorkerContext, row: JobRow, claim: store.Claim, finish: store.Finish
+) -> tuple[bool, JobRow | None]:
+    """Write the terminal state, retrying while the database cannot be written (disk full, database
+    restarting). ``(False, None)`` when the worker shuts down first: the job stays ``running`` and is
+    requeued at restart (embedded) or taken over once stale (Celery), never lost."""
+    delay = 0.25
+    while True:
+        try:
+            return True, _record_finish(ctx, row, claim, finish)
+        except (StorageError, OperationalError) as exc:
+            log.warning(
+                "job result not recorded yet; retrying",
+                extra={"job_id": row.id, "error_type": type(exc).__name__, "retry_in_s": delay},
+            )
+        if ctx.shutdown.wait(delay):
+            return False, None
+        delay = min(delay * 2, _CONCLUDE_RETRY_MAX_S)
+
+
+def _discard_blobs(ctx: WorkerContext, done: JobRow) -> None:
+    """Partial outputs of killed attempts always; everything the job stored (input, report, segments,
+    thumbnails) when it failed, was canceled or was deleted while it ran: nobody can use them, and
+    the input is unredacted media. A redact job's ``source_job`` input lives under that job's prefix
+    and stays."""
+    everything = done.deleted_at is not None or done.state in (JobState.FAILED, JobState.CANCELED)
+    prefix = blobs.job_prefix(done.id)
+    try:
+        if not everything:
+            ctx.storage.delete_prefix(f"{prefix}tmp/")
+            return
+        ctx.storage.delete_prefix(prefix)
+        with ctx.db.begin() as session:
+            store.mark_purged(session=session, job_id=done.id, now=utcnow())
+    except (StorageError, OperationalError):
+        log.warning("job blobs not deleted yet; retention will", extra={"job_id": done.id})
+
+
+def _conclude(
+    ctx: WorkerContext, row: JobRow, claim: store.Claim, finish: store.Finish, *, seconds: float
+) -> JobState | None:
+    finish = dataclasses.replace(finish, processing_s=seconds)
+    written, done = _record_until_written(ctx, row, claim, finish)
+    if not written:
+        log.warning("job left running at shutdown; it runs again", extra={"job_id": row.id})
+        return None
     if done is None:
         log.warning(
             "job result discarded: the claim was lost", extra={"job_id": row.id, "attempt": claim.attempt}
@@ -314,6 +389,7 @@ def _conclude(
             "frames": done.frames,
         },
     )
+    _discard_blobs(ctx, done)
     if ctx.metrics is not None:
         ctx.metrics.observe(
             state=finish.state.value, mode=done.mode, kind=done.kind, seconds=seconds, frames=done.frames

@@ -5,8 +5,9 @@ place, so a reader never sees half a blob and a crash leaves only a ``.part``
 file behind (never a truncated result). ``move`` is ``os.replace``: atomic on
 one filesystem, which is what "write to a temporary key, then promote" needs.
 
-OS errors are converted here: a missing file is ``StorageNotFound``, anything
-else ``StorageError`` naming the operation and the errno, never the path.
+OS errors are converted here: a missing file is ``StorageNotFound``, a full disk
+``StorageFull``, anything else ``StorageError`` naming the operation and the errno,
+never the path. Blobs are created 0600 and folders 0700: inputs are unredacted media.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from veil.errors import StorageError, StorageNotFound
+from veil.errors import StorageError, StorageFull, StorageNotFound
+from veil.private_files import NO_SPACE_ERRNOS, make_private_dirs, open_private
 from veil.storage.keys import check_key, check_prefix
 
 __all__ = ["LocalStorage"]
@@ -34,6 +36,8 @@ def _boundary(op: str, key: str) -> Iterator[None]:
         raise StorageNotFound(key) from exc
     except OSError as exc:
         name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        if exc.errno in NO_SPACE_ERRNOS:
+            raise StorageFull(f"local storage {op} failed: no space left ({name})") from exc
         raise StorageError(f"local storage {op} failed: {name}") from exc
 
 
@@ -43,7 +47,7 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         with _boundary("init", "."):
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.root)
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
@@ -60,8 +64,8 @@ class LocalStorage:
         total = 0
         try:
             with _boundary("write", key):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fh = part.open("wb")
+                make_private_dirs(path.parent)
+                fh = open_private(part)
             with fh:
                 for chunk in chunks:  # errors of the source (a client went away) pass through unchanged
                     with _boundary("write", key):
@@ -77,10 +81,11 @@ class LocalStorage:
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)
         with _boundary("write", key):
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(target.parent)
             part = self._part(target)
             try:
-                shutil.copyfile(path, part)
+                with path.open("rb") as src, open_private(part) as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
                 os.replace(part, target)
             finally:
                 with contextlib.suppress(OSError):
@@ -128,8 +133,9 @@ class LocalStorage:
     def move(self, src: str, dst: str) -> None:
         source, target = self._path(src), self._path(dst)
         with _boundary("move", src):
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(target.parent)
             os.replace(source, target)
+            self._prune(source.parent)  # no empty ``tmp/`` folder left behind once promoted
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from tests.api.conftest import Api
 
@@ -11,6 +13,7 @@ def test_health_ready_and_metrics(api: Api) -> None:
     assert ready.status_code == 200 and ready.json()["checks"] == {
         "database": "ok",
         "storage": "ok",
+        "disk": "ok",
         "models": "ok",
     }
     h = api.key()
@@ -49,3 +52,38 @@ def test_review_page_is_served(api: Api) -> None:
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert api.client.get("/review/review.js").headers["content-type"].startswith("text/javascript")
     assert api.client.get("/review/../secret_key").status_code == 404
+
+
+def test_a_full_disk_is_not_ready_gives_507_on_submit_and_does_not_break_reads(
+    make_api: Callable[..., Api], small_disk: Any
+) -> None:
+    """The data disk (job database and scratch) fills up: /readyz says so, a submission is a 507
+    ``storage_full`` (not a 500), and authenticated reads still work although the key's once-a-minute
+    ``last_used_at`` write fails. Once space returns, everything works again."""
+    api = make_api(data_dir=small_disk.root / "data", min_free_mb=0)
+    fresh = api.key()  # never used: its first request wants to record last_used_at
+    assert api.client.get("/readyz").status_code == 200
+    small_disk.fill()
+
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["database"] == "full" and checks["disk"] == "full", checks
+    r = api.submit(fresh)
+    assert (r.status_code, r.json()["error"]["code"]) == (507, "storage_full"), r.text
+    assert int(r.headers["retry-after"]) > 0
+    assert api.client.get("/v1/jobs", headers=fresh).status_code == 200
+
+    small_disk.free()
+    assert api.client.get("/readyz").status_code == 200
+    assert api.submit(fresh, params={"wait": 10}).json()["state"] == "succeeded"
+
+
+def test_submissions_below_the_free_space_floor_get_507_before_the_upload(
+    make_api: Callable[..., Api],
+) -> None:
+    api = make_api(min_free_mb=1 << 40)
+    r = api.submit(api.key())
+    assert (r.status_code, r.json()["error"]["code"]) == (507, "storage_full")
+    assert "VEIL_MIN_FREE_MB" in r.json()["error"]["message"]
+    assert api.client.get("/readyz").json()["checks"]["disk"] == "full"

@@ -6,11 +6,16 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from tests.api.conftest import Api
 from tests.jobs.factories import GateRunner
+from veil.jobs import store
+from veil.jobs.states import JobState
+from veil.jobs.worker import utcnow
 
 
 def wait_state(api: Api, headers: dict[str, str], job_id: str, *states: str, timeout: float = 15) -> dict:
@@ -134,19 +139,56 @@ def test_cancel_queued_running_and_finished(make_api: Callable[..., Api]) -> Non
 
 
 def test_delete_removes_blobs_and_the_job(make_api: Callable[..., Api]) -> None:
+    api = make_api()
+    h = api.key()
+    done = api.submit(h, params={"wait": 10}).json()
+    assert done["state"] == "succeeded"
+    assert any(k.startswith(f"jobs/{done['id']}/") for k in api.storage.keys())
+    assert api.client.delete(f"/v1/jobs/{done['id']}", headers=h).status_code == 204
+    assert not any(k.startswith(f"jobs/{done['id']}/") for k in api.storage.keys())
+    assert api.client.get(f"/v1/jobs/{done['id']}", headers=h).status_code == 404
+    assert api.client.delete(f"/v1/jobs/{done['id']}", headers=h).status_code == 404
+
+
+def _stored_row(api: Api, job_id: str) -> Any:
+    with api.services.db.begin() as session:
+        return store.get_job(session=session, job_id=job_id, include_deleted=True)
+
+
+def test_delete_works_on_a_running_job_and_its_worker_removes_the_blobs(make_api: Callable[..., Api]) -> None:
     api = make_api(runner=GateRunner(hold=True))
     h = api.key()
     running = api.submit(h).json()
     assert api.runner.started.wait(10)
-    busy = api.client.delete(f"/v1/jobs/{running['id']}", headers=h)
-    assert busy.status_code == 409
-    api.runner.release()
-    wait_state(api, h, running["id"], "succeeded")
-    assert any(k.startswith(f"jobs/{running['id']}/") for k in api.storage.keys())
     assert api.client.delete(f"/v1/jobs/{running['id']}", headers=h).status_code == 204
-    assert not any(k.startswith(f"jobs/{running['id']}/") for k in api.storage.keys())
     assert api.client.get(f"/v1/jobs/{running['id']}", headers=h).status_code == 404
-    assert api.client.delete(f"/v1/jobs/{running['id']}", headers=h).status_code == 404
+    deadline = time.monotonic() + 10
+    while _stored_row(api, running["id"]).state is not JobState.CANCELED:
+        assert time.monotonic() < deadline, "the worker did not stop"
+        time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while any(k.startswith(f"jobs/{running['id']}/") for k in api.storage.keys()):
+        assert time.monotonic() < deadline, "the blobs of the deleted job stayed"
+        time.sleep(0.05)
+
+
+def test_cancel_and_delete_work_on_a_running_job_whose_worker_is_gone(make_api: Callable[..., Api]) -> None:
+    """A job left ``running`` by a worker that died or cannot write (a full disk) is not stuck:
+    once its heartbeat is older than VEIL_JOB_STALE_S, cancel and delete act at once."""
+    api = make_api(workers=0, job_stale_s=5)
+    h = api.key()
+    ids = [api.submit(h).json()["id"] for _ in range(2)]
+    with api.services.db.begin() as session:
+        for job_id in ids:
+            claim = store.claim_job(
+                session=session, job_id=job_id, worker_id="dead", now=utcnow() - timedelta(seconds=60)
+            )
+            assert claim is not None
+    canceled = api.client.post(f"/v1/jobs/{ids[0]}/cancel", headers=h)
+    assert canceled.status_code == 200 and canceled.json()["state"] == "canceled"
+    assert api.client.delete(f"/v1/jobs/{ids[1]}", headers=h).status_code == 204
+    assert _stored_row(api, ids[1]).state is JobState.CANCELED
+    assert not any(k.startswith(f"jobs/{ids[1]}/") for k in api.storage.keys())
 
 
 def test_list_paginates_with_a_cursor_and_filters(api: Api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
@@ -27,6 +27,7 @@ from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow, WebhookDeliveryRow
 from veil.jobs.worker import utcnow
 from veil.report import Report
+from veil.storage.space import require_free_space
 
 __all__ = ["router"]
 
@@ -138,7 +139,7 @@ async def _wait_for(services: Services, job_id: str, seconds: float) -> None:
     responses={
         200: {"model": JobPublic, "description": "Finished within `wait` (state is terminal)."},
         202: {"model": JobPublic, "description": "Accepted; poll the `Location`."},
-        **error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+        **error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503, 507),
     },
     openapi_extra={"requestBody": JOB_UPLOAD_BODY},
 )
@@ -172,6 +173,9 @@ async def create_job(
     `source_job` may omit `file`: the detect job's input is reused."""
     if await run_in_threadpool(_count_queued, services) >= services.settings.queue_max:
         raise QueueFull("the job queue is full; retry later")
+    await run_in_threadpool(  # 507 before the client uploads gigabytes into a full disk
+        require_free_space, services.ctx.scratch_dir, min_free_bytes=services.settings.min_free_mb << 20
+    )
     upload = await receive_upload(
         request,
         scratch_dir=services.ctx.scratch_dir,
@@ -309,11 +313,18 @@ async def get_job(
     },
 )
 def cancel_job(request: Request, job_id: JobId, principal: Writer, services: ServicesDep) -> Response:
-    """A queued job is canceled at once (200); a running one stops within a second or two (202)."""
+    """A queued job is canceled at once (200); a running one stops within a second or two (202). A
+    running job whose worker went silent (died, or cannot write) for `VEIL_JOB_STALE_S` is canceled at
+    once (200)."""
     load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
+    now = utcnow()
     with services.db.begin() as session:
         row = store.request_cancel(
-            session=session, job_id=job_id, now=utcnow(), retention=services.ctx.retention
+            session=session,
+            job_id=job_id,
+            now=now,
+            retention=services.ctx.retention,
+            stale_before=_stale_before(services, now),
         )
     if row is None:
         raise JobConflict("the job already finished")
@@ -327,28 +338,41 @@ def cancel_job(request: Request, job_id: JobId, principal: Writer, services: Ser
     return JSONResponse(public(services, request, row), status_code=200 if row.state.terminal else 202)
 
 
+def _stale_before(services: Services, now: datetime) -> datetime:
+    """A running job whose heartbeat is older than this has no live worker (``VEIL_JOB_STALE_S``)."""
+    return now - timedelta(seconds=services.settings.job_stale_s)
+
+
 @router.delete(
     "/{job_id}",
     status_code=204,
     summary="Delete a job and its files",
-    responses={204: {"description": "Deleted."}, **error_responses(400, 401, 403, 404, 409, 429)},
+    responses={204: {"description": "Deleted."}, **error_responses(400, 401, 403, 404, 429, 507)},
 )
 def delete_job(request: Request, job_id: JobId, principal: Writer, services: ServicesDep) -> Response:
-    """Deletes the input, result, report and thumbnails now. A queued job is canceled first; a running
-    one must be canceled first (409). The job then answers 404; the audit log keeps its hashes."""
+    """Deletes the input, result, report and thumbnails now, in any state. A queued job is canceled
+    first; a running one is canceled, and its files go as soon as its worker stops (a second or two).
+    The job then answers 404; the audit log keeps its hashes."""
     load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
     now = utcnow()
     with services.db.begin() as session:
-        row = store.mark_deleted(session=session, job_id=job_id, now=now, retention=services.ctx.retention)
+        row = store.mark_deleted(
+            session=session,
+            job_id=job_id,
+            now=now,
+            retention=services.ctx.retention,
+            stale_before=_stale_before(services, now),
+        )
     if row is None:
-        raise JobConflict("the job is running; cancel it and wait until it stops")
+        raise JobNotFound("no such job")
     services.events.notify(job_id)
-    try:
-        services.storage.delete_prefix(blobs.job_prefix(job_id))
-        with services.db.begin() as session:
-            store.mark_purged(session=session, job_id=job_id, now=now)
-    except VeilError:
-        pass  # the retention sweeper retries deleted jobs whose blobs are still there
+    if row.state is not JobState.RUNNING:  # a running job's worker deletes its blobs when it stops
+        try:
+            services.storage.delete_prefix(blobs.job_prefix(job_id))
+            with services.db.begin() as session:
+                store.mark_purged(session=session, job_id=job_id, now=now)
+        except VeilError:
+            pass  # the retention sweeper retries deleted jobs whose blobs are still there
     audit(
         services,
         request,
