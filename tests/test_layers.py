@@ -21,7 +21,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     # value types and leaves every layer shares, with no model code
     frozenset(
         {"veil", "veil.errors", "veil.spec", "veil.report", "veil.settings"}
-        | {"veil.detections", "veil.boxes", "veil.frames", "veil.clock", "veil.ids"}
+        | {"veil.detections", "veil.boxes", "veil.frames", "veil.clock", "veil.ids", "veil.private_files"}
     ),
     frozenset({"veil.media"}),
     frozenset({"veil.detect", "veil.track", "veil.redact"}),
