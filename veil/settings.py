@@ -8,14 +8,23 @@ leaf: it imports nothing of Veil, and the layers that need a part of it
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-__all__ = ["Settings", "get_settings"]
+from veil.errors import VeilError
+
+__all__ = ["Settings", "SettingsInvalid", "get_settings"]
+
+
+class SettingsInvalid(VeilError):
+    """A ``VEIL_*`` variable that cannot be used; the message names it and the form it takes."""
+
+    code = "invalid_setting"
 
 
 def _default_model_dir() -> Path:
@@ -37,10 +46,10 @@ class Settings(BaseSettings):
     model_dir: Path = Field(
         default_factory=_default_model_dir, description="Model cache (filled by `veil models pull`)."
     )
-    providers: list[str] = Field(
+    providers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["CPUExecutionProvider"],
         description="onnxruntime execution providers in order of preference, "
-        "e.g. CUDAExecutionProvider,CPUExecutionProvider.",
+        "comma-separated, e.g. CUDAExecutionProvider,CPUExecutionProvider (a JSON list works too).",
     )
     intra_op_threads: int = Field(
         0, ge=0, le=256, description="onnxruntime threads per session (0 = all cores)."
@@ -150,13 +159,13 @@ class Settings(BaseSettings):
     job_stale_s: float = Field(
         120.0, gt=0, description="A running job silent this long may be taken over by another worker."
     )
-    webhook_retry_schedule_s: tuple[float, ...] = Field(
+    webhook_retry_schedule_s: Annotated[tuple[float, ...], NoDecode] = Field(
         (10, 60, 300, 900, 1800, 3600, 7200, 14400, 21600, 21600, 21600, 21600),
         min_length=0,
         max_length=50,
-        description="Seconds to wait before each webhook retry, as a JSON list; one attempt more than "
-        "entries. Default: 12 retries over 31.9 hours (10 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, "
-        "then every 6 h), each shortened by up to 20 % of jitter.",
+        description="Seconds to wait before each webhook retry, comma-separated or a JSON list; one "
+        "attempt more than entries. Default: 12 retries over 31.9 hours (10 s, 1 min, 5 min, 15 min, "
+        "30 min, 1 h, 2 h, 4 h, then every 6 h), each shortened by up to 20 % of jitter.",
     )
     receipt_key_file: Path | None = Field(
         None,
@@ -176,10 +185,10 @@ class Settings(BaseSettings):
         None, max_length=2000, description="OIDC: the provider's JWKS URL (keys are cached for 5 minutes)."
     )
     oidc_jwks_file: Path | None = Field(None, description="OIDC: a JWKS file instead of a URL (air-gapped).")
-    oidc_algorithms: tuple[str, ...] = Field(
+    oidc_algorithms: Annotated[tuple[str, ...], NoDecode] = Field(
         ("RS256", "ES256", "PS256", "EdDSA"),
         max_length=10,
-        description="OIDC: accepted signature algorithms, as a JSON list; asymmetric ones only.",
+        description="OIDC: accepted signature algorithms, comma-separated or a JSON list; asymmetric only.",
     )
     oidc_tenant_claim: str = Field(
         "veil_tenant", max_length=100, description="OIDC: the claim that names the caller's tenant."
@@ -206,6 +215,22 @@ class Settings(BaseSettings):
             raise ValueError("each webhook retry delay must be between 0 and 604800 seconds (7 days)")
         return value
 
+    @field_validator("providers", "webhook_retry_schedule_s", "oidc_algorithms", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """Lists come from the environment as ``a,b,c`` (what ``--help`` shows) or a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                try:
+                    return json.loads(text)
+                except ValueError as exc:
+                    raise ValueError("not a JSON list; give comma-separated values instead") from exc
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
     @field_validator("secret_key")
     @classmethod
     def _not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -219,5 +244,24 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """A fresh ``Settings`` from the environment. Call it at the edges only."""
-    return Settings()
+    """A fresh ``Settings`` from the environment. Call it at the edges only.
+
+    Raises ``SettingsInvalid`` with one line that names the variable, what is wrong and the expected
+    form (never the value: it may be a secret)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        raise SettingsInvalid(_one_line(field, str(error["msg"]))) from None
+    except SettingsError as exc:
+        found = re.search(r'field "(\w+)"', str(exc))
+        raise SettingsInvalid(_one_line(found.group(1) if found else "", "cannot be parsed")) from None
+
+
+def _one_line(field: str, problem: str) -> str:
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return f"a VEIL_* setting is invalid: {problem}"
+    expected = f"; expected: {info.description}" if info.description else ""
+    return f"VEIL_{field.upper()}: {problem}{expected}"

@@ -34,4 +34,10 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    from veil.settings import SettingsInvalid
+
+    try:
+        app()
+    except SettingsInvalid as exc:  # one line naming the variable, not a pydantic-settings traceback
+        typer.echo(f"error: {exc.message} [{exc.code}]", err=True)
+        raise SystemExit(2) from None
