@@ -203,3 +203,19 @@ def test_usage_counts_only_the_tenant(db: Database) -> None:
         and used.jobs_last_24h == 1
         and used.bytes_in == len(b"not stored")
     )
+
+
+def test_a_new_run_starts_its_progress_from_zero(db: Database) -> None:
+    """After a restart the old run's progress must not show until the new run passes it."""
+    job = add_job(db)
+    now = utcnow()
+    with db.begin() as session:
+        claim = store.claim_job(session=session, job_id=job.id, worker_id="w", now=now)
+        assert claim is not None
+        store.heartbeat(session=session, claim=claim, progress=0.7, now=now)
+        assert store.requeue_running_jobs(session=session) == [job.id]
+        assert store.get_job(session=session, job_id=job.id).progress == 0.0  # type: ignore[union-attr]
+        store.heartbeat(session=session, claim=claim, progress=0.7, now=now)  # lost claim: no effect
+        again = store.claim_job(session=session, job_id=job.id, worker_id="w2", now=now)
+        assert again is not None
+        assert store.get_job(session=session, job_id=job.id).progress == 0.0  # type: ignore[union-attr]

@@ -243,7 +243,9 @@ def test_dual_stack_falls_back_to_the_next_address(receiver: Receiver) -> None:
         ("http://169.254.169.254/latest/meta-data", True, "metadata"),
         ("http://[fd00:ec2::254]/", True, "metadata"),
         ("http://[::ffff:169.254.169.254]/", True, "metadata"),
-        ("http://0.0.0.0:8000/hook", True, "unspecified"),
+        ("http://0.0.0.0:8000/hook", True, "resolves to an unspecified address"),
+        ("http://255.255.255.255/hook", False, "resolves to the broadcast address"),
+        ("http://10.1.2.3/hook", False, "resolves to a private address"),
         ("http://no-such-host.invalid/hook", True, "does not resolve"),
     ],
 )

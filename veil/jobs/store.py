@@ -247,6 +247,7 @@ def claim_job(
             worker_id=worker_id,
             started_at=func.coalesce(JobRow.started_at, now),
             heartbeat_at=now,
+            progress=0.0,  # a new run starts from nothing; the old run's value would be a lie
         )
         .returning(JobRow.attempts)
         .execution_options(synchronize_session=False)
@@ -403,7 +404,13 @@ def requeue_job(*, session: Session, claim: Claim) -> bool:
     statement = (
         update(JobRow)
         .where(JobRow.id == claim.job_id, JobRow.attempts == claim.attempt, JobRow.state == JobState.RUNNING)
-        .values(state=JobState.QUEUED, worker_id=None, heartbeat_at=None, attempts=JobRow.attempts - 1)
+        .values(
+            state=JobState.QUEUED,
+            worker_id=None,
+            heartbeat_at=None,
+            attempts=JobRow.attempts - 1,
+            progress=0.0,
+        )
         .execution_options(synchronize_session=False)
     )
     return session.execute(statement).rowcount > 0  # type: ignore[attr-defined, no-any-return]
@@ -428,7 +435,7 @@ def requeue_running_jobs(*, session: Session, stale_before: datetime | None = No
     )
     query = query.where(JobRow.deleted_at.is_(None))
     statement = (
-        query.values(state=JobState.QUEUED, worker_id=None, heartbeat_at=None)
+        query.values(state=JobState.QUEUED, worker_id=None, heartbeat_at=None, progress=0.0)
         .returning(JobRow.id)
         .execution_options(synchronize_session=False)
     )

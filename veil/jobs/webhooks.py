@@ -133,25 +133,30 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     return found
 
 
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
 def _refusal(ip: IPAddress, *, allow_private: bool) -> str | None:
-    """Why ``ip`` is not a webhook target, or ``None`` when it is fine."""
+    """Why ``ip`` is not a webhook target, with its article ("an unspecified address"), or ``None``
+    when it is fine. The limited broadcast address is named as such (Python counts it as private)."""
     candidates: list[IPAddress] = [ip]
     if isinstance(ip, ipaddress.IPv6Address):  # judge the embedded IPv4 first: its reason is the telling one
         candidates[:0] = _embedded_ipv4(ip)
     for candidate in candidates:
         if candidate in _METADATA_ADDRESSES:
-            return "cloud metadata address"
+            return "a cloud metadata address"
         if candidate.is_unspecified:
-            return "unspecified address"
+            return "an unspecified address"
         if allow_private:
             continue
         for reason, hit in (
-            ("loopback address", candidate.is_loopback),
-            ("link-local address", candidate.is_link_local),
-            ("multicast address", candidate.is_multicast),
-            ("private address", candidate.is_private),
-            ("reserved address", candidate.is_reserved),
-            ("non-global address", not candidate.is_global),
+            ("a loopback address", candidate.is_loopback),
+            ("a link-local address", candidate.is_link_local),
+            ("a multicast address", candidate.is_multicast),
+            ("the broadcast address", candidate == _BROADCAST),
+            ("a private address", candidate.is_private),
+            ("a reserved address", candidate.is_reserved),
+            ("a non-global address", not candidate.is_global),
         ):
             if hit:
                 return reason
@@ -184,7 +189,7 @@ def _check(addresses: Sequence[str], *, allow_private: bool) -> tuple[str, ...]:
         reason = _refusal(ip, allow_private=allow_private)
         if reason is not None:
             hint = "" if allow_private else " (set VEIL_WEBHOOK_ALLOW_PRIVATE=true to allow private targets)"
-            raise WebhookRefused(f"webhook host resolves to a {reason}{hint}")
+            raise WebhookRefused(f"webhook host resolves to {reason}{hint}")
     return tuple(addresses)
 
 
