@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Bind address of `veil serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `veil serve`.")
+    tls_certfile: Path | None = Field(
+        None, description="Serve HTTPS with this certificate chain (PEM); TLS 1.2 minimum, 1.3 preferred."
+    )
+    tls_keyfile: Path | None = Field(None, description="The private key (PEM) of VEIL_TLS_CERTFILE.")
+    tls_keyfile_password: SecretStr | None = Field(None, description="Password of VEIL_TLS_KEYFILE, if any.")
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        max_length=2000,
+        description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-For are believed; from anyone else they are ignored. Empty: believe none.",
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL. Unset: SQLite in VEIL_DATA_DIR.")
     storage_url: str | None = Field(
         None, description="`file:///dir` or `s3://bucket/prefix`. Unset: VEIL_DATA_DIR/blobs."
