@@ -47,7 +47,12 @@ def test_list_json(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["model_dir"] == str(cache)
-    assert {m["name"]: m["status"] for m in doc["models"]} == {"centerface": "ok", "plate_yolov8_pt": "ok"}
+    assert {m["name"]: m["status"] for m in doc["models"]} == {
+        "centerface": "ok",
+        "plate_yolov8_pt": "ok",
+        "text_det": "ok",
+        "text_rec": "ok",
+    }
     assert {m["license"] for m in doc["models"]} == {"MIT", "Apache-2.0"}
 
 

