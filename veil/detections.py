@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Detections"]
+__all__ = ["Detections", "merge_outlines"]
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -25,12 +25,21 @@ class Detections:
     ``class_id`` indexes the category table the pipeline built from the spec
     (see ``veil.detect.categories``); ``track_id`` is set once a tracker has
     seen the boxes. Arrays are never mutated after construction.
+
+    ``outline`` carries polygons (rotated text lines): shape (N, K, 2), each
+    polygon's K corners in *unit coordinates of its own box* ((0, 0) is the
+    box's x1, y1 and (1, 1) its x2, y2). Stored relative to the box, the
+    polygon follows whatever moves or grows the box (tracking, smoothing,
+    padding, ``mask_scale``) without any of those knowing about polygons. A
+    row of NaN means "no polygon: use the category's shape"; ``None`` means
+    no row has one. Redactors mask the polygon where a row has one.
     """
 
     xyxy: FloatArray
     confidence: FloatArray
     class_id: IntArray
     track_id: IntArray | None = None
+    outline: FloatArray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -53,6 +62,26 @@ class Detections:
             if track_id.shape != (n,):
                 raise ValueError(f"track_id must have shape ({n},), got {track_id.shape}")
             object.__setattr__(self, "track_id", track_id)
+        if self.outline is not None:
+            outline = np.asarray(self.outline, dtype=np.float32)
+            if outline.ndim != 3 or outline.shape[0] != n or outline.shape[2] != 2 or outline.shape[1] < 3:
+                raise ValueError(f"outline must have shape ({n}, K>=3, 2), got {outline.shape}")
+            object.__setattr__(self, "outline", outline)
+
+    @property
+    def has_outline(self) -> npt.NDArray[np.bool_]:
+        """(N,) True where a row carries a polygon."""
+        if self.outline is None:
+            return np.zeros(len(self), dtype=bool)
+        return np.asarray(np.all(np.isfinite(self.outline), axis=(1, 2)), dtype=bool)
+
+    def polygons(self) -> list[FloatArray | None]:
+        """Each row's polygon in frame pixels ((K, 2) float32), or None where it has none."""
+        if self.outline is None:
+            return [None] * len(self)
+        size = self.xyxy[:, 2:] - self.xyxy[:, :2]
+        absolute = self.xyxy[:, None, :2] + self.outline * size[:, None, :]
+        return [absolute[i] if ok else None for i, ok in enumerate(self.has_outline)]
 
     @classmethod
     def empty(cls) -> Detections:
@@ -60,6 +89,23 @@ class Detections:
             xyxy=np.zeros((0, 4), dtype=np.float32),
             confidence=np.zeros((0,), dtype=np.float32),
             class_id=np.zeros((0,), dtype=np.int64),
+        )
+
+    @classmethod
+    def from_polygons(cls, polygons: FloatArray, confidence: FloatArray, class_id: int = 0) -> Detections:
+        """Detections of (N, K, 2) pixel polygons: each box is its polygon's bounding box and
+        ``outline`` the polygon in that box's unit coordinates."""
+        poly = np.asarray(polygons, dtype=np.float32)
+        if poly.size == 0:
+            return cls.empty()
+        poly = poly.reshape(len(confidence), -1, 2)
+        lo, hi = poly.min(axis=1), poly.max(axis=1)
+        size = np.maximum(hi - lo, 1e-6)
+        return cls(
+            xyxy=np.concatenate([lo, hi], axis=1),
+            confidence=confidence,
+            class_id=np.full(len(confidence), class_id, dtype=np.int64),
+            outline=(poly - lo[:, None, :]) / size[:, None, :],
         )
 
     @classmethod
@@ -74,6 +120,7 @@ class Detections:
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
             track_id=None if any(t is None for t in track_ids) else np.concatenate(track_ids),  # type: ignore[arg-type]
+            outline=merge_outlines([p.outline for p in parts], [len(p) for p in parts]),
         )
 
     def __len__(self) -> int:
@@ -85,6 +132,7 @@ class Detections:
             confidence=self.confidence[index],
             class_id=self.class_id[index],
             track_id=None if self.track_id is None else self.track_id[index],
+            outline=None if self.outline is None else self.outline[index],
         )
 
     def with_class_id(self, class_id: int) -> Detections:
@@ -93,4 +141,26 @@ class Detections:
             confidence=self.confidence,
             class_id=np.full(len(self), class_id, dtype=np.int64),
             track_id=self.track_id,
+            outline=self.outline,
         )
+
+
+def merge_outlines(outlines: Sequence[FloatArray | None], lengths: Sequence[int]) -> FloatArray | None:
+    """Concatenate per-part outlines; parts without one (or with fewer corners) are padded.
+
+    A part without outlines gets NaN rows (no polygon). Polygons with fewer corners than the
+    largest repeat their last corner, which draws the same polygon.
+    """
+    if all(o is None for o in outlines):
+        return None
+    corners = max(o.shape[1] for o in outlines if o is not None)
+    rows: list[FloatArray] = []
+    for outline, n in zip(outlines, lengths, strict=True):
+        if outline is None:
+            rows.append(np.full((n, corners, 2), np.nan, dtype=np.float32))
+        elif outline.shape[1] < corners:
+            extra = np.repeat(outline[:, -1:, :], corners - outline.shape[1], axis=1)
+            rows.append(np.concatenate([outline, extra], axis=1).astype(np.float32))
+        else:
+            rows.append(outline.astype(np.float32))
+    return np.concatenate(rows)

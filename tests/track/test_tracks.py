@@ -227,3 +227,44 @@ def test_tracker_history_round_trips_through_finalize() -> None:
     (t,) = finalize(tracker.history(), gap_frames=2, pad_before=3, pad_after=6, smooth=0.5, frame_count=95)
     assert t.frames.tolist() == list(range(0, 94))
     assert t.xyxy[40, 0] <= 100 + 4 * 40 and t.xyxy[40, 2] >= 150 + 4 * 40
+
+
+def test_polygons_follow_their_track_through_gaps_padding_and_the_per_frame_view() -> None:
+    """A tilted text line's polygon (unit coordinates of its box) rides along with the box: frames
+    filled in by tracking take the nearest sighting's polygon."""
+    slant = np.array([[[0.0, 0.8], [0.9, 0.0], [1.0, 0.2], [0.1, 1.0]]], dtype=np.float32)
+    square = np.array([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]], dtype=np.float32)
+    track = Track(
+        track_id=1,
+        class_id=0,
+        frames=[10, 14],
+        xyxy=[[100, 100, 300, 160], [120, 100, 320, 160]],
+        score=[0.9, 0.9],
+        outline=np.concatenate([slant, square]),
+    )
+    (done,) = finalize([track], pad_before=2, pad_after=2)
+    assert done.frames.tolist() == list(range(8, 17))
+    assert done.outline is not None
+    np.testing.assert_allclose(done.outline[done.frames.tolist().index(11)], slant[0], atol=1e-5)
+    np.testing.assert_allclose(done.outline[done.frames.tolist().index(13)], square[0], atol=1e-5)
+    per_frame = tracks_at_frames([done], 20)
+    assert per_frame[9].outline is not None and per_frame[9].has_outline.all()
+    assert per_frame[5].outline is None
+
+
+def test_a_polygon_clipped_at_the_frame_edge_keeps_its_place() -> None:
+    slant = np.array([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]], dtype=np.float32)
+    track = Track(track_id=1, class_id=0, frames=[0], xyxy=[[-100, 10, 100, 50]], score=[0.9], outline=slant)
+    (done,) = finalize([track], frame_count=1)
+    assert done.xyxy[0].tolist() == [0, 10, 100, 50]
+    assert done.outline is not None
+    np.testing.assert_allclose(done.outline[0], slant[0], atol=1e-5)
+
+
+def test_the_tracker_keeps_each_sighting_polygon() -> None:
+    tracker = IoUTracker()
+    quad = np.array([[[10, 40], [200, 10], [210, 30], [20, 60]]], dtype=np.float32)
+    for i in range(3):
+        tracker.update(Detections.from_polygons(quad + i, np.ones(1, np.float32)), frame_index=i)
+    (history,) = tracker.history()
+    assert history.outline is not None and history.outline.shape == (3, 4, 2)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from veil.detections import Detections
 from veil.frames import RGBFrame
-from veil.redact.regions import MaskRegion, ShapeMask, mask_regions, shape_mask
+from veil.redact.regions import MaskRegion, ShapeMask, mask_regions, polygon_mask, shape_mask
 from veil.spec import Shape
 
 __all__ = ["MaskedEffect", "Redactor", "blend_into", "check_frame", "touched_rects"]
@@ -90,17 +90,24 @@ class MaskedEffect(ABC):
         """Mask every box of ``detections`` in ``frame``, in place; returns ``frame``.
 
         Boxes are grown by ``mask_scale`` about their centre and clipped to the
-        frame; pixels outside the grown box never change. Empty detections
-        return the frame untouched.
+        frame; pixels outside the grown box never change. A box with a polygon
+        (``Detections.outline``, e.g. a rotated text line) is masked inside the
+        polygon, grown with its box, instead of the effect's shape. Empty
+        detections return the frame untouched.
         """
         check_frame(frame)
         if len(detections) == 0:
             return frame
         height, width = frame.shape[:2]
+        polygons = detections.has_outline
         for region in mask_regions(
             detections.xyxy, mask_scale=self.mask_scale, resolution_wh=(width, height)
         ):
-            mask = shape_mask(*region.box_wh, shape=self.shape, feather=self.feather)
+            if polygons[region.index]:
+                assert detections.outline is not None
+                mask: ShapeMask | None = polygon_mask(detections.outline[region.index], region)
+            else:
+                mask = shape_mask(*region.box_wh, shape=self.shape, feather=self.feather)
             if mask is not None:
                 mask = mask.window(*region.mask_window)
             self._paint(frame[region.window], mask, region)

@@ -8,11 +8,12 @@ include or exclude tracks before rendering the real mask.
 from __future__ import annotations
 
 import cv2
+import numpy as np
 
 from veil.detections import Detections
 from veil.frames import RGBFrame
 from veil.redact.base import check_frame, touched_rects
-from veil.redact.regions import mask_regions
+from veil.redact.regions import mask_regions, polygon_points
 from veil.spec import Shape
 
 __all__ = ["Outline"]
@@ -71,6 +72,7 @@ class Outline:
         height, width = frame.shape[:2]
         line = self.line_px((width, height))
         track_ids = detections.track_id if self.show_track_id else None
+        polygons = detections.has_outline
         for region in mask_regions(
             detections.xyxy, mask_scale=self.mask_scale, resolution_wh=(width, height)
         ):
@@ -78,7 +80,13 @@ class Outline:
             bw, bh = region.box_wh
             t = max(1, min(line, bw // 3, bh // 3))
             ox, oy = region.box_x1 - region.x1, region.box_y1 - region.y1  # box origin in view coordinates
-            if self.shape == "rect":
+            if polygons[region.index]:
+                assert detections.outline is not None
+                points = polygon_points(detections.outline[region.index], region) + np.array(
+                    [ox, oy], dtype=np.int32
+                )
+                cv2.polylines(view, [points], True, self.color, thickness=t)
+            elif self.shape == "rect":
                 # Four filled strips: exactly t pixels wide, all inside the box
                 # (a thick cv2.rectangle straddles its path and rounds up).
                 x2, y2 = ox + bw - 1, oy + bh - 1

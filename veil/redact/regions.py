@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from veil.boxes import scale_xyxy
 from veil.spec import Shape
 
-__all__ = ["MaskRegion", "ShapeMask", "mask_regions", "shape_mask"]
+__all__ = ["MaskRegion", "ShapeMask", "mask_regions", "polygon_mask", "polygon_points", "shape_mask"]
 
 Weights = npt.NDArray[np.uint8]
 Alpha = npt.NDArray[np.float32]
@@ -145,6 +146,28 @@ def shape_mask(width: int, height: int, *, shape: Shape, feather: float) -> Shap
     if pixels <= _BIG_CACHE_MAX_PIXELS:
         return _cached_big_mask(width, height, shape, round(feather, 4))
     return _mask(width, height, shape, feather)
+
+
+def polygon_points(outline: npt.NDArray[np.float32], region: MaskRegion) -> npt.NDArray[np.int32]:
+    """A polygon given in unit coordinates of its box (``Detections.outline``), laid over the
+    region's whole (grown) box, in pixels of that box (origin at ``box_x1, box_y1``)."""
+    width, height = region.box_wh
+    scaled = np.asarray(outline, dtype=np.float64) * np.array([width, height], dtype=np.float64)
+    return np.round(scaled).astype(np.int32).reshape(-1, 1, 2)
+
+
+def polygon_mask(outline: npt.NDArray[np.float32], region: MaskRegion) -> ShapeMask:
+    """The hard-edged mask of a polygon (unit coordinates of its box) over a region's whole box.
+
+    Every pixel the polygon touches is masked (anti-aliased edges count as inside), and so is the
+    region's central pixel, as for the other shapes. Polygons change from box to box, so these
+    masks are not cached."""
+    width, height = region.box_wh
+    binary = np.zeros((height, width), dtype=np.uint8)
+    cv2.fillPoly(binary, [polygon_points(outline, region)], 255, lineType=cv2.LINE_8)
+    cv2.polylines(binary, [polygon_points(outline, region)], True, 255, thickness=1, lineType=cv2.LINE_8)
+    binary[(height - 1) // 2 : height // 2 + 1, (width - 1) // 2 : width // 2 + 1] = 255
+    return ShapeMask(binary=binary)
 
 
 @lru_cache(maxsize=256)

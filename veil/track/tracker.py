@@ -31,7 +31,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from veil.boxes import box_iou_xyxy
-from veil.detections import Detections
+from veil.detections import Detections, merge_outlines
 from veil.track.tracks import Track
 
 __all__ = ["IoUTracker", "TrackerConfig"]
@@ -101,6 +101,7 @@ class _TrackState:
     frames: list[int] = field(default_factory=list)
     boxes: list[FloatArray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    outlines: list[FloatArray | None] = field(default_factory=list)
 
 
 def _ordered(xyxy: FloatArray) -> FloatArray:
@@ -176,7 +177,11 @@ class IoUTracker:
         for ti, di in _greedy_pairs(affinity):
             free_tracks[ti] = False
             ids[di] = self._observe(
-                live[ti], frame_index, detections.xyxy[di], float(detections.confidence[di])
+                live[ti],
+                frame_index,
+                detections.xyxy[di],
+                float(detections.confidence[di]),
+                _outline_row(detections, di),
             )
 
         # 2. weak detections may only extend tracks that stayed unmatched.
@@ -194,7 +199,9 @@ class IoUTracker:
             weak_ids = np.zeros(len(weak), dtype=np.int64)
             for ti, di in _greedy_pairs(weak_affinity):
                 track = live[int(free_idx[ti])]
-                weak_ids[di] = self._observe(track, frame_index, weak.xyxy[di], float(weak.confidence[di]))
+                weak_ids[di] = self._observe(
+                    track, frame_index, weak.xyxy[di], float(weak.confidence[di]), _outline_row(weak, di)
+                )
             matched = np.flatnonzero(weak_ids > 0)
             if matched.size:
                 weak_out = Detections(
@@ -202,6 +209,7 @@ class IoUTracker:
                     confidence=weak.confidence[matched],
                     class_id=weak.class_id[matched],
                     track_id=weak_ids[matched],
+                    outline=None if weak.outline is None else weak.outline[matched],
                 )
 
         # 3. every confident detection left over starts a track: nothing is dropped.
@@ -211,6 +219,7 @@ class IoUTracker:
                 detections.xyxy[di],
                 int(detections.class_id[di]),
                 float(detections.confidence[di]),
+                _outline_row(detections, di),
             )
 
         out = Detections(
@@ -218,6 +227,7 @@ class IoUTracker:
             confidence=detections.confidence.copy(),
             class_id=detections.class_id.copy(),
             track_id=ids,
+            outline=detections.outline,
         )
         return out if weak_out is None else Detections.merge([out, weak_out])
 
@@ -231,6 +241,7 @@ class IoUTracker:
                 frames=np.asarray(t.frames, dtype=np.int64),
                 xyxy=np.stack(t.boxes).astype(np.float32),
                 score=np.asarray(t.scores, dtype=np.float32),
+                outline=merge_outlines(t.outlines, [1] * len(t.outlines)),
             )
             for t in states
         ]
@@ -286,7 +297,9 @@ class IoUTracker:
             out = np.where(near, 1.0 - dist / (limit + 1e-6), out)
         return out.astype(np.float32)
 
-    def _observe(self, track: _TrackState, frame_index: int, xyxy: FloatArray, score: float) -> int:
+    def _observe(
+        self, track: _TrackState, frame_index: int, xyxy: FloatArray, score: float, outline: FloatArray | None
+    ) -> int:
         box = _ordered(xyxy)
         measured = _to_cxcywh(box)[0]
         dt = frame_index - track.last_frame
@@ -302,9 +315,12 @@ class IoUTracker:
         track.frames.append(frame_index)
         track.boxes.append(box)
         track.scores.append(score)
+        track.outlines.append(outline)
         return track.track_id
 
-    def _start(self, frame_index: int, xyxy: FloatArray, class_id: int, score: float) -> int:
+    def _start(
+        self, frame_index: int, xyxy: FloatArray, class_id: int, score: float, outline: FloatArray | None
+    ) -> int:
         box = _ordered(xyxy)
         state = _TrackState(
             track_id=self._next_id,
@@ -315,10 +331,16 @@ class IoUTracker:
             frames=[frame_index],
             boxes=[box],
             scores=[score],
+            outlines=[outline],
         )
         self._next_id += 1
         self._live.append(state)
         return state.track_id
+
+
+def _outline_row(detections: Detections, index: int) -> FloatArray | None:
+    """Row ``index``'s polygon as a (1, K, 2) block (NaN if it has none), or None without outlines."""
+    return None if detections.outline is None else detections.outline[index : index + 1]
 
 
 def _greedy_pairs(affinity: FloatArray) -> list[tuple[int, int]]:

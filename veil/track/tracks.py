@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from veil.boxes import clip_xyxy
-from veil.detections import Detections
+from veil.detections import Detections, merge_outlines
 
 __all__ = ["Track", "finalize_tracks", "track_from_frames", "tracks_at_frames"]
 
@@ -52,6 +52,10 @@ class Track:
     (gaps, padding). Raw histories from ``IoUTracker.history()`` use the same
     type, and there every frame is a detection. Arrays are converted and
     validated on construction, so lists are fine as input.
+
+    ``outline`` (optional, (k, K, 2)) is each frame's polygon in unit
+    coordinates of its box, as in ``Detections.outline`` (NaN rows: none).
+    Frames filled in by tracking take the polygon of the nearest sighting.
     """
 
     track_id: int
@@ -59,6 +63,7 @@ class Track:
     frames: IntArray
     xyxy: FloatArray
     score: FloatArray
+    outline: FloatArray | None = None
 
     def __post_init__(self) -> None:
         frames = np.asarray(self.frames, dtype=np.int64).reshape(-1)
@@ -82,6 +87,11 @@ class Track:
         object.__setattr__(self, "frames", frames)
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "score", score)
+        if self.outline is not None:
+            outline = np.asarray(self.outline, dtype=np.float32)
+            if outline.ndim != 3 or outline.shape[0] != k or outline.shape[2] != 2:
+                raise ValueError(f"outline must have shape ({k}, K, 2), got {outline.shape}")
+            object.__setattr__(self, "outline", outline)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -174,14 +184,41 @@ def finalize_tracks(
             frames, xyxy, score = _pad(
                 frames, xyxy, score, pad_before=pad_before, pad_after=pad_after, frame_count=frame_count
             )
-            xyxy = clip_xyxy(xyxy, resolution_wh)
-            piece = Track(track_id=0, class_id=track.class_id, frames=frames, xyxy=xyxy, score=score)
+            outline = _nearest_outline(track, lo, hi, frames)
+            clipped = clip_xyxy(xyxy, resolution_wh)
+            if outline is not None:
+                outline = _reframe_outline(outline, xyxy, clipped)
+            piece = Track(
+                track_id=0, class_id=track.class_id, frames=frames, xyxy=clipped, score=score, outline=outline
+            )
             pieces.append((piece.first_frame, piece.class_id, raw_index * 1_000_003 + seg_index, piece))
     pieces.sort(key=lambda p: p[:3])
     return [
-        Track(track_id=i, class_id=t.class_id, frames=t.frames, xyxy=t.xyxy, score=t.score)
+        Track(track_id=i, class_id=t.class_id, frames=t.frames, xyxy=t.xyxy, score=t.score, outline=t.outline)
         for i, (_, _, _, t) in enumerate(pieces, start=1)
     ]
+
+
+def _nearest_outline(track: Track, lo: int, hi: int, frames: IntArray) -> FloatArray | None:
+    """For each of ``frames``, the polygon of the nearest sighting among rows [lo, hi) of ``track``."""
+    if track.outline is None:
+        return None
+    seen = track.frames[lo:hi]
+    right = np.clip(np.searchsorted(seen, frames), 0, len(seen) - 1)
+    left = np.clip(right - 1, 0, len(seen) - 1)
+    nearer_left = np.abs(frames - seen[left]) < np.abs(seen[right] - frames)
+    pick = np.where(nearer_left, left, right) + lo
+    return np.asarray(track.outline[pick], dtype=np.float32)
+
+
+def _reframe_outline(outline: FloatArray, old_xyxy: FloatArray, new_xyxy: FloatArray) -> FloatArray:
+    """Polygons in unit coordinates of ``old_xyxy``, clamped into and re-expressed in ``new_xyxy``
+    (the same boxes clipped to the frame), so clipping a box does not squeeze its polygon."""
+    old_lo, old_size = old_xyxy[:, None, :2], (old_xyxy[:, 2:] - old_xyxy[:, :2])[:, None, :]
+    new_lo, new_hi = new_xyxy[:, None, :2], new_xyxy[:, None, 2:]
+    absolute = np.clip(old_lo + outline * old_size, new_lo, new_hi)
+    size = np.maximum(new_hi - new_lo, 1e-6)
+    return np.asarray((absolute - new_lo) / size, dtype=np.float32)
 
 
 def _segments(frames: IntArray, *, max_missing: int) -> list[tuple[int, int]]:
@@ -295,6 +332,8 @@ def tracks_at_frames(tracks: Sequence[Track], frame_count: int) -> list[Detectio
     score = np.concatenate([t.score for t in tracks])[order]
     class_id = np.concatenate([np.full(len(t), t.class_id, dtype=np.int64) for t in tracks])[order]
     track_id = np.concatenate([np.full(len(t), t.track_id, dtype=np.int64) for t in tracks])[order]
+    outlines = merge_outlines([t.outline for t in tracks], [len(t) for t in tracks])
+    outline = None if outlines is None else outlines[order]
     bounds = np.searchsorted(frames, np.arange(frame_count + 1, dtype=np.int64))
     out: list[Detections] = []
     for i in range(frame_count):
@@ -308,6 +347,7 @@ def tracks_at_frames(tracks: Sequence[Track], frame_count: int) -> list[Detectio
                     confidence=score[lo:hi],
                     class_id=class_id[lo:hi],
                     track_id=track_id[lo:hi],
+                    outline=None if outline is None else outline[lo:hi],
                 )
             )
     return out
