@@ -27,7 +27,13 @@ import numpy as np
 from veil.boxes import clip_xyxy
 from veil.detect import Detections, Detector
 from veil.detect.models import ModelStore
-from veil.detect.registry import build_detector, default_threshold, model_sha256
+from veil.detect.registry import (
+    Overrides,
+    build_detector,
+    category_overrides,
+    default_threshold,
+    model_sha256,
+)
 from veil.detect.runtime import RuntimeOptions
 from veil.errors import JobCanceled, SpecError
 from veil.media import (
@@ -75,7 +81,9 @@ class Engine:
     def __init__(self, *, model_dir: Path, runtime: RuntimeOptions) -> None:
         self.store = ModelStore(model_dir)
         self.runtime = runtime
-        self._cache: dict[tuple[str, float | None, str, float], tuple[Detector, threading.Lock]] = {}
+        self._cache: dict[
+            tuple[str, float | None, str, float, Overrides], tuple[Detector, threading.Lock]
+        ] = {}
         self._model_info: dict[str, ModelInfo] = {}
         self._lock = threading.Lock()
 
@@ -85,10 +93,16 @@ class Engine:
 
     @contextmanager
     def detector(
-        self, category: str, *, threshold: float | None, mode: str, detect_scale: float
+        self,
+        category: str,
+        *,
+        threshold: float | None,
+        mode: str,
+        detect_scale: float,
+        overrides: Overrides = (),
     ) -> Iterator[Detector]:
         """A warmed-up detector for ``category``, held exclusively for the ``with`` block."""
-        key = (category, threshold, mode, detect_scale)
+        key = (category, threshold, mode, detect_scale, overrides)
         with self._lock:
             entry = self._cache.get(key)
             if entry is None:
@@ -99,6 +113,7 @@ class Engine:
                     threshold=threshold,
                     mode=mode,  # type: ignore[arg-type]
                     detect_scale=detect_scale,
+                    overrides=overrides,
                 )
                 entry = self._cache[key] = (detector, threading.Lock())
         detector, lock = entry
@@ -325,17 +340,22 @@ def _detect_all(
     for class_id, category in enumerate(plan.categories):
         cat = spec.categories.get(category)
         threshold = cat.threshold if cat is not None else None
+        overrides = category_overrides(spec, category)
         if mode == "video" and threshold is None:
             threshold = engine.default_threshold(category)
         if mode == "video" and threshold is not None:
             low = max(threshold * _WEAK_FACTOR, 0.01)
-            with engine.detector(category, threshold=low, mode=mode, detect_scale=scale) as det:
+            with engine.detector(
+                category, threshold=low, mode=mode, detect_scale=scale, overrides=overrides
+            ) as det:
                 found = det.detect(rgb).with_class_id(class_id)
             is_strong = found.confidence >= threshold
             strong.append(found[is_strong])
             weak.append(found[~is_strong])
         else:
-            with engine.detector(category, threshold=threshold, mode=mode, detect_scale=scale) as det:
+            with engine.detector(
+                category, threshold=threshold, mode=mode, detect_scale=scale, overrides=overrides
+            ) as det:
                 strong.append(det.detect(rgb).with_class_id(class_id))
     return Detections.merge(strong), Detections.merge(weak)
 
@@ -373,6 +393,7 @@ def _run_image(
                 frames=np.zeros(1, dtype=np.int64),
                 xyxy=found.xyxy[i : i + 1],
                 score=found.confidence[i : i + 1],
+                outline=None if found.outline is None else found.outline[i : i + 1],
             )
             for i in range(len(found))
         ]

@@ -19,8 +19,10 @@ __all__ = [
     "STRENGTH_LEVELS",
     "ExclusionZone",
     "Keyframe",
+    "IdFormat",
     "Method",
     "OutputOptions",
+    "PersonalDataOptions",
     "Region",
     "RedactionSpec",
     "Shape",
@@ -60,10 +62,13 @@ def resolve_strength(value: int | str) -> int:
 
 CategoryName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
-BUILTIN_CATEGORIES: tuple[str, ...] = ("face", "license_plate", "qr_code", "barcode")
+BUILTIN_CATEGORIES: tuple[str, ...] = ("face", "license_plate", "qr_code", "barcode", "text")
 """Categories Veil ships detectors for. Custom ones come from ``veil models add``."""
 
 DEFAULT_CATEGORIES: tuple[str, ...] = ("face", "license_plate")
+
+IdFormat = Literal["us_ssn", "uk_nino", "nl_bsn", "es_dni", "pl_pesel", "se_personnummer", "fr_nir"]
+"""National ID formats that ``text`` with ``only: pii`` can check (``veil.detect.text.personal_data``)."""
 
 
 class _Strict(BaseModel):
@@ -97,6 +102,28 @@ class CategorySpec(_Strict):
     )
     shape: Shape | None = Field(None, description="Mask shape for this category. Unset: spec `shape`.")
     strength: Strength | None = Field(None, description="Blur/pixelate strength. Unset: spec `strength`.")
+    only: Literal["all", "pii"] | None = Field(
+        None,
+        description="`text` only: `all` masks every line of text (default); `pii` reads each line and "
+        "masks only those holding personal data (e-mail, phone, IBAN, card number, national ID, a name "
+        "from `personal_data.names`). The text read is never logged, stored or reported.",
+    )
+
+
+class PersonalDataOptions(_Strict):
+    """What counts as personal data for `text` with `only: pii`."""
+
+    id_formats: list[IdFormat] | None = Field(
+        None,
+        max_length=32,
+        description="National ID formats to look for. Unset: all of them.",
+    )
+    names: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Names to mask wherever they appear as whole words (case and accents ignored). "
+        "The list is part of the job's spec, so it is stored with the job like the rest of the spec.",
+    )
 
 
 class DetectionOptions(_Strict):
@@ -345,6 +372,9 @@ class RedactionSpec(_Strict):
     exclusion_zones: list[ExclusionZone] = Field(
         default_factory=list, max_length=1000, description="Zones in which detections are not masked."
     )
+    personal_data: PersonalDataOptions | None = Field(
+        None, description="With `text` set to `only: pii`: which ID formats and names count as personal data."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RedactionSpec:
@@ -354,6 +384,12 @@ class RedactionSpec(_Strict):
             )
         if self.mode == "detect" and (self.source_job is not None):
             raise ValueError("a detect job cannot take source_job")
+        for name, cat in self.categories.items():
+            if cat.only is not None and name != "text":
+                raise ValueError(f"`only` applies to the text category, not {name!r}")
+        text = self.categories.get("text")
+        if self.personal_data is not None and (text is None or not text.enabled or text.only != "pii"):
+            raise ValueError("personal_data needs the text category enabled with only: pii")
         return self
 
     def masks_nothing(self) -> str | None:

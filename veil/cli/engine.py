@@ -93,6 +93,7 @@ def build_spec(
     keep_bitrate: bool = False,
     keep_metadata: bool = False,
     output_format: str | None = None,
+    text_only: str | None = None,
 ) -> Any:
     """Merge a spec file (if any) with command-line options into a validated ``RedactionSpec``."""
     from pydantic import ValidationError
@@ -122,6 +123,10 @@ def build_spec(
             cat["threshold"] = float(thresholds.get(name, default_threshold))  # type: ignore[arg-type]
         if name in scales:
             cat["mask_scale"] = float(scales[name])
+    if text_only is not None:
+        if "text" not in cats:
+            raise typer.BadParameter("--text-only needs the text category (add it to --categories)")
+        cats["text"]["only"] = text_only
     unknown = (set(methods) | set(thresholds) | set(scales)) - set(cats)
     if unknown:
         raise typer.BadParameter(
@@ -384,7 +389,7 @@ def redact(
         Path | None, typer.Option("-o", "--output", help="Output file (one input) or directory.")
     ] = None,
     categories: Annotated[
-        str | None, typer.Option(help="Comma-separated: face,license_plate,qr_code,barcode,...")
+        str | None, typer.Option(help="Comma-separated: face,license_plate,qr_code,barcode,text,...")
     ] = None,
     method: Annotated[
         str | None,
@@ -433,6 +438,13 @@ def redact(
         bool, typer.Option("--receipt-names", help="Put the input and output file names in the receipts.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON result line per file.")] = False,
+    text_only: Annotated[
+        str | None,
+        typer.Option(
+            "--text-only",
+            help="With the text category: all (every line) or pii (only lines holding personal data).",
+        ),
+    ] = None,
 ) -> None:
     """Mask faces and licence plates in images and videos."""
     from veil.errors import ModelError
@@ -440,6 +452,7 @@ def redact(
     spec = build_spec(
         spec_file=spec_file,
         mode="redact",
+        text_only=text_only,
         categories=categories,
         method=method,
         shape=shape,
@@ -530,6 +543,13 @@ def detect(
         Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file, one per line.")] = False,
+    text_only: Annotated[
+        str | None,
+        typer.Option(
+            "--text-only",
+            help="With the text category: all (every line) or pii (only lines holding personal data).",
+        ),
+    ] = None,
 ) -> None:
     """Find faces and plates without writing anything; boxes are in stored-frame pixels."""
     from veil.errors import ModelError
@@ -537,6 +557,7 @@ def detect(
     spec = build_spec(
         spec_file=spec_file,
         mode="detect",
+        text_only=text_only,
         categories=categories,
         method=None,
         shape=None,

@@ -29,9 +29,11 @@ from veil.detect.centerface_int8 import centerface_int8_path
 from veil.detect.codes import BarcodeConfig, BarcodeDetector, QRCodeConfig, QRCodeDetector
 from veil.detect.models import MODELS, ModelStore, sha256_file
 from veil.detect.runtime import RuntimeOptions
+from veil.detect.text import TextConfig, TextDetector
 from veil.detect.yolov8 import CustomModel, YoloV8Config, YoloV8Detector, custom_models, plate_model_path
 from veil.detect.yolov8.int8 import plate_int8_path
 from veil.errors import SpecError
+from veil.spec import RedactionSpec
 
 __all__ = [
     "BUILDERS",
@@ -42,6 +44,7 @@ __all__ = [
     "available_categories",
     "build_detector",
     "build_from_config",
+    "category_overrides",
     "check_detect_scale",
     "default_threshold",
     "model_sha256",
@@ -51,7 +54,7 @@ __all__ = [
 Mode = Literal["image", "video"]
 
 DetectorConfig = Annotated[
-    CenterFaceConfig | YoloV8Config | QRCodeConfig | BarcodeConfig, Field(discriminator="type")
+    CenterFaceConfig | YoloV8Config | QRCodeConfig | BarcodeConfig | TextConfig, Field(discriminator="type")
 ]
 """Every detector config, told apart by its ``type`` field."""
 
@@ -112,11 +115,22 @@ def _build_barcode(
     return BarcodeDetector(config, class_id=class_id)
 
 
+def _build_text(config: TextConfig, *, store: ModelStore, runtime: RuntimeOptions, class_id: int) -> Detector:
+    return TextDetector(
+        config,
+        model_path=store.path("text_det"),
+        recogniser_path=store.path("text_rec") if config.only == "pii" else None,
+        runtime=runtime,
+        class_id=class_id,
+    )
+
+
 BUILDERS: dict[str, Builder] = {
     "centerface": _build_centerface,
     "yolov8": _build_plate,
     "opencv_qr": _build_qr,
     "opencv_barcode": _build_barcode,
+    "ppocr_text": _build_text,
 }
 
 
@@ -214,6 +228,22 @@ def _barcode_config(*, mode: Mode, threshold: float | None, detect_scale: float,
     return BarcodeConfig()
 
 
+_TEXT_LONG_SIDE: dict[Mode, int] = {"image": 1280, "video": 960}
+"""Network input long side for text: stills search at 1280 px (lines down to ~10 px high in a 1080p
+photo), video frames run at 960 px times ``detect_scale`` (see bench/text_latency.py)."""
+
+
+def _text_config(*, mode: Mode, threshold: float | None, detect_scale: float, int8: bool) -> TextConfig:
+    updates: dict[str, object] = {}
+    if threshold is not None:
+        updates["threshold"] = threshold
+    long_side = _TEXT_LONG_SIDE[mode]
+    if mode == "video":
+        long_side = int(min(4096, max(160, round(long_side * detect_scale / 32) * 32)))
+    updates["long_side"] = long_side
+    return TextConfig.model_validate(updates)
+
+
 def _no_model(_store: ModelStore, _int8: bool) -> str:
     return "opencv-builtin"
 
@@ -231,6 +261,7 @@ CATEGORIES: dict[str, CategoryDefaults] = {
     "license_plate": CategoryDefaults(config=_plate_config, sha256=_plate_sha256),
     "qr_code": CategoryDefaults(config=_qr_config, sha256=_no_model),
     "barcode": CategoryDefaults(config=_barcode_config, sha256=_no_model),
+    "text": CategoryDefaults(config=_text_config, sha256=lambda _store, _int8: MODELS["text_det"].sha256),
 }
 """Built-in categories. Custom YOLOv8 categories (``veil models add``) are looked up in the store."""
 
@@ -290,12 +321,14 @@ def build_detector(
     threshold: float | None = None,
     mode: Mode = "image",
     detect_scale: float = 1.0,
+    overrides: Overrides = (),
 ) -> Detector:
     """A warmed-up detector for ``category`` with its tuned defaults.
 
     ``threshold`` overrides the tuned score threshold; ``mode`` picks the
     multi-scale still-image search or the single-pass video one, whose
-    working resolution ``detect_scale`` multiplies. Raises SpecError for an
+    working resolution ``detect_scale`` multiplies. ``overrides`` sets fields
+    of the detector's config (``category_overrides``). Raises SpecError for an
     unknown category or out-of-range knobs, ModelMissing/ModelCorrupt when
     the weights are not in ``store``.
     """
@@ -304,11 +337,32 @@ def build_detector(
         config = entry.config(
             mode=mode, threshold=threshold, detect_scale=detect_scale, int8=runtime.use_int8
         )
+        if overrides:
+            config = parse_detector_config({**config.model_dump(), **dict(overrides)})
     except ValidationError as exc:
         raise SpecError(f"invalid settings for category {category!r}: {exc.error_count()} error(s)") from exc
     if entry.build is not None:
         return entry.build(config, store=store, runtime=runtime, class_id=class_id)
     return build_from_config(config, store=store, runtime=runtime, class_id=class_id)
+
+
+Overrides = tuple[tuple[str, object], ...]
+"""Detector config fields a request sets, as sorted (name, value) pairs: hashable, so detectors can
+be cached by them."""
+
+
+def category_overrides(spec: RedactionSpec, category: str) -> Overrides:
+    """The detector config fields ``spec`` sets for ``category`` beyond threshold and scale: for
+    ``text`` with ``only: pii``, the mode and what counts as personal data."""
+    cat = spec.categories.get(category)
+    if category != "text" or cat is None or cat.only is None:
+        return ()
+    fields: dict[str, object] = {"only": cat.only}
+    if cat.only == "pii" and spec.personal_data is not None:
+        if spec.personal_data.id_formats is not None:
+            fields["id_formats"] = tuple(spec.personal_data.id_formats)
+        fields["names"] = tuple(spec.personal_data.names)
+    return tuple(sorted(fields.items()))
 
 
 def default_threshold(
