@@ -99,19 +99,22 @@ class MaskedEffect(ABC):
         if len(detections) == 0:
             return frame
         height, width = frame.shape[:2]
-        polygons = detections.has_outline
         for region in mask_regions(
             detections.xyxy, mask_scale=self.mask_scale, resolution_wh=(width, height)
         ):
-            if polygons[region.index]:
-                assert detections.outline is not None
-                mask: ShapeMask | None = polygon_mask(detections.outline[region.index], region)
-            else:
-                mask = shape_mask(*region.box_wh, shape=self.shape, feather=self.feather)
+            mask = self.region_mask(detections, region)
             if mask is not None:
                 mask = mask.window(*region.mask_window)
             self._paint(frame[region.window], mask, region)
         return frame
+
+    def region_mask(self, detections: Detections, region: MaskRegion) -> ShapeMask | None:
+        """The mask over ``region``'s whole box: its row's polygon if it has one, else the effect's
+        shape (``None``: every pixel, a hard-edged rectangle)."""
+        outline = detections.outline
+        if outline is not None and bool(np.all(np.isfinite(outline[region.index]))):
+            return polygon_mask(outline[region.index], region)
+        return shape_mask(*region.box_wh, shape=self.shape, feather=self.feather)
 
     def touched(
         self, detections: Detections, *, resolution_wh: tuple[int, int]

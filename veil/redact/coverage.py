@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from veil.detections import Detections
 from veil.redact.base import MaskedEffect, Redactor
-from veil.redact.regions import mask_regions, shape_mask
+from veil.redact.regions import mask_regions
 
 __all__ = ["HIDDEN_WEIGHT", "hidden_mask"]
 
@@ -32,7 +32,7 @@ def hidden_mask(
     if not isinstance(redactor, MaskedEffect) or len(detections) == 0:
         return hidden
     for region in mask_regions(detections.xyxy, mask_scale=redactor.mask_scale, resolution_wh=resolution_wh):
-        mask = shape_mask(*region.box_wh, shape=redactor.shape, feather=redactor.feather)
+        mask = redactor.region_mask(detections, region)
         view = hidden[region.window]
         if mask is None:
             view[...] = True

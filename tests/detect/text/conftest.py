@@ -37,7 +37,7 @@ def pii_detector(model_store: ModelStore) -> TextDetector:
 
 
 def iou_xyxy(a: np.ndarray, b: np.ndarray) -> float:
-    from veil.detect.boxes import box_iou_xyxy
+    from veil.boxes import box_iou_xyxy
 
     return float(box_iou_xyxy(a.reshape(1, 4), b.reshape(1, 4))[0, 0])
 

@@ -20,12 +20,12 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from veil.detect.base import RGBFrame
-from veil.detect.detections import Detections
 from veil.detect.runtime import RuntimeOptions, create_session
 from veil.detect.text.db import DBParams, db_quads
 from veil.detect.text.personal_data import ID_FORMATS, PersonalDataMatcher
 from veil.detect.text.recognise import TextRecogniser
+from veil.detections import Detections
+from veil.frames import RGBFrame
 
 __all__ = ["TextConfig", "TextDetector"]
 

@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from veil.detect.base import RGBFrame
 from veil.detect.runtime import RuntimeOptions, create_session
 from veil.errors import ModelCorrupt
+from veil.frames import RGBFrame
 
 __all__ = ["TextRecogniser", "crop_quad"]
 
