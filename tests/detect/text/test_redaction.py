@@ -77,3 +77,46 @@ def test_text_only_without_the_text_category_is_an_error(media_dir: Path, tmp_pa
     )
     assert result.exit_code != 0
     assert "--text-only needs the text category" in result.output
+
+
+def _badge_photo(media_dir: Path, path: Path, seed: int = 5) -> tuple[list[np.ndarray], list[bool]]:
+    tool = text_set_tool()
+    rng = random.Random(seed)
+    background, _, _ = tool.photo(rng, media_dir, (1280, 720))
+    card = tool.badge(rng)
+    quads = tool.place(background, card, centre=(640, 360), angle_deg=-12.0, scale=1.0)
+    Image.fromarray(background).save(path)
+    return [np.asarray(q, dtype=np.float32) for q in quads], card.pii
+
+
+def test_text_only_pii_masks_email_phone_and_iban_and_leaves_the_rest_readable(
+    media_dir: Path, tmp_path: Path
+) -> None:
+    tool = text_set_tool()
+    rng = random.Random(11)
+    background, _, _ = tool.photo(rng, media_dir, (1280, 1280))
+    page = tool.document(rng)
+    doc_quads = [
+        np.asarray(q, np.float32)
+        for q in tool.place(background, page, centre=(640, 640), angle_deg=6.0, scale=0.9)
+    ]
+    Image.fromarray(background).save(tmp_path / "doc.png")
+    badge_quads, badge_pii = _badge_photo(media_dir, tmp_path / "badge.png")
+    assert sum(page.pii) >= 3 and sum(badge_pii) == 2, "the document holds an e-mail, a phone and an IBAN"
+
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        app,
+        ["redact", str(tmp_path / "doc.png"), str(tmp_path / "badge.png"), "-o", str(tmp_path / "out"),
+         "--categories", "text", "--text-only", "pii", "--method", "black", "--report", str(report)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for name, quads, pii in (("doc", doc_quads, page.pii), ("badge", badge_quads, badge_pii)):
+        before = read_image(tmp_path / f"{name}.png")
+        after = read_image(tmp_path / "out" / f"{name}.png")
+        for quad, is_pii in zip(quads, pii, strict=True):
+            share = _share_changed(before, after, quad)
+            if is_pii:
+                assert share > 0.9, f"{name}: a personal-data line is left readable ({share:.2f} masked)"
+            else:
+                assert share < 0.1, f"{name}: an ordinary line is masked ({share:.2f})"

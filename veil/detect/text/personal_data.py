@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+\s?@\s?[A-Za-z0-9\-]+(?:\s?\.\s?[A-Za-z0-9\-]+)*\s?\.\s?[A-Za-z]{2,}")
-_IBAN = re.compile(r"\b([A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]){11,30})\b")
+_IBAN_START = re.compile(r"(?=([A-Z]{2})\d{2})")
 _DIGIT_RUN = re.compile(r"(?:\+|\b00)?\(?\d[\d\s\-/()]*\d")
 _DATE_START = re.compile(r"^\d{1,2}[/\-]\d{1,2}[/\-]\d{2,4}")
 
@@ -105,7 +105,15 @@ def _phone(text: str) -> bool:
 
 
 def _iban(text: str) -> bool:
-    return any(iban_valid(m.group(1)) for m in _IBAN.finditer(text.upper()))
+    """Any IBAN in ``text``, with or without its spaces: OCR often drops the space between a label
+    and the number (``IBANDE89...``), so every place where a country code and two check digits start
+    is tried with that country's length."""
+    compact = re.sub(r"\s", "", text.upper())
+    for m in _IBAN_START.finditer(compact):
+        length = _IBAN_LENGTHS.get(m.group(1))
+        if length is not None and iban_valid(compact[m.start() : m.start() + length]):
+            return True
+    return False
 
 
 # --- national IDs -------------------------------------------------------------------------------------
@@ -205,8 +213,13 @@ class PersonalDataMatcher:
         unknown = [f for f in self.id_formats if f not in ID_FORMATS]
         if unknown:
             raise ValueError(f"unknown ID format {unknown[0]!r}; known: {', '.join(ID_FORMATS)}")
+        # A name matches as whole words, or with its spaces gone (OCR often drops them: "AnnaSchmidt").
         patterns = tuple(
-            re.compile(r"(?<!\w)" + re.escape(_fold(n)) + r"(?!\w)") for n in self.names if _fold(n)
+            re.compile(
+                r"(?<!\w)(?:" + re.escape(_fold(n)) + "|" + re.escape(_fold(n).replace(" ", "")) + r")(?!\w)"
+            )
+            for n in self.names
+            if _fold(n)
         )
         object.__setattr__(self, "_name_patterns", patterns)
 
@@ -226,6 +239,9 @@ class PersonalDataMatcher:
         if self._name_patterns:
             folded = _fold(text)
             if any(p.search(folded) for p in self._name_patterns):
+                return "name"
+            joined = re.sub(r"(?<=[^\W\d_]) (?=[^\W\d_])", "", folded)
+            if any(p.search(joined) for p in self._name_patterns):
                 return "name"
         return None
 
