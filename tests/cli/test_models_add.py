@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -44,3 +45,75 @@ def test_bad_or_builtin_names_are_refused(private_store: Path, name: str) -> Non
     result = runner.invoke(app, ["models", "add", "--category", name, "--yolov8", str(private_store)])
     assert result.exit_code == 1
     assert "error:" in result.stderr and "Traceback" not in result.output
+
+
+COCO = ["person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck"] + [
+    f"c{i}" for i in range(8, 80)
+]
+
+
+def _coco_shaped_model(path: Path) -> Path:
+    """A stand-in for a user's COCO YOLOv8 export (no such weights ship in a wheel on the package index):
+    80 classes with COCO's names, and a fixed answer: a person at (60..140, 20..180) and a car at
+    (300..500, 250..350), whatever the image."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    out = np.zeros((1, 84, 2), dtype=np.float32)
+    out[0, :4, 0] = [100, 100, 80, 160]
+    out[0, 4 + 0, 0] = 0.9  # person
+    out[0, :4, 1] = [400, 300, 200, 100]
+    out[0, 4 + 2, 1] = 0.9  # car
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+            helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+            helper.make_node("Add", ["fixed", "nothing"], ["output0"]),
+        ],
+        "coco_stand_in",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 84, 2])],
+        initializer=[
+            helper.make_tensor("fixed", TensorProto.FLOAT, out.shape, out.reshape(-1).tolist()),
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"names": str(dict(enumerate(COCO)))})
+    onnx.save(model, str(path))
+    return path
+
+
+def test_one_coco_model_serves_person_and_vehicle_through_classes(
+    private_store: Path, tmp_path: Path
+) -> None:
+    """The documented path for whole people and vehicles: a site's own COCO YOLOv8 model, added twice
+    with --classes; each category then masks only its own classes."""
+    import cv2
+
+    model = _coco_shaped_model(tmp_path / "coco.onnx")
+    for category, classes in (("person", "person"), ("vehicle", "car,bus,truck,motorcycle,bicycle")):
+        added = runner.invoke(
+            app, ["models", "add", "--category", category, "--yolov8", str(model), "--classes", classes]
+        )
+        assert added.exit_code == 0, added.output
+    image = tmp_path / "street.png"
+    cv2.imwrite(str(image), np.full((640, 640, 3), 128, np.uint8))
+    found = runner.invoke(
+        app, ["detect", str(image), "--categories", "person,vehicle", "--image-search", "fast", "--json"]
+    )
+    assert found.exit_code == 0, found.output
+    boxes = {d["category"]: d["box"] for d in json.loads(found.stdout)["detections"]}
+    assert set(boxes) == {"person", "vehicle"}
+    assert np.allclose(boxes["person"], [60, 20, 140, 180], atol=1)
+    assert np.allclose(boxes["vehicle"], [300, 250, 500, 350], atol=1)
+
+
+def test_classes_the_model_does_not_have_are_refused(private_store: Path, tmp_path: Path) -> None:
+    model = _coco_shaped_model(tmp_path / "coco.onnx")
+    result = runner.invoke(
+        app, ["models", "add", "--category", "vehicle", "--yolov8", str(model), "--classes", "car,tractor"]
+    )
+    assert result.exit_code == 1
+    assert "no class 'tractor'" in result.stderr

@@ -142,13 +142,22 @@ def import_(
 def add(
     category: Annotated[str, typer.Option(help="New category name, e.g. `logo` (lower case, digits, _).")],
     yolov8: Annotated[Path, typer.Option(help="A YOLOv8 detection checkpoint (.pt) or its ONNX export.")],
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these of the model's classes (names or indices, comma-separated), e.g. a COCO "
+            "model as `person` with --classes person, or as `vehicle` with "
+            "--classes car,bus,truck,motorcycle,bicycle.",
+        ),
+    ] = None,
 ) -> None:
     """Register your own YOLOv8 detector as a new category (the .pt is read without torch and converted)."""
     from veil.detect.yolov8 import add_custom_model
 
-    model = _run(lambda: add_custom_model(_store(), category=category, source=yolov8))
-    classes = ", ".join(model.names.values()) or "-"
-    typer.echo(f"ok  category {model.category!r} ({classes}) -> {model.path}")
+    wanted = None if classes is None else [c for c in classes.split(",") if c.strip()]
+    model = _run(lambda: add_custom_model(_store(), category=category, source=yolov8, classes=wanted))
+    shown = model.names if model.classes is None else {i: model.names[i] for i in model.classes}
+    typer.echo(f"ok  category {model.category!r} ({', '.join(shown.values()) or '-'}) -> {model.path}")
     typer.echo(f"use it with: veil redact FILE --categories face,license_plate,{model.category}")
 
 

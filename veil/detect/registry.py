@@ -276,7 +276,13 @@ def _custom_defaults(model: CustomModel) -> CategoryDefaults:
             model_name=f"yolov8_{model.category}",
         )
 
-    return CategoryDefaults(config=_yolo_config, sha256=lambda _store, _int8: model.onnx_sha256, build=build)
+    def config(*, mode: Mode, threshold: float | None, detect_scale: float, int8: bool) -> YoloV8Config:
+        base = _yolo_config(mode=mode, threshold=threshold, detect_scale=detect_scale, int8=int8)
+        if model.classes is None:
+            return base
+        return YoloV8Config.model_validate({**base.model_dump(), "classes": model.classes})
+
+    return CategoryDefaults(config=config, sha256=lambda _store, _int8: model.onnx_sha256, build=build)
 
 
 def available_categories(store: ModelStore | None = None) -> list[str]:

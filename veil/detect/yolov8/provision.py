@@ -21,6 +21,7 @@ import ast
 import json
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -98,6 +99,8 @@ class CustomModel:
     source_kind: Literal["pt", "onnx"]
     source_sha256: str
     onnx_sha256: str
+    classes: tuple[int, ...] | None = None
+    """The class indices that count as this category (``--classes``); None: every class."""
 
 
 def _check_category(category: str) -> None:
@@ -154,11 +157,32 @@ def _validate_onnx(path: Path) -> dict[int, str]:
     return _onnx_names(model, int(out.shape[1]) - 4)
 
 
-def add_custom_model(store: ModelStore, *, category: str, source: Path) -> CustomModel:
+def _resolve_classes(wanted: Sequence[str], names: dict[int, str]) -> tuple[int, ...]:
+    """Class names (as the model calls them) or indices, as sorted unique indices."""
+    by_name = {v.casefold(): k for k, v in names.items()}
+    chosen: set[int] = set()
+    for item in wanted:
+        key = item.strip()
+        index = int(key) if key.isdigit() else by_name.get(key.casefold())
+        if index is None or index not in names:
+            known = ", ".join(names.values()) if len(names) <= 100 else f"{len(names)} classes"
+            raise SpecError(f"the custom model has no class {key!r}; it has: {known}")
+        chosen.add(index)
+    if not chosen:
+        raise SpecError("--classes names no class")
+    return tuple(sorted(chosen))
+
+
+def add_custom_model(
+    store: ModelStore, *, category: str, source: Path, classes: Sequence[str] | None = None
+) -> CustomModel:
     """Store a YOLOv8 detector for ``category``; replaces an earlier one of that name.
 
     ``source`` is an ultralytics YOLOv8 ``.pt`` (converted without torch;
     a hostile pickle raises ``UnsafeModelFile``) or a YOLOv8 ``.onnx``.
+    ``classes`` (names or indices of the model's classes) limits the category to
+    those classes, so one COCO model can serve ``person`` (``person``) and
+    ``vehicle`` (``car``, ``bus``, ``truck``, ``motorcycle``, ``bicycle``).
     """
     _check_category(category)
     source = Path(source)
@@ -184,6 +208,7 @@ def add_custom_model(store: ModelStore, *, category: str, source: Path) -> Custo
             else:
                 shutil.copyfile(source, staging)
             names = _validate_onnx(staging)
+            chosen = None if classes is None else _resolve_classes(classes, names)
             onnx_sha = sha256_file(staging)
             meta_path.unlink(missing_ok=True)
             staging.replace(target)
@@ -197,6 +222,7 @@ def add_custom_model(store: ModelStore, *, category: str, source: Path) -> Custo
                 "source_sha256": source_sha,
                 "onnx_sha256": onnx_sha,
                 "converter_version": CONVERTER_VERSION,
+                "classes": None if chosen is None else list(chosen),
             },
             meta_path,
         )
@@ -207,6 +233,7 @@ def add_custom_model(store: ModelStore, *, category: str, source: Path) -> Custo
         source_kind=kind,
         source_sha256=source_sha,
         onnx_sha256=onnx_sha,
+        classes=chosen,
     )
 
 
@@ -239,6 +266,11 @@ def custom_models(store: ModelStore) -> dict[str, CustomModel]:
             raise ModelCorrupt(f"custom model record {meta_path.name} is incomplete; add the model again")
         if not target.is_file() or sha256_file(target) != onnx_sha:
             raise ModelCorrupt(f"custom model {category!r} is missing or damaged; add the model again")
+        classes_raw = meta.get("classes")
+        if classes_raw is not None and (
+            not isinstance(classes_raw, list) or not all(isinstance(c, int) and c >= 0 for c in classes_raw)
+        ):
+            raise ModelCorrupt(f"custom model record {meta_path.name} has bad classes; add the model again")
         found[category] = CustomModel(
             category=category,
             path=target,
@@ -246,5 +278,6 @@ def custom_models(store: ModelStore) -> dict[str, CustomModel]:
             source_kind="pt" if kind == "pt" else "onnx",
             source_sha256=source_sha,
             onnx_sha256=onnx_sha,
+            classes=None if classes_raw is None else tuple(classes_raw),
         )
     return found
