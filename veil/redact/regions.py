@@ -80,7 +80,8 @@ def mask_regions(
     if xyxy.shape[0] == 0:
         return []
     w, h = resolution_wh
-    scaled = scale_xyxy(xyxy, mask_scale).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN here, and dropped as not finite below
+        scaled = scale_xyxy(xyxy, mask_scale).astype(np.float64)
     finite = np.all(np.isfinite(scaled), axis=1)
     # Clamp far-out coordinates so absurd boxes cannot allocate absurd masks.
     limit = 4.0 * max(w, h) + 4.0

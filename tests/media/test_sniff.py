@@ -1,0 +1,101 @@
+"""``sniff``: a file is what its first bytes say, whatever its name; anything else is refused before a
+decoder sees it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.media.synthetic import make_clip
+from veil.errors import MediaError, UnsupportedMedia
+from veil.media.sniff import Sniffed, sniff
+
+
+def _image(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("JPEG", Sniffed("image", "jpeg", "JPEG")),
+        ("PNG", Sniffed("image", "png", "PNG")),
+        ("WEBP", Sniffed("image", "webp", "WEBP")),
+        ("TIFF", Sniffed("image", "tiff", "TIFF")),
+        ("BMP", Sniffed("image", "bmp", "BMP")),
+    ],
+)
+def test_images_are_known_by_their_bytes_not_their_name(fmt: str, expected: Sniffed, tmp_path: Path) -> None:
+    misnamed = tmp_path / "holiday.mp4"  # the name lies; the bytes decide
+    misnamed.write_bytes(_image(fmt))
+    assert sniff(misnamed) == expected
+
+
+@pytest.mark.parametrize(
+    ("fmt", "suffix", "expected"),
+    [
+        ("mp4", ".mp4", Sniffed("video", "mp4", "mov")),
+        ("mov", ".mov", Sniffed("video", "mov", "mov")),
+        ("matroska", ".mkv", Sniffed("video", "mkv", "matroska")),
+        ("avi", ".avi", Sniffed("video", "avi", "avi")),
+    ],
+)
+def test_real_clips_of_every_container(fmt: str, suffix: str, expected: Sniffed, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / f"clip{suffix}", fmt=fmt, codec="mpeg4", frames=3)
+    renamed = clip.rename(tmp_path / "clip.jpg")
+    assert sniff(renamed) == expected
+
+
+def test_webm_is_told_apart_from_matroska(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.webm", fmt="webm", codec="libvpx", frames=3)
+    assert sniff(clip) == Sniffed("video", "webm", "matroska")
+
+
+@pytest.mark.parametrize(
+    ("head", "kind", "container"),
+    [
+        (b"\x00\x00\x00\x08moov" + b"\x00" * 8, "video", "mov"),  # an old QuickTime file without ftyp
+        (b"\x00\x00\x00\x14ftypqt  " + b"\x00" * 8, "video", "mov"),
+        (b"\x00\x00\x00\x14ftypisom" + b"\x00" * 8, "video", "mp4"),
+    ],
+    ids=["moov-first", "quicktime-brand", "isom-brand"],
+)
+def test_iso_media_brands(head: bytes, kind: str, container: str, tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes(head)
+    found = sniff(path)
+    assert (found.kind, found.container) == (kind, container)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"hello, this is text and not an image\n", "not a supported image or video format"),
+        (b"GIF89a" + b"\x00" * 32, "not a supported image or video format"),
+        (b"%PDF-1.7\n", "not a supported image or video format"),
+        (b"BM" + b"\x01" * 30, "not a supported image or video format"),  # 'BM' text, not a bitmap header
+        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 8, "HEIF/AVIF still images are not supported"),
+        (b"\x00\x00\x00\x18ftypavif" + b"\x00" * 8, "HEIF/AVIF still images are not supported"),
+    ],
+    ids=["empty", "text", "gif", "pdf", "bm-text", "heic", "avif"],
+)
+def test_what_is_not_media_is_refused_with_a_reason(content: bytes, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(content)
+    with pytest.raises(UnsupportedMedia, match=message):
+        sniff(path)
+
+
+def test_a_missing_or_unreadable_file_is_a_media_error_without_its_path(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="not found") as missing:
+        sniff(tmp_path / "gone.jpg")
+    assert str(tmp_path) not in str(missing.value)
+    with pytest.raises(MediaError, match="cannot be read") as folder:
+        sniff(tmp_path)  # a directory opens with IsADirectoryError
+    assert not isinstance(folder.value, UnsupportedMedia)
