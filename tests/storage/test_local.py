@@ -1,43 +1,18 @@
+"""What only ``LocalStorage`` does: no part files left behind, empty folders pruned, files read in place,
+and OS errors without paths. The behaviour every backend shares is in ``test_contract.py``."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from tests.storage import contract
-from veil.storage import LocalStorage, Storage
+from veil.storage import LocalStorage
 
 
 @pytest.fixture
 def storage(tmp_path: Path) -> LocalStorage:
     return LocalStorage(tmp_path / "blobs")
-
-
-def test_is_a_storage(storage: LocalStorage) -> None:
-    assert isinstance(storage, Storage)
-
-
-def test_roundtrip(storage: LocalStorage, tmp_path: Path) -> None:
-    contract.roundtrip_stream_and_file(storage, tmp_path)
-
-
-def test_ranges(storage: LocalStorage) -> None:
-    contract.ranges(storage)
-
-
-def test_missing_keys(storage: LocalStorage, tmp_path: Path) -> None:
-    contract.missing_keys(storage, tmp_path)
-
-
-def test_move_and_delete(storage: LocalStorage) -> None:
-    contract.move_and_delete(storage)
-
-
-@pytest.mark.parametrize("key", ["../escape", "/abs", "a//b", "a/../b", ".hidden", "", "a/b/", "sp ace"])
-def test_unsafe_keys_are_refused(storage: LocalStorage, key: str, tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
-        storage.put_stream(key, [b"x"])
-    assert not (tmp_path / "escape").exists()
 
 
 def test_failed_stream_leaves_no_blob_and_no_part_file(storage: LocalStorage) -> None:
