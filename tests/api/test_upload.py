@@ -1,15 +1,24 @@
-"""The multipart reader of ``POST /v1/jobs`` against bodies real clients and attackers send."""
+"""The multipart reader of ``POST /v1/jobs`` (``receive_upload``) against bodies real clients and attackers
+send: the file goes to a scratch file as it arrives (hashed, its name dropped), the spec is kept as text,
+and every malformed, oversized, stalled or unknown part is refused with a stable error, leaving no scratch
+file behind."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 
 from tests.api.conftest import Api
+from veil.api.errors import BadRequest, UnsupportedContentType, UploadTooLarge
+from veil.api.params import UnknownParameter
+from veil.api.upload import Upload, receive_upload
 
 
 def _multipart(boundary: str, disposition: str, payload: bytes) -> bytes:
@@ -109,3 +118,135 @@ def test_a_stalled_upload_gets_408_after_the_body_timeout(make_api: Callable[...
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert start["status"] == 408 and b"request_timeout" in body
     assert list(api.services.ctx.scratch_dir.iterdir()) == []
+
+
+BOUNDARY = "veil-test-boundary"
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 64
+
+
+def _part(name: str, data: bytes, filename: str | None = None) -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    return f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+
+
+def _body(*parts: bytes) -> bytes:
+    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def _request(
+    body: bytes,
+    *,
+    content_type: str = f"multipart/form-data; boundary={BOUNDARY}",
+    content_length: int | None = None,
+    chunk: int = 1000,
+) -> Request:
+    """A request whose body arrives in ``chunk``-byte pieces, as from a slow client."""
+    pieces: Iterable[bytes] = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]
+    messages = [{"type": "http.request", "body": p, "more_body": True} for p in pieces]
+    messages[-1]["more_body"] = False
+    length = len(body) if content_length is None else content_length
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/jobs",
+        "headers": [(b"content-type", content_type.encode()), (b"content-length", str(length).encode())],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    return Request(scope, receive)
+
+
+def _receive(request: Request, scratch: Path, *, max_bytes: int = 1 << 20) -> Upload:
+    return asyncio.run(receive_upload(request, scratch_dir=scratch, max_bytes=max_bytes))
+
+
+def test_the_file_is_streamed_to_scratch_and_hashed(tmp_path: Path) -> None:
+    body = _body(_part("file", JPEG, "Holiday Photo.JPG"), _part("spec", b'{"method": "black"}'))
+    upload = _receive(_request(body, chunk=333), tmp_path)
+    assert upload.path is not None and upload.path.parent == tmp_path
+    assert upload.path.read_bytes() == JPEG and upload.size == len(JPEG)
+    assert upload.sha256 == hashlib.sha256(JPEG).hexdigest()
+    assert upload.suffix == ".jpg", "a known media suffix is kept, lower-cased"
+    assert "Holiday" not in upload.path.name, "the client's file name is dropped"
+    assert upload.spec_text == '{"method": "black"}'
+    upload.discard()
+    assert not upload.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("filename", "suffix"),
+    [("clip.MP4", ".mp4"), ("x.exe", ""), ("../../etc/passwd", ""), ("noext", ""), ("a.tar.gz", "")],
+)
+def test_only_known_media_suffixes_survive_from_the_name(filename: str, suffix: str, tmp_path: Path) -> None:
+    upload = _receive(_request(_body(_part("file", JPEG, filename))), tmp_path)
+    assert upload.suffix == suffix
+    assert upload.path is not None and upload.path.parent == tmp_path and upload.path.name.endswith(suffix)
+
+
+def test_a_spec_alone_is_a_request_without_a_file(tmp_path: Path) -> None:
+    upload = _receive(_request(_body(_part("spec", b'{"source_job": "job_1"}'))), tmp_path)
+    assert upload.path is None and upload.size == 0 and upload.spec_text == '{"source_job": "job_1"}'
+    upload.discard()  # nothing to remove is fine
+
+
+@pytest.mark.parametrize(
+    ("request_args", "error", "message"),
+    [
+        ({"body": b"{}", "content_type": "application/json"}, UnsupportedContentType, "multipart/form-data"),
+        ({"body": b"", "content_type": "multipart/form-data"}, UnsupportedContentType, "multipart/form-data"),
+        (
+            {"body": _body(_part("file", JPEG, "a.jpg")), "content_length": 5 << 20},
+            UploadTooLarge,
+            "limit of 1 MB",
+        ),
+        ({"body": _body(_part("file", b"\0" * ((1 << 20) + 1), "a.jpg"))}, UploadTooLarge, "limit of 1 MB"),
+        (
+            {"body": _body(_part("file", JPEG, "a.jpg"), _part("file", JPEG, "b.jpg"))},
+            BadRequest,
+            "one `file` per job",
+        ),
+        ({"body": _body(_part("spec", b"{}"), _part("spec", b"{}"))}, BadRequest, "one `spec` per job"),
+        ({"body": _body(_part("spec", b" " * ((1 << 20) + 1)))}, BadRequest, "larger than 1 MiB"),
+        ({"body": _body(_part("spec", b'{"method": "\xff\xfe"}'))}, BadRequest, "must be UTF-8 JSON"),
+        ({"body": _body(_part("file", JPEG, "a.jpg"))[:-40]}, BadRequest, "ended early"),
+        ({"body": f"--{BOUNDARY}\r\nbroken".encode()}, BadRequest, "malformed multipart body|ended early"),
+        (
+            {
+                "body": _body(
+                    _part("image", JPEG, "a.jpg"), _part("blacken", b"1"), _part("file", JPEG, "a.jpg")
+                )
+            },
+            UnknownParameter,
+            "`image`.*`blacken`",
+        ),
+    ],
+    ids=[
+        "json-body",
+        "no-boundary",
+        "declared-too-large",
+        "streamed-too-large",
+        "two-files",
+        "two-specs",
+        "huge-spec",
+        "spec-not-utf8",
+        "truncated",
+        "garbage",
+        "unknown-fields",
+    ],
+)
+def test_bad_bodies_are_refused_and_leave_no_scratch_file(
+    request_args: dict[str, Any], error: type[Exception], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(error, match=message):
+        _receive(_request(**request_args), tmp_path)
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_unknown_fields_name_the_veil_equivalent(tmp_path: Path) -> None:
+    body = _body(_part("file", JPEG, "a.jpg"), _part("callbackUrl", b"https://example.org/hook"))
+    with pytest.raises(UnknownParameter) as info:
+        _receive(_request(body), tmp_path)
+    assert "`callbackUrl`" in str(info.value) and '"webhook"' in str(info.value)
+    assert "`file`, `spec`" in str(info.value), "the message lists what the endpoint takes"
