@@ -185,7 +185,8 @@ def test_importing_settings_loads_nothing_of_the_engine() -> None:
     """A leaf: the CLI and the API read settings without paying for onnxruntime or PyAV."""
     code = (
         "import json, sys, veil.settings; "
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'av', 'cv2', 'veil'))))"
+        "tops = ('onnxruntime', 'av', 'cv2', 'veil'); "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in tops)))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ)
