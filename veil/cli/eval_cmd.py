@@ -94,6 +94,14 @@ def eval_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    text_only: Annotated[
+        str | None,
+        typer.Option(
+            "--text-only",
+            help="With --category text: all (every line, default) or pii (only lines holding personal data; "
+            "score it against labels of those lines only).",
+        ),
+    ] = None,
 ) -> None:
     """Recall, precision, F1, TP/FP/FN and images/second of a detector on a labelled set; or, with
     --video, frame-by-frame recall, leaks and false-mask share of Veil's masks on labelled clips."""
@@ -126,6 +134,8 @@ def eval_command(
     given = [name for name, value in video_only.items() if value is not None]
     if given:
         _fail(f"{', '.join(given)} only apply with --video")
+    if text_only is not None and (category != "text" or text_only not in ("all", "pii")):
+        _fail("--text-only takes all or pii, and only with --category text")
     scale = 1.0 if detect_scale is None else detect_scale
     from veil.detect.models import ModelStore
     from veil.detect.registry import build_detector
@@ -144,6 +154,7 @@ def eval_command(
             threshold=threshold,
             mode="image" if image_search is _Search.thorough else "video",
             detect_scale=scale,
+            overrides=() if text_only is None else (("only", text_only),),
         )
         result = evaluate(detector, images_dir=images, labels_dir=labels, fmt=fmt.value, iou=iou)
     except VeilError as exc:
