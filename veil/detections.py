@@ -40,6 +40,9 @@ class Detections:
     class_id: IntArray
     track_id: IntArray | None = None
     outline: FloatArray | None = None
+    label: IntArray | None = None
+    """(N,) index into the detector's label table (``veil.detect.registry.category_labels``), -1 for
+    none: for text with ``only: pii``, which personal-data pattern a line matched."""
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -67,6 +70,11 @@ class Detections:
             if outline.ndim != 3 or outline.shape[0] != n or outline.shape[2] != 2 or outline.shape[1] < 3:
                 raise ValueError(f"outline must have shape ({n}, K>=3, 2), got {outline.shape}")
             object.__setattr__(self, "outline", outline)
+        if self.label is not None:
+            label = np.asarray(self.label, dtype=np.int64).reshape(-1)
+            if label.shape != (n,):
+                raise ValueError(f"label must have shape ({n},), got {label.shape}")
+            object.__setattr__(self, "label", label)
 
     @property
     def has_outline(self) -> npt.NDArray[np.bool_]:
@@ -121,6 +129,11 @@ class Detections:
             class_id=np.concatenate([p.class_id for p in parts]),
             track_id=None if any(t is None for t in track_ids) else np.concatenate(track_ids),  # type: ignore[arg-type]
             outline=merge_outlines([p.outline for p in parts], [len(p) for p in parts]),
+            label=None
+            if all(p.label is None for p in parts)
+            else np.concatenate(
+                [np.full(len(p), -1, np.int64) if p.label is None else p.label for p in parts]
+            ),
         )
 
     def __len__(self) -> int:
@@ -133,6 +146,7 @@ class Detections:
             class_id=self.class_id[index],
             track_id=None if self.track_id is None else self.track_id[index],
             outline=None if self.outline is None else self.outline[index],
+            label=None if self.label is None else self.label[index],
         )
 
     def with_class_id(self, class_id: int) -> Detections:
@@ -142,6 +156,7 @@ class Detections:
             class_id=np.full(len(self), class_id, dtype=np.int64),
             track_id=self.track_id,
             outline=self.outline,
+            label=self.label,
         )
 
 

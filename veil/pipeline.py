@@ -30,6 +30,7 @@ from veil.detect.models import ModelStore
 from veil.detect.registry import (
     Overrides,
     build_detector,
+    category_labels,
     category_overrides,
     default_threshold,
     model_sha256,
@@ -394,6 +395,7 @@ def _run_image(
                 xyxy=found.xyxy[i : i + 1],
                 score=found.confidence[i : i + 1],
                 outline=None if found.outline is None else found.outline[i : i + 1],
+                label=None if found.label is None or found.label[i] < 0 else int(found.label[i]),
             )
             for i in range(len(found))
         ]
@@ -827,9 +829,14 @@ def _last_frame(tracks: Sequence[Track]) -> int:
 
 def _track_report(track: Track, plan: _Plan) -> TrackReport:
     boxes = np.round(track.xyxy.astype(np.float64), 1)
+    category = plan.categories[track.class_id]
+    labels = category_labels(category)
     return TrackReport(
         id=track.track_id,
-        category=plan.categories[track.class_id],
+        category=category,
+        label=None
+        if track.label is None or labels is None or track.label >= len(labels)
+        else labels[track.label],
         frames=[
             TrackFrame(frame=int(f), box=(b[0], b[1], b[2], b[3]), score=round(float(s), 4))
             for f, b, s in zip(track.frames, boxes.tolist(), track.score, strict=True)

@@ -48,6 +48,12 @@ class TrackReport(_Model):
     id: int
     category: str
     frames: list[TrackFrame]
+    label: str | None = Field(
+        None,
+        description="What the detector took the object for, where it says: for `text` with `only: pii`, "
+        "the personal-data pattern the line matched (`email`, `phone`, `iban`, `card`, a national ID format "
+        "or `name`). Never the recognised text.",
+    )
 
 
 class ModelInfo(_Model):

@@ -268,3 +268,15 @@ def test_the_tracker_keeps_each_sighting_polygon() -> None:
         tracker.update(Detections.from_polygons(quad + i, np.ones(1, np.float32)), frame_index=i)
     (history,) = tracker.history()
     assert history.outline is not None and history.outline.shape == (3, 4, 2)
+
+
+def test_a_track_keeps_the_label_its_detections_carry() -> None:
+    tracker = IoUTracker()
+    box = np.array([[100, 100, 300, 140]], dtype=np.float32)
+    for i, label in enumerate([-1, 2, 3]):
+        dets = Detections(xyxy=box + i, confidence=np.ones(1), class_id=np.zeros(1), label=np.array([label]))
+        tracker.update(dets, frame_index=i)
+    (history,) = tracker.history()
+    assert history.label == 2, "the first real label wins; -1 means none"
+    (done,) = finalize([history], frame_count=3)
+    assert done.label == 2

@@ -29,7 +29,7 @@ from veil.detect.centerface_int8 import centerface_int8_path
 from veil.detect.codes import BarcodeConfig, BarcodeDetector, QRCodeConfig, QRCodeDetector
 from veil.detect.models import MODELS, ModelStore, sha256_file
 from veil.detect.runtime import RuntimeOptions
-from veil.detect.text import TextConfig, TextDetector
+from veil.detect.text import PATTERNS, TextConfig, TextDetector
 from veil.detect.yolov8 import CustomModel, YoloV8Config, YoloV8Detector, custom_models, plate_model_path
 from veil.detect.yolov8.int8 import plate_int8_path
 from veil.errors import SpecError
@@ -44,6 +44,7 @@ __all__ = [
     "available_categories",
     "build_detector",
     "build_from_config",
+    "category_labels",
     "category_overrides",
     "check_detect_scale",
     "default_threshold",
@@ -369,6 +370,12 @@ def category_overrides(spec: RedactionSpec, category: str) -> Overrides:
             fields["id_formats"] = tuple(spec.personal_data.id_formats)
         fields["names"] = tuple(spec.personal_data.names)
     return tuple(sorted(fields.items()))
+
+
+def category_labels(category: str) -> tuple[str, ...] | None:
+    """The table ``Detections.label`` indexes for ``category``'s detector, or None if it gives no labels:
+    text lines found with ``only: pii`` carry the personal-data pattern they matched."""
+    return PATTERNS if category == "text" else None
 
 
 def default_threshold(

@@ -102,6 +102,7 @@ class _TrackState:
     boxes: list[FloatArray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     outlines: list[FloatArray | None] = field(default_factory=list)
+    label: int | None = None
 
 
 def _ordered(xyxy: FloatArray) -> FloatArray:
@@ -183,6 +184,7 @@ class IoUTracker:
                 float(detections.confidence[di]),
                 _outline_row(detections, di),
             )
+            self._label(live[ti], detections, di)
 
         # 2. weak detections may only extend tracks that stayed unmatched.
         weak_out: Detections | None = None
@@ -202,6 +204,7 @@ class IoUTracker:
                 weak_ids[di] = self._observe(
                     track, frame_index, weak.xyxy[di], float(weak.confidence[di]), _outline_row(weak, di)
                 )
+                self._label(track, weak, di)
             matched = np.flatnonzero(weak_ids > 0)
             if matched.size:
                 weak_out = Detections(
@@ -221,6 +224,7 @@ class IoUTracker:
                 float(detections.confidence[di]),
                 _outline_row(detections, di),
             )
+            self._label(self._live[-1], detections, di)
 
         out = Detections(
             xyxy=detections.xyxy.copy(),
@@ -242,11 +246,18 @@ class IoUTracker:
                 xyxy=np.stack(t.boxes).astype(np.float32),
                 score=np.asarray(t.scores, dtype=np.float32),
                 outline=merge_outlines(t.outlines, [1] * len(t.outlines)),
+                label=t.label,
             )
             for t in states
         ]
 
     # -- internals ---------------------------------------------------------
+
+    @staticmethod
+    def _label(track: _TrackState, detections: Detections, index: int) -> None:
+        """A track keeps the first label its detections carry."""
+        if track.label is None and detections.label is not None and detections.label[index] >= 0:
+            track.label = int(detections.label[index])
 
     def _retire(self, frame_index: int) -> None:
         max_age = self.config.max_age_frames

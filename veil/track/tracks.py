@@ -64,6 +64,8 @@ class Track:
     xyxy: FloatArray
     score: FloatArray
     outline: FloatArray | None = None
+    label: int | None = None
+    """The detector's label for the object (``Detections.label``; e.g. a text line's PII pattern)."""
 
     def __post_init__(self) -> None:
         frames = np.asarray(self.frames, dtype=np.int64).reshape(-1)
@@ -189,12 +191,26 @@ def finalize_tracks(
             if outline is not None:
                 outline = _reframe_outline(outline, xyxy, clipped)
             piece = Track(
-                track_id=0, class_id=track.class_id, frames=frames, xyxy=clipped, score=score, outline=outline
+                track_id=0,
+                class_id=track.class_id,
+                frames=frames,
+                xyxy=clipped,
+                score=score,
+                outline=outline,
+                label=track.label,
             )
             pieces.append((piece.first_frame, piece.class_id, raw_index * 1_000_003 + seg_index, piece))
     pieces.sort(key=lambda p: p[:3])
     return [
-        Track(track_id=i, class_id=t.class_id, frames=t.frames, xyxy=t.xyxy, score=t.score, outline=t.outline)
+        Track(
+            track_id=i,
+            class_id=t.class_id,
+            frames=t.frames,
+            xyxy=t.xyxy,
+            score=t.score,
+            outline=t.outline,
+            label=t.label,
+        )
         for i, (_, _, _, t) in enumerate(pieces, start=1)
     ]
 

@@ -3,8 +3,10 @@ around it left alone; and the spec's rules for the category."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -120,3 +122,12 @@ def test_text_only_pii_masks_email_phone_and_iban_and_leaves_the_rest_readable(
                 assert share > 0.9, f"{name}: a personal-data line is left readable ({share:.2f} masked)"
             else:
                 assert share < 0.1, f"{name}: an ordinary line is masked ({share:.2f})"
+    text = report.read_text(encoding="utf-8")
+    assert "@" not in text and "+49" not in text and "IBAN" not in text, "no recognised text in the report"
+    labels = [t["label"] for doc in _report_documents(text) for t in doc["tracks"]]
+    assert {"email", "phone", "iban"} <= set(labels) <= {"email", "phone", "iban", "card"}
+
+
+def _report_documents(text: str) -> list[dict[str, Any]]:
+    data = json.loads(text)
+    return data if isinstance(data, list) else data.get("files", [data])  # type: ignore[no-any-return]

@@ -8,7 +8,8 @@ so a tilted line is masked as the tilted rectangle it is, not as a loose upright
 
 With ``only="pii"`` the recogniser reads every line and only lines whose text matches a
 personal-data pattern (``veil.detect.text.personal_data``) are returned; the text itself never
-leaves ``detect``. ``last_patterns`` holds the pattern name of each returned line (no text).
+leaves ``detect``. ``Detections.label`` says which pattern each returned line matched (an index into
+``PATTERNS``), which the report carries as the track's ``label``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from veil.detect.runtime import RuntimeOptions, create_session
 from veil.detect.text.db import DBParams, db_quads
-from veil.detect.text.personal_data import ID_FORMATS, PersonalDataMatcher
+from veil.detect.text.personal_data import ID_FORMATS, PATTERNS, PersonalDataMatcher
 from veil.detect.text.recognise import TextRecogniser
 from veil.detections import Detections
 from veil.frames import RGBFrame
@@ -124,8 +125,6 @@ class TextDetector:
                 raise ValueError("only=pii needs the recogniser model")
             self.recogniser = TextRecogniser(recogniser_path, runtime=runtime)
             self.matcher = PersonalDataMatcher(id_formats=config.id_formats, names=config.names)
-        self.last_patterns: list[str] = []
-        """Pattern name of each line the last ``detect`` returned (only=pii; empty otherwise)."""
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -149,14 +148,22 @@ class TextDetector:
 
     def detect(self, frame: RGBFrame) -> Detections:
         quads, scores = self.quads(frame)
-        self.last_patterns = []
-        if self.recogniser is not None and self.matcher is not None and len(quads):
-            texts = self.recogniser.read(frame, quads)
-            found = [self.matcher.match(t) for t in texts]
-            del texts  # recognised text goes no further than this line
-            keep = np.array([p is not None for p in found], dtype=bool)
-            quads, scores = quads[keep], scores[keep]
-            self.last_patterns = [p for p in found if p is not None]
-        elif self.recogniser is not None:
-            quads, scores = quads[:0], scores[:0]
-        return Detections.from_polygons(quads, scores, class_id=self.class_id)
+        if self.recogniser is None or self.matcher is None:
+            return Detections.from_polygons(quads, scores, class_id=self.class_id)
+        if not len(quads):
+            return Detections.empty()
+        texts = self.recogniser.read(frame, quads)
+        found = [self.matcher.match(t) for t in texts]
+        del texts  # recognised text goes no further than this line
+        keep = np.array([p is not None for p in found], dtype=bool)
+        if not keep.any():
+            return Detections.empty()
+        dets = Detections.from_polygons(quads[keep], scores[keep], class_id=self.class_id)
+        labels = np.array([PATTERNS.index(p) for p in found if p is not None], dtype=np.int64)
+        return Detections(
+            xyxy=dets.xyxy,
+            confidence=dets.confidence,
+            class_id=dets.class_id,
+            outline=dets.outline,
+            label=labels,
+        )
