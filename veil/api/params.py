@@ -80,10 +80,11 @@ SEED_EQUIVALENTS: dict[str, str] = {
     "video": "the multipart field `file`",
     "media": "the multipart field `file`",
     "upload": "the multipart field `file`",
-    "person": "no built-in category: mask faces (`face`), or add a COCO model as a `person` category "
-    "(`veil models add --category person --classes person`) and list it in the spec's `categories`",
-    "vehicle": "no built-in category: mask licence plates (`license_plate`), or add a COCO model as a "
-    "`vehicle` category (`veil models add --classes car,bus,truck,motorcycle,bicycle`)",
+    "person": "none: Veil masks faces (`face`), not whole people, unless a site adds its own COCO model "
+    "as a `person` category (`veil models add --category person --classes person`)",
+    "vehicle": "none: Veil masks licence plates (`license_plate`), not whole vehicles, unless a site adds "
+    "its own COCO model as a `vehicle` category "
+    "(`veil models add --category vehicle --classes car,bus,truck,motorcycle,bicycle`)",
 }
 """Names other redaction APIs take (query, form or JSON), lower-cased, and what to send Veil instead."""
 
