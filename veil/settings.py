@@ -107,6 +107,18 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(2048, ge=1, description="Largest accepted upload (413 above).")
     max_pixels: int = Field(80_000_000, ge=1, description="Largest frame, in pixels (422 above).")
     max_duration_s: float = Field(4 * 3600, gt=0, description="Longest video, in seconds (422 above).")
+    max_frames: int = Field(
+        500_000,
+        ge=1,
+        description="Most video frames (422 above): 4.6 hours at 30 fps. Cost grows with frames, "
+        "whatever their size.",
+    )
+    max_decode_gigapixels: float = Field(
+        1000.0,
+        gt=0,
+        description="Most frames x pixels of a video, in gigapixels (422 above): the decode and detect cost. "
+        "1000 allows 1 hour of 4K30 or 4.5 hours of 1080p30 (1 hour of 1080p30 is 224).",
+    )
     retention_hours: float = Field(
         24.0, gt=0, description="Inputs and outputs are deleted after this many hours."
     )
@@ -225,6 +237,15 @@ class Settings(BaseSettings):
         if any(not 0 <= delay <= 7 * 86400 for delay in value):
             raise ValueError("each webhook retry delay must be between 0 and 604800 seconds (7 days)")
         return value
+
+    def probe_limits(self) -> dict[str, Any]:
+        """The admission limits ``veil.media.probe`` takes, as keyword arguments."""
+        return {
+            "max_pixels": self.max_pixels,
+            "max_duration_s": self.max_duration_s,
+            "max_frames": self.max_frames,
+            "max_decode_pixels": int(self.max_decode_gigapixels * 1e9),
+        }
 
     @field_validator("providers", "webhook_retry_schedule_s", "oidc_algorithms", mode="before")
     @classmethod

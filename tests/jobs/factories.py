@@ -41,6 +41,7 @@ def add_job(
     state: JobState = JobState.QUEUED,
     idempotency_key: str | None = None,
     created_delta_s: float = 0.0,
+    kind: str | None = None,
 ) -> JobRow:
     """A committed job row (and its input blob when ``media_path`` is given)."""
     from veil.jobs.secrets import new_id
@@ -60,7 +61,7 @@ def add_job(
             api_key_id="key_test",
             spec=parsed.model_dump(mode="json"),
             mode=parsed.mode,
-            kind=None,
+            kind=kind,
             media={},
             input_key=key,
             input_size=len(data),

@@ -4,7 +4,9 @@ jobs a killed process left running."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner, add_job
@@ -114,3 +116,58 @@ def test_factory_builds_the_local_queue_or_takes_an_injected_one(
     assert isinstance(create_queue(settings, ctx=ctx), LocalQueue)
     injected = LocalQueue(ctx=ctx, workers=0)
     assert create_queue(settings, ctx=ctx, queue=injected) is injected
+
+
+class VideoGate(GateRunner):
+    """Holds video jobs (a video as long as the test wants) until released; images run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(hold=True)
+
+    def run(self, spec: Any, input_path: Path, output_path: Path | None, **kw: Any) -> Any:
+        if kw["info"].kind == "image":
+            return GateRunner().run(spec, input_path, output_path, **kw)
+        return super().run(spec, input_path, output_path, **kw)
+
+
+def test_an_image_behind_another_tenants_long_video_runs_at_once_on_the_default_single_worker(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    """One worker (the embedded default) busy with tenant A's video for as long as it takes: tenant B's
+    image submitted behind it finishes within 10 s, on the quick lane."""
+    runner = VideoGate()
+    queue = LocalQueue(ctx=make_ctx(settings, db, storage, runner), workers=1, poll_s=0.1)
+    video = add_job(
+        db, storage, tenant_id="a", media_path=media_dir / "selfie_portrait_noaudio.mp4", kind="video"
+    )
+    queue.start()
+    try:
+        assert runner.started.wait(10)
+        image = add_job(db, storage, tenant_id="b", media_path=media_dir / "street.jpg", kind="image")
+        queue.enqueue(image.id)
+        started = time.monotonic()
+        wait_for_state(db, image.id, JobState.SUCCEEDED, timeout=10.0)
+        assert time.monotonic() - started <= 10.0
+        with db.begin() as session:
+            assert store.get_job(session=session, job_id=video.id).state is JobState.RUNNING  # type: ignore[union-attr]
+    finally:
+        runner.release()
+        queue.stop()
+
+
+def test_workers_take_jobs_round_robin_between_tenants(db: Database) -> None:
+    """Tenant A queued three videos before tenant B queued one: B's runs second, not fourth."""
+    a = [add_job(db, tenant_id="a", kind="video", created_delta_s=i) for i in range(3)]
+    b = add_job(db, tenant_id="b", kind="video", created_delta_s=10)
+    taken: list[str] = []
+    for step in range(4):
+        with db.begin() as session:
+            job_id = store.next_fair_job_id(session=session)
+            assert job_id is not None
+            store.claim_job(
+                session=session, job_id=job_id, worker_id="w", now=utcnow() + timedelta(seconds=step)
+            )
+        taken.append(job_id)
+    assert taken == [a[0].id, b.id, a[1].id, a[2].id]
+    with db.begin() as session:
+        assert store.next_fair_job_id(session=session) is None

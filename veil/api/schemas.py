@@ -60,6 +60,10 @@ class Limits(_Model):
     max_upload_mb: int = Field(ge=1, description="Largest upload (413 above).")
     max_pixels: int = Field(ge=1, description="Largest frame in pixels (422 above).")
     max_duration_s: float = Field(gt=0, description="Longest video in seconds (422 above).")
+    max_frames: int = Field(ge=1, description="Most video frames (422 above).")
+    max_decode_gigapixels: float = Field(
+        gt=0, description="Most frames x pixels of a video, in gigapixels (422 above)."
+    )
     rate_limit_per_minute: int = Field(ge=1, description="Requests per minute for this key (429 above).")
     max_wait_s: float = Field(ge=0, description="Longest `wait` honoured on POST /v1/jobs.")
     retention_hours: float = Field(gt=0, description="Inputs and results are deleted after this long.")

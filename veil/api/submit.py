@@ -152,7 +152,7 @@ def submit_job(
         assert upload.path is not None
         if upload.size == 0:
             raise UnsupportedMedia("the file is empty")
-        info = probe(upload.path, max_pixels=settings.max_pixels, max_duration_s=settings.max_duration_s)
+        info = probe(upload.path, **settings.probe_limits())
         if spec.mode == "redact":
             services.runner.output_suffix(
                 spec, info

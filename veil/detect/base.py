@@ -8,7 +8,22 @@ from typing import Protocol, runtime_checkable
 from veil.detections import Detections
 from veil.frames import RGBFrame
 
-__all__ = ["Detector", "RGBFrame"]
+__all__ = ["MAX_UPSCALE", "MIN_FRAME_SIDE_PX", "Detector", "RGBFrame", "too_small_to_search"]
+
+MAX_UPSCALE = 4.0
+"""Single-pass (video) detectors enlarge a small frame to their working size at most this much. A
+1x1 frame scaled to 960x960 cost a quarter of a second per frame and found only noise; at 4x, a
+frame of 240 px or more (any real camera) is searched exactly as before."""
+
+MIN_FRAME_SIDE_PX = 2
+"""A frame whose shorter side is under this holds no face or plate a detector can find: even enlarged
+``MAX_UPSCALE`` times it stays under the 7 working pixels of CenterFace's smallest face
+(``centerface.SMALLEST_FACE_PX``), and YOLOv8's finest grid cell is 8."""
+
+
+def too_small_to_search(frame: RGBFrame) -> bool:
+    """Whether ``frame`` cannot hold anything to find (see ``MIN_FRAME_SIDE_PX``): skip it."""
+    return min(int(frame.shape[0]), int(frame.shape[1])) < MIN_FRAME_SIDE_PX
 
 
 @runtime_checkable

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from veil.boxes import clip_xyxy, nms_xyxy
+from veil.detect.base import MAX_UPSCALE, too_small_to_search
 from veil.detect.multiscale import (
     letterbox_rgb,
     pass_scales,
@@ -238,9 +239,9 @@ class CenterFace:
     def detect_frame(self, frame: RGBFrame) -> Detections:
         """One pass with the long side at ``input_long_side`` working pixels (video)."""
         h, w = self._check(frame)
-        if h == 0 or w == 0:
+        if too_small_to_search(frame):
             return Detections.empty()
-        scale = self.config.input_long_side / max(h, w)
+        scale = min(self.config.input_long_side / max(h, w), MAX_UPSCALE)
         xyxy, scores = self._run_scaled(frame, scale=scale, tiled=False)
         return self._finish(xyxy, scores, resolution_wh=(w, h))
 
@@ -248,7 +249,7 @@ class CenterFace:
         """Multi-scale, tiled search (stills): every scale of ``image_scales`` plus, when even the
         coarsest of them is tiled, an overview pass that sees faces larger than a tile's overlap whole."""
         h, w = self._check(frame)
-        if h == 0 or w == 0:
+        if too_small_to_search(frame):
             return Detections.empty()
         cfg = self.config
         scales = pass_scales(

@@ -41,7 +41,13 @@ class JobQueue(Protocol):
 
 
 class LocalQueue:
-    """``workers`` threads in this process. ``workers=0`` accepts jobs but runs none (API-only node)."""
+    """``workers`` threads in this process, plus one quick lane that runs only images. ``workers=0``
+    accepts jobs but runs none (API-only node).
+
+    Fairness: every thread takes the next job round robin between tenants (``store.next_fair_job_id``),
+    and the quick lane keeps an image from waiting behind another tenant's hour-long video on the
+    only worker: a still is bounded by ``VEIL_MAX_PIXELS`` and takes seconds.
+    """
 
     def __init__(self, *, ctx: WorkerContext, workers: int, poll_s: float = 2.0) -> None:
         self._ctx = ctx
@@ -65,15 +71,18 @@ class LocalQueue:
             removed = clean_scratch(self._ctx.scratch_dir, older_than_s=0)
             if removed:
                 log.info("scratch left by a killed process removed", extra={"count": removed})
-        for number in range(self._workers):
-            thread = threading.Thread(target=self._loop, name=f"veil-worker-{number}", daemon=True)
+        lanes: list[tuple[str, str | None]] = [(f"veil-worker-{n}", None) for n in range(self._workers)]
+        if self._workers > 0:
+            lanes.append(("veil-worker-images", "image"))
+        for name, kind in lanes:
+            thread = threading.Thread(target=self._loop, args=(kind,), name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
 
     def enqueue(self, job_id: str) -> None:
         with self._wake:
             self._signals += 1
-            self._wake.notify()
+            self._wake.notify_all()  # the quick lane and the workers each look
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()
@@ -83,15 +92,14 @@ class LocalQueue:
         for thread in self._threads:
             thread.join(timeout=timeout)
 
-    def _next(self) -> str | None:
+    def _next(self, kind: str | None) -> str | None:
         with self._ctx.db.begin() as session:
-            ids = store.next_queued_job_ids(session=session, limit=1)
-        return ids[0] if ids else None
+            return store.next_fair_job_id(session=session, kind=kind)
 
-    def _loop(self) -> None:
+    def _loop(self, kind: str | None = None) -> None:
         while not self._stopping.is_set():
             try:
-                job_id = self._next()
+                job_id = self._next(kind)
                 if job_id is not None:
                     execute_job(job_id, ctx=self._ctx)
                     continue

@@ -456,9 +456,7 @@ class SegmentedJobs:
         with self._scratch(row.id) as tmp:
             suffix = Path(row.input_key).suffix
             input_path = self._get(row.input_key, tmp / f"input{suffix}")
-            details = probe_video(
-                input_path, max_pixels=ctx.settings.max_pixels, max_duration_s=ctx.settings.max_duration_s
-            )
+            details = probe_video(input_path, **ctx.settings.probe_limits())
             info = details.info
             out_suffix = output_suffix(spec, info)
             try:

@@ -54,6 +54,7 @@ __all__ = [
     "list_webhook_deliveries",
     "mark_deleted",
     "mark_purged",
+    "next_fair_job_id",
     "next_queued_job_ids",
     "pending_webhook_job_ids",
     "claim_webhook",
@@ -210,14 +211,36 @@ def count_jobs_by_state(*, session: Session, tenant_id: str | None = None) -> di
 
 
 def next_queued_job_ids(*, session: Session, limit: int) -> list[str]:
-    """Oldest queued jobs first: the order the in-process workers take them in."""
+    """Oldest queued jobs first (recovery of lost broker messages)."""
     query = (
         select(JobRow.id)
-        .where(JobRow.state == JobState.QUEUED)
+        .where(JobRow.state == JobState.QUEUED, JobRow.deleted_at.is_(None))
         .order_by(JobRow.created_at, JobRow.id)
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def next_fair_job_id(*, session: Session, kind: str | None = None) -> str | None:
+    """The queued job to run next, round robin between tenants: the oldest job of the tenant whose
+    last job started longest ago (a tenant that never ran comes first). So one tenant's backlog of
+    long videos never holds another tenant's work behind all of it. ``kind`` takes only that kind
+    (``image``: the quick lane)."""
+    last_start = (
+        select(JobRow.tenant_id.label("tenant_id"), func.max(JobRow.started_at).label("last_start"))
+        .group_by(JobRow.tenant_id)
+        .subquery()
+    )
+    query = (
+        select(JobRow.id)
+        .outerjoin(last_start, last_start.c.tenant_id == JobRow.tenant_id)
+        .where(JobRow.state == JobState.QUEUED, JobRow.deleted_at.is_(None))
+        .order_by(last_start.c.last_start.asc().nulls_first(), JobRow.created_at, JobRow.id)
+        .limit(1)
+    )
+    if kind is not None:
+        query = query.where(JobRow.kind == kind)
+    return session.scalars(query).first()
 
 
 @dataclass(frozen=True)

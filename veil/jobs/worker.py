@@ -251,7 +251,7 @@ def _process(ctx: WorkerContext, row: JobRow, claim: store.Claim, tmp: Path, bea
 
     spec = RedactionSpec.model_validate(row.spec)
     input_path = _fetch_input(ctx, row, tmp)
-    info = probe(input_path, max_pixels=ctx.settings.max_pixels, max_duration_s=ctx.settings.max_duration_s)
+    info = probe(input_path, **ctx.settings.probe_limits())
     source_report = load_source_report(ctx, row)
     suffix = ctx.runner.output_suffix(spec, info) if spec.mode == "redact" else None
     output_path = None if suffix is None else tmp / f"output{suffix}"

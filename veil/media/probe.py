@@ -79,18 +79,34 @@ class MediaInfo:
         return self.width * self.height
 
 
-def probe(path: Path, *, max_pixels: int | None = None, max_duration_s: float | None = None) -> MediaInfo:
+def probe(
+    path: Path,
+    *,
+    max_pixels: int | None = None,
+    max_duration_s: float | None = None,
+    max_frames: int | None = None,
+    max_decode_pixels: int | None = None,
+) -> MediaInfo:
     """Describe ``path`` without decoding more than its first video frame.
 
     The kind is taken from the content, never the file name. Images are
     checked against ``max_pixels`` from their header, before a single pixel is
-    decoded, so a 50000x50000 PNG costs nothing. Raises ``UnsupportedMedia``,
+    decoded, so a 50000x50000 PNG costs nothing. Videos are also checked on
+    their frame count and on frames x pixels (what decoding, detecting and
+    encoding cost), from the container index. Raises ``UnsupportedMedia``,
     ``CorruptMedia`` or ``MediaTooLarge``.
     """
     sniffed = sniff(path)
     if sniffed.kind == "image":
         return _probe_image(path, sniffed, max_pixels=max_pixels)
-    return probe_video(path, sniffed, max_pixels=max_pixels, max_duration_s=max_duration_s).info
+    return probe_video(
+        path,
+        sniffed,
+        max_pixels=max_pixels,
+        max_duration_s=max_duration_s,
+        max_frames=max_frames,
+        max_decode_pixels=max_decode_pixels,
+    ).info
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +212,8 @@ def probe_video(
     *,
     max_pixels: int | None = None,
     max_duration_s: float | None = None,
+    max_frames: int | None = None,
+    max_decode_pixels: int | None = None,
 ) -> VideoProbe:
     """``probe`` for videos, plus what the transcoder needs to copy rotation and timing."""
     sniffed = sniffed if sniffed is not None else sniff(path)
@@ -224,6 +242,14 @@ def probe_video(
     if indexed is None:
         indexed = _demuxed_count(path, sniffed, fps)
     frame_count, video_bytes, timestamps = indexed
+    if max_frames is not None and frame_count > max_frames:
+        raise MediaTooLarge(f"video has {frame_count} frames; the limit is {max_frames}")
+    cost = frame_count * width * height
+    if max_decode_pixels is not None and cost > max_decode_pixels:
+        raise MediaTooLarge(
+            f"video has {cost / 1e9:.1f} gigapixels to decode (frames x pixels); "
+            f"the limit is {max_decode_pixels / 1e9:g}"
+        )
     if duration is None and fps:
         duration = float(frame_count / fps)
     if bit_rate is None and duration and video_bytes:

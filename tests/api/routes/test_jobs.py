@@ -125,6 +125,8 @@ def test_cancel_queued_running_and_finished(make_api: Callable[..., Api]) -> Non
     h = api.key()
     running = api.submit(h).json()
     assert api.runner.started.wait(10)
+    quick_lane = api.submit(h).json()  # the images-only lane takes the second one
+    wait_state(api, h, quick_lane["id"], "running")
     queued = api.submit(h).json()
 
     r = api.client.post(f"/v1/jobs/{queued['id']}/cancel", headers=h)
@@ -393,3 +395,25 @@ def test_an_unexpected_failure_is_a_500_json_error_without_details(api: Api) -> 
     assert r.headers["x-request-id"] == r.json()["error"]["request_id"]
     with api.services.db.begin() as session:
         session.execute(text("ALTER TABLE jobs_gone RENAME TO jobs"))
+
+
+@pytest.mark.parametrize(
+    ("limit", "words"),
+    [({"max_frames": 10}, "frames; the limit is 10"), ({"max_decode_gigapixels": 0.01}, "gigapixels")],
+)
+def test_video_over_the_frame_or_decode_cost_limit_is_422(
+    make_api: Callable[..., Api], limit: dict[str, float], words: str
+) -> None:
+    api = make_api(**limit)
+    r = api.submit(api.key(), file="selfie_portrait_noaudio.mp4")
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "media_too_large")
+    assert words in r.json()["error"]["message"]
+
+
+def test_the_default_cost_limits_keep_an_hour_of_1080p30() -> None:
+    from veil.settings import Settings
+
+    defaults = Settings()
+    frames = 3600 * 30
+    assert defaults.max_frames >= frames and defaults.max_duration_s >= 3600
+    assert defaults.max_decode_gigapixels * 1e9 >= frames * 1920 * 1080

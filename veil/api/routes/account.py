@@ -40,6 +40,8 @@ def get_account(principal: Authenticated, services: ServicesDep) -> AccountPubli
             max_upload_mb=settings.max_upload_mb,
             max_pixels=settings.max_pixels,
             max_duration_s=settings.max_duration_s,
+            max_frames=settings.max_frames,
+            max_decode_gigapixels=settings.max_decode_gigapixels,
             rate_limit_per_minute=key.rate_limit_per_minute or settings.rate_limit_per_minute,
             max_wait_s=settings.max_wait_s,
             retention_hours=settings.retention_hours,

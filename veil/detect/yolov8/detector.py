@@ -24,6 +24,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from veil.boxes import clip_xyxy, nms_xyxy
+from veil.detect.base import MAX_UPSCALE, too_small_to_search
 from veil.detect.multiscale import planar_blob
 from veil.detect.runtime import RuntimeOptions, create_session
 from veil.detections import Detections
@@ -179,9 +180,10 @@ class YoloV8Detector:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 frame, got {frame.shape} {frame.dtype}")
         h, w = frame.shape[:2]
-        if h == 0 or w == 0:
+        if too_small_to_search(frame):
             return Detections.empty()
-        sides = [self.config.imgsz]
+        # A small frame is enlarged at most MAX_UPSCALE times (rounded up to the stride), not to imgsz.
+        sides = [min(self.config.imgsz, -(-int(max(h, w) * MAX_UPSCALE) // _STRIDE) * _STRIDE)]
         second = self.config.second_scale_imgsz
         if second is not None and self._fixed_hw is None and max(h, w) >= self.config.second_scale_min_side:
             sides.append(min(second, -(-max(h, w) // _STRIDE) * _STRIDE))
