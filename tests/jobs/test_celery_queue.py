@@ -39,11 +39,11 @@ def namespace() -> Iterator[str]:
     client.close()
 
 
-def _messages(ns: str) -> list[dict[str, object]]:
-    """Task name and arguments of every message waiting in the GPU queue (Celery protocol 2, JSON)."""
+def _messages(ns: str, role: str = "gpu") -> list[dict[str, object]]:
+    """Task name and arguments of every message waiting in a queue (Celery protocol 2, JSON)."""
     client = redis.Redis(host="127.0.0.1", port=6379, db=0)
     try:
-        raw = [json.loads(m) for m in client.lrange(f"{ns}.gpu", 0, -1)]
+        raw = [json.loads(m) for m in client.lrange(f"{ns}.{role}", 0, -1)]
     finally:
         client.close()
     return [{"task": m["headers"]["task"], "args": json.loads(base64.b64decode(m["body"]))[0]} for m in raw]
@@ -85,3 +85,20 @@ def test_an_unreachable_broker_answers_queue_full_and_leaves_no_job_behind(
     with db.begin() as session:
         row = store.get_job(session=session, job_id=job.id)
     assert row is not None and row.state is JobState.CANCELED
+
+
+def test_images_are_published_on_the_cpu_queue_so_they_do_not_wait_behind_videos(
+    tmp_path: Path, db: Database, namespace: str
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path, queue="celery", broker_url="redis://127.0.0.1:6379/0", celery_namespace=namespace
+    )
+    queue = CeleryQueue.from_settings(settings, db=db)
+    video, image = add_job(db, tenant_id="a", kind="video"), add_job(db, tenant_id="b", kind="image")
+    try:
+        queue.enqueue(video.id)
+        queue.enqueue(image.id)
+    finally:
+        queue.stop()
+    assert [m["args"] for m in _messages(namespace, "gpu")] == [[video.id]]
+    assert [m["args"] for m in _messages(namespace, "cpu")] == [[image.id]]

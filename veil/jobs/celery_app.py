@@ -6,6 +6,7 @@ claim so that a job finishes exactly once::
 
     task                                       queue      what
     veil.job(job_id)                           <ns>.gpu   a whole job, or the start of a segmented one
+                                               (<ns>.cpu for images: they never wait behind videos)
     veil.segment.analyse(job_id, attempt, i)   <ns>.gpu   detect + track segment i (chord header)
     veil.segment.stitch(job_id, attempt)       <ns>.cpu   join the tracks (chord callback)
     veil.segment.render(job_id, attempt, i)    <ns>.cpu   mask + encode segment i (chord header)

@@ -20,7 +20,7 @@ from celery import Celery
 
 from veil.errors import QueueFull
 from veil.jobs import store
-from veil.jobs.celery_app import TASK_JOB, create_celery
+from veil.jobs.celery_app import CPU, TASK_JOB, create_celery, queue_name
 from veil.jobs.db import Database
 from veil.jobs.worker import utcnow
 from veil.settings import Settings
@@ -37,25 +37,49 @@ class CeleryQueue:
     cancel a job whose publish failed."""
 
     def __init__(
-        self, *, app: Celery, db: Database | None = None, retention: timedelta | None = None
+        self,
+        *,
+        app: Celery,
+        db: Database | None = None,
+        retention: timedelta | None = None,
+        quick_queue: str | None = None,
     ) -> None:
         self.app = app
         self._db = db
         self._retention = retention or timedelta(hours=24)
+        self._quick_queue = quick_queue
+        """Images go here (the ``cpu`` queue) instead of behind every video's detection on ``gpu``."""
 
     @classmethod
     def from_settings(cls, settings: Settings, *, db: Database | None = None) -> CeleryQueue:
-        return cls(app=create_celery(settings), db=db, retention=timedelta(hours=settings.retention_hours))
+        return cls(
+            app=create_celery(settings),
+            db=db,
+            retention=timedelta(hours=settings.retention_hours),
+            quick_queue=queue_name(settings, CPU),
+        )
 
     def enqueue(self, job_id: str) -> None:
         """Publish ``veil.job(job_id)``. Raises ``QueueFull`` (503) when the broker cannot be reached;
         the job is then canceled, so that the client's retry is the only copy."""
+        options: dict[str, str] = {}
+        if self._quick_queue is not None and self._kind(job_id) == "image":
+            # Fairness: a still takes seconds, so it must not wait behind another tenant's long video,
+            # whose segments fill the gpu queue. Workers that take both queues alternate between them.
+            options["queue"] = self._quick_queue
         try:
-            self.app.send_task(TASK_JOB, args=[job_id], ignore_result=True)
+            self.app.send_task(TASK_JOB, args=[job_id], ignore_result=True, **options)
         except Exception as exc:  # kombu raises OperationalError, OSError and friends
             log.error("job could not be queued", extra={"job_id": job_id, "error_type": type(exc).__name__})
             self._cancel(job_id)
             raise QueueFull("the job queue cannot be reached; try again shortly") from exc
+
+    def _kind(self, job_id: str) -> str | None:
+        if self._db is None:
+            return None
+        with self._db.begin() as session:
+            row = store.get_job(session=session, job_id=job_id)
+        return None if row is None else row.kind
 
     def _cancel(self, job_id: str) -> None:
         if self._db is None:
