@@ -284,3 +284,26 @@ def test_exclusion_zones_apply_only_during_their_time_span() -> None:
     assert len(_outside_zones(dets, spec, 0.5)) == 2
     assert _outside_zones(dets, spec, 1.5).xyxy.tolist() == [[100, 100, 110, 110]]
     assert len(_outside_zones(dets, spec, 2.5)) == 2
+
+
+def test_track_styles_mask_one_track_its_own_way(engine: Engine, media_dir: Path, tmp_path: Path) -> None:
+    src = media_dir / "city_crowd.jpg"
+    detected = run(engine, RedactionSpec(mode="detect"), src, None)
+    styled, plain = detected.tracks[0], detected.tracks[1]
+    spec = RedactionSpec(
+        source_job="job-1",
+        track_styles=[{"track_id": styled.id, "method": "black"}],
+        output={"format": "png"},
+    )
+    out = tmp_path / "styled.png"
+    run(engine, spec, src, out, source_report=detected)
+    rgb = read_image(out)
+
+    def centre(box: tuple[float, float, float, float]) -> np.ndarray:
+        cx, cy = int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2)
+        return rgb[cy - 1 : cy + 2, cx - 1 : cx + 2]
+
+    assert centre(styled.frames[0].box).max() == 0  # black, as asked for this track
+    assert centre(plain.frames[0].box).max() > 0  # blurred, as its category says
+    with pytest.raises(ValueError, match="source_job"):
+        RedactionSpec(track_styles=[{"track_id": 1, "method": "black"}])

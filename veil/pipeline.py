@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ from veil.media import (
 from veil.redact import Redactor, build_redactor
 from veil.report import AudioInfo, MediaSummary, ModelInfo, Report, TrackFrame, TrackReport
 from veil.settings import Settings
-from veil.spec import Method, RedactionSpec, Region, Shape, TrackedRegion
+from veil.spec import Method, RedactionSpec, Region, Shape, TrackedRegion, resolve_strength
 from veil.track import DetectionSchedule, IoUTracker, Track, TrackerConfig, finalize_tracks, tracks_at_frames
 
 __all__ = [
@@ -146,6 +146,8 @@ class _Plan:
     categories: tuple[str, ...]
     redactors: tuple[Redactor, ...]
     region_redactors: dict[tuple[Method, Shape, int], Redactor]
+    track_redactors: dict[int, Redactor] = field(default_factory=dict)
+    """Per-track method or strength (``track_styles``), by track id."""
 
     def class_id(self, category: str) -> int:
         return self.categories.index(category)
@@ -285,7 +287,24 @@ def _make_plan(spec: RedactionSpec, source_report: Report | None) -> _Plan:
         (m, s, k): build_redactor(m, shape=s, mask_scale=1.0, strength=k)
         for m, s, k in {_region_key(spec, r) for r in _manual_regions(spec)}
     }
-    return _Plan(categories=tuple(categories), redactors=redactors, region_redactors=region_redactors)
+    track_category = {t.id: t.category for t in source_report.tracks} if source_report is not None else {}
+    track_redactors: dict[int, Redactor] = {}
+    for style in spec.track_styles:
+        category = track_category.get(style.track_id, "")
+        track_redactors[style.track_id] = build_redactor(
+            style.method or spec.method_for(category),
+            shape=spec.shape_for(category),
+            mask_scale=spec.mask_scale_for(category),
+            strength=resolve_strength(style.strength)
+            if style.strength is not None
+            else spec.strength_for(category),
+        )
+    return _Plan(
+        categories=tuple(categories),
+        redactors=redactors,
+        region_redactors=region_redactors,
+        track_redactors=track_redactors,
+    )
 
 
 def _manual_regions(spec: RedactionSpec) -> list[Region | TrackedRegion]:
@@ -711,6 +730,11 @@ def _mask_jobs(
     boxes at ``frame_index`` (interpolated between keyframes)."""
     dets = _outside_zones(dets, spec, time_s)
     jobs: list[tuple[Redactor, Detections]] = []
+    if plan.track_redactors and dets.track_id is not None and len(dets):
+        styled = np.isin(dets.track_id, list(plan.track_redactors))
+        for track_id in np.unique(dets.track_id[styled]):
+            jobs.append((plan.track_redactors[int(track_id)], dets[dets.track_id == track_id]))
+        dets = dets[~styled]
     for class_id, redactor in enumerate(plan.redactors):
         mine = dets[dets.class_id == class_id]
         if len(mine):

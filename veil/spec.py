@@ -28,6 +28,7 @@ __all__ = [
     "Shape",
     "Strength",
     "TrackFilter",
+    "TrackStyle",
     "TrackedRegion",
     "TrackingOptions",
     "WebhookSpec",
@@ -225,6 +226,14 @@ class TrackFilter(_Strict):
     )
 
 
+class TrackStyle(_Strict):
+    """Used with `source_job`: how one detected track is masked, instead of its category's settings."""
+
+    track_id: int = Field(ge=0, le=2**31 - 1, description="Track id from the source job.")
+    method: Method | None = Field(None, description="Masking method. Unset: the category's.")
+    strength: Strength | None = Field(None, description="Blur/pixelate strength. Unset: the category's.")
+
+
 class Region(_Strict):
     """A manual region, masked for a time span whatever the detectors found (logos, badges, screens)."""
 
@@ -360,6 +369,12 @@ class RedactionSpec(_Strict):
         description="Reuse the tracks of this finished `detect` job instead of detecting again.",
     )
     filter: TrackFilter | None = Field(None, description="With `source_job`: which tracks to mask.")
+    track_styles: list[TrackStyle] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="With `source_job`: method and strength of single tracks (the review editor's per-track "
+        "choice); other tracks use their category's.",
+    )
     regions: list[Region] = Field(
         default_factory=list, max_length=1000, description="Manual regions to mask."
     )
@@ -390,6 +405,13 @@ class RedactionSpec(_Strict):
         text = self.categories.get("text")
         if self.personal_data is not None and (text is None or not text.enabled or text.only != "pii"):
             raise ValueError("personal_data needs the text category enabled with only: pii")
+        if self.track_styles and self.source_job is None:
+            raise ValueError(
+                "track_styles needs source_job: track ids only mean something for a finished detect job"
+            )
+        ids = [t.track_id for t in self.track_styles]
+        if len(set(ids)) != len(ids):
+            raise ValueError("track_styles: each track id at most once")
         return self
 
     def masks_nothing(self) -> str | None:

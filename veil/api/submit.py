@@ -78,7 +78,9 @@ def _check_track_ids(services: Services, source: JobRow, track_ids: list[int]) -
     unknown = sorted(set(track_ids) - known)
     if unknown:
         shown = ", ".join(str(i) for i in unknown[:20]) + (" …" if len(unknown) > 20 else "")
-        raise SpecError(f"filter.track_ids: unknown track ids {shown} (source_job has {len(known)} tracks)")
+        raise SpecError(
+            f"filter.track_ids/track_styles: unknown track ids {shown} (source_job has {len(known)} tracks)"
+        )
 
 
 def submit_job(
@@ -120,8 +122,11 @@ def submit_job(
             raise JobConflict(f"source_job is {source.state.value}; wait until it has succeeded")
         if source.purged_at is not None:
             raise SpecError("source_job has expired; run detection again")
-        if spec.filter is not None and spec.filter.track_ids:
-            _check_track_ids(services, source, spec.filter.track_ids)
+        named = (spec.filter.track_ids if spec.filter is not None else []) + [
+            t.track_id for t in spec.track_styles
+        ]
+        if named:
+            _check_track_ids(services, source, named)
         if upload.path is not None and upload.sha256 != source.input_sha256:
             raise SpecError(
                 "with source_job, omit `file` (the source job's input is used) or send the same file"

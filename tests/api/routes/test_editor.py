@@ -58,6 +58,9 @@ def test_unknown_track_ids_in_a_filter_are_named(api: Api) -> None:
     assert refused.status_code == 422, refused.text
     message = refused.json()["error"]["message"]
     assert "77, 78" in message and "1," not in message
+    styled = {"source_job": detect["id"], "track_styles": [{"track_id": 5, "method": "black"}]}
+    refused = api.submit(h, spec=json.dumps(styled), file=None)
+    assert refused.status_code == 422 and "unknown track ids 5" in refused.json()["error"]["message"]
 
 
 def test_a_drawn_box_is_followed_through_the_video(api: Api, tmp_path: Path) -> None:
