@@ -1,154 +1,76 @@
-// Veil review page: vanilla JS against the public API (the same calls any client makes).
-"use strict";
+// Veil review page: log-in, job list, job page. Plain JavaScript modules, no build step.
+import { apiKey, json, setKey } from "./api.js";
+import { closeJob, openJob, setupEditor } from "./editor.js";
+import { setupJobs, showJobs, stopJobs } from "./jobs.js";
 
 const $ = (id) => document.getElementById(id);
-let currentJob = null;
 
-function apiKey() {
-  const key = $("key").value.trim();
-  sessionStorage.setItem("veil-key", key);
-  return key;
+function loggedIn(on) {
+  $("logout").hidden = !on;
+  $("login-button").hidden = on;
+  $("key").hidden = on;
+  $("key").closest("label").hidden = on;
 }
 
-async function api(path, options = {}) {
-  const headers = Object.assign({ Authorization: `Bearer ${apiKey()}` }, options.headers || {});
-  const response = await fetch(path, Object.assign({}, options, { headers }));
-  if (!response.ok) {
-    let message = `HTTP ${response.status}`;
+async function route() {
+  if (!apiKey()) {
+    loggedIn(false);
+    $("jobs-view").hidden = true;
+    $("job-view").hidden = true;
+    $("key").focus();
+    return;
+  }
+  loggedIn(true);
+  const match = location.hash.match(/^#\/job\/([A-Za-z0-9_-]+)$/);
+  if (match) {
+    stopJobs();
+    $("jobs-view").hidden = true;
+    $("job-view").hidden = false;
+    const status = $("job-status");
+    status.textContent = "loading…";
+    status.className = "";
     try {
-      const body = await response.json();
-      message = `${body.error.code}: ${body.error.message}`;
-    } catch (_) { /* not JSON */ }
-    throw new Error(message);
-  }
-  return response;
-}
-
-function say(element, text, isError = false) {
-  element.textContent = text;
-  element.className = isError ? "error" : "";
-}
-
-async function waitFor(jobId, element) {
-  for (;;) {
-    const job = await (await api(`/v1/jobs/${encodeURIComponent(jobId)}`)).json();
-    say(element, `${job.id}: ${job.state} ${Math.round(job.progress)} %`);
-    if (["succeeded", "failed", "canceled"].includes(job.state)) return job;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+      await openJob(decodeURIComponent(match[1]));
+    } catch (error) {
+      status.textContent = error.message;
+      status.className = "error";
+    }
+  } else {
+    closeJob();
+    $("job-view").hidden = true;
+    $("jobs-view").hidden = false;
+    showJobs();
   }
 }
 
-async function submit(form, element) {
-  const response = await api("/v1/jobs?wait=5", { method: "POST", body: form });
-  const job = await response.json();
-  return ["succeeded", "failed", "canceled"].includes(job.state) ? job : waitFor(job.id, element);
-}
-
-async function detect() {
-  const file = $("file").files[0];
-  if (!file) return say($("status"), "choose a file first", true);
-  const form = new FormData();
-  form.append("file", file);
-  form.append("spec", JSON.stringify({ mode: "detect" }));
+async function login(event) {
+  event.preventDefault();
+  const status = $("login-status");
+  setKey($("key").value.trim());
   try {
-    say($("status"), "uploading…");
-    const job = await submit(form, $("status"));
-    if (job.state !== "succeeded") throw new Error(job.error ? job.error.message : job.state);
-    $("job").value = job.id;
-    await load();
+    await json("/v1/account");
+    status.textContent = "";
+    status.className = "";
+    $("key").value = "";
+    if (!location.hash) location.hash = "#/jobs";
+    await route();
   } catch (error) {
-    say($("status"), error.message, true);
-  }
-}
-
-function trackItem(jobId, track) {
-  const item = document.createElement("li");
-  const image = document.createElement("img");
-  image.alt = `track ${track.id}`;
-  api(`/v1/jobs/${encodeURIComponent(jobId)}/tracks/${track.id}/thumbnail`)
-    .then((r) => r.blob())
-    .then((blob) => { image.src = URL.createObjectURL(blob); })
-    .catch(() => { image.alt = "no thumbnail"; });
-  const label = document.createElement("label");
-  const box = document.createElement("input");
-  box.type = "checkbox";
-  box.checked = true;
-  box.value = String(track.id);
-  box.addEventListener("change", () => item.classList.toggle("off", !box.checked));
-  label.append(box, document.createTextNode(` #${track.id} ${track.category}`));
-  const frames = track.frames.map((f) => f.frame);
-  const best = Math.max(...track.frames.map((f) => f.score));
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  meta.textContent = `frames ${Math.min(...frames)}–${Math.max(...frames)} · best score ${best.toFixed(2)}`;
-  item.append(image, label, meta);
-  return item;
-}
-
-async function load() {
-  const jobId = $("job").value.trim();
-  if (!jobId) return say($("status"), "enter a job id", true);
-  try {
-    const job = await (await api(`/v1/jobs/${encodeURIComponent(jobId)}`)).json();
-    if (job.mode !== "detect") throw new Error("this is not a detect job");
-    if (job.state !== "succeeded") throw new Error(`the job is ${job.state}`);
-    const report = await (await api(`/v1/jobs/${encodeURIComponent(jobId)}/report`)).json();
-    currentJob = jobId;
-    const list = $("tracks");
-    list.replaceChildren(...report.tracks.map((t) => trackItem(jobId, t)));
-    say($("status"), `${report.tracks.length} tracks in ${jobId}`);
-    $("review").hidden = false;
-    history.replaceState(null, "", `?job=${encodeURIComponent(jobId)}`);
-  } catch (error) {
-    say($("status"), error.message, true);
-  }
-}
-
-function tickAll(checked) {
-  for (const box of document.querySelectorAll("#tracks input[type=checkbox]")) {
-    box.checked = checked;
-    box.dispatchEvent(new Event("change"));
-  }
-}
-
-async function redact() {
-  const ticked = [...document.querySelectorAll("#tracks input:checked")].map((b) => Number(b.value));
-  let extra = {};
-  try {
-    extra = $("extra").value.trim() ? JSON.parse($("extra").value) : {};
-  } catch (_) {
-    return say($("result"), "the JSON is not valid", true);
-  }
-  const spec = Object.assign({}, extra, {
-    mode: "redact",
-    source_job: currentJob,
-    filter: { track_ids: ticked, scope: "include" },
-  });
-  const form = new FormData();
-  form.append("spec", JSON.stringify(spec));
-  try {
-    const job = await submit(form, $("result"));
-    if (job.state !== "succeeded") throw new Error(job.error ? job.error.message : job.state);
-    const link = await (await api(`/v1/jobs/${encodeURIComponent(job.id)}/links`, { method: "POST" })).json();
-    const anchor = document.createElement("a");
-    anchor.href = link.url;
-    anchor.textContent = "Download the result";
-    $("result").replaceChildren(anchor, document.createTextNode(` (link valid until ${link.expires_at})`));
-  } catch (error) {
-    say($("result"), error.message, true);
+    setKey("");
+    status.textContent = error.message;
+    status.className = "error";
   }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("key").value = sessionStorage.getItem("veil-key") || "";
-  $("detect").addEventListener("click", detect);
-  $("load").addEventListener("click", load);
-  $("all").addEventListener("click", () => tickAll(true));
-  $("none").addEventListener("click", () => tickAll(false));
-  $("redact").addEventListener("click", redact);
-  const jobId = new URLSearchParams(location.search).get("job");
-  if (jobId) {
-    $("job").value = jobId;
-    if ($("key").value) load();
-  }
+  setupJobs();
+  setupEditor();
+  $("login").addEventListener("submit", login);
+  $("logout").addEventListener("click", () => {
+    setKey("");
+    closeJob();
+    stopJobs();
+    route();
+  });
+  window.addEventListener("hashchange", route);
+  route();
 });

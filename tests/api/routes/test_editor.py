@@ -109,3 +109,21 @@ def test_a_signed_link_plays_the_source_without_a_key(api: Api) -> None:
     # The signature covers the file: the same link made to point at the result is refused.
     assert api.client.get(link.replace("file=source&", "")).status_code == 403
     assert api.client.post(f"/v1/jobs/{job['id']}/links", headers=h).status_code == 409  # detect: no result
+
+
+def test_the_page_and_its_modules_load_nothing_from_outside(api: Api) -> None:
+    import re
+
+    page = api.client.get("/review").text
+    assets = re.findall(r'(?:src|href)="/review/([^"]+)"', page)
+    seen: set[str] = set()
+    while assets:
+        name = assets.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        response = api.client.get(f"/review/{name}")
+        assert response.status_code == 200, name
+        assert not re.search(r"https?://", response.text), name  # no CDN, no third party
+        assets += re.findall(r'from "\./([^"]+)"', response.text)
+    assert {"review.js", "api.js", "jobs.js", "editor.js", "review.css"} <= seen

@@ -13,9 +13,16 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-_ASSETS = {"review.js": "text/javascript", "review.css": "text/css"}
+_ASSETS = {
+    "review.js": "text/javascript",
+    "api.js": "text/javascript",
+    "jobs.js": "text/javascript",
+    "editor.js": "text/javascript",
+    "review.css": "text/css",
+}
 _SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+    "object-src 'none'; "
     "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
