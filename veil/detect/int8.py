@@ -72,12 +72,14 @@ def quantize_static_qdq(
     ranges: Path,
     reader: CalibrationDataReader | None = None,
     op_types: Sequence[str] | None = None,
+    exclude_nodes: Sequence[str] = (),
 ) -> None:
     """Write the INT8 form of ``model`` to ``target``.
 
     With ``reader`` (an onnxruntime ``CalibrationDataReader``) the activation ranges are
     measured and saved to ``ranges`` first; without, ``ranges`` must exist. ``op_types``
-    limits quantization to those operators (default: all that onnxruntime quantizes).
+    limits quantization to those operators (default: all that onnxruntime quantizes);
+    ``exclude_nodes`` names nodes that stay in float.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -94,6 +96,7 @@ def quantize_static_qdq(
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
             op_types_to_quantize=list(op_types) if op_types is not None else None,
+            nodes_to_exclude=list(exclude_nodes),
             calibration_cache_path=str(ranges),
         )
 

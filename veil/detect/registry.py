@@ -187,9 +187,11 @@ def _face_config(*, mode: Mode, threshold: float | None, detect_scale: float, in
 
 
 _PLATE_INT8_THRESHOLD = 0.15
-"""The INT8 plate model scores a few plates lower than fp32 does: at fp32's 0.2 it still finds every
-labelled plate (openalpr-eu recall 1.000 / precision 0.939, ccpd 1.000 / 1.000, IoU 0.3, as fp32), but
-one openalpr-eu plate scores 0.20-0.22, so 0.15 keeps a margin at the same precision."""
+"""With its head in float (``veil.detect.yolov8.int8``) the INT8 plate model scores plates as fp32 does
+(median difference 0.001 on openalpr-eu, 0.002 on video-dev plate boxes), but its lowest labelled plate
+scores 0.46 against fp32's 0.73, so it keeps a lower threshold than fp32's 0.2. Not higher: real plates
+in dim fisheye footage score 0.2-0.3 (``plates_fisheye_audio.mp4``), and plates-dev's false boxes at
+any threshold up to 0.6 are real plates its labels leave out."""
 
 
 def _plate_config(*, mode: Mode, threshold: float | None, detect_scale: float, int8: bool) -> YoloV8Config:
