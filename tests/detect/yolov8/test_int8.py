@@ -81,3 +81,20 @@ def test_int8_recall_on_plates_dev_matches_fp32(store: ModelStore, shared_data: 
     assert result.images == 108 and result.recall == 1.0 and result.precision >= 0.90
     ccpd = shared_data / "plates-dev" / "ccpd"
     assert evaluate(det, images_dir=ccpd, labels_dir=ccpd, fmt="ccpd", iou=0.3).recall == 1.0
+
+
+def test_scores_rank_plates_instead_of_collapsing(store: ModelStore, labelled_plates: list) -> None:
+    """The head's output convolutions stay in float: quantized, every plate scored the same 0.5929
+    (the top of the calibrated range), so no threshold could separate plates from tail lights."""
+    int8 = build_detector("license_plate", store=store, runtime=INT8)
+    fp32 = build_detector("license_plate", store=store, runtime=RuntimeOptions())
+    best: list[tuple[float, float]] = []
+    for _name, rgb, plate in labelled_plates:
+        pair = []
+        for det in (int8, fp32):
+            found = det.detect(rgb)
+            pair.append(float(found.confidence[box_iou_xyxy(found.xyxy, plate)[:, 0] >= 0.5].max()))
+        best.append((pair[0], pair[1]))
+    int8_scores = [round(a, 3) for a, _ in best]
+    assert len(set(int8_scores)) == len(best), int8_scores
+    assert all(abs(a - b) < 0.2 for a, b in best), best
