@@ -16,7 +16,7 @@ from veil.detect.base import Detector
 from veil.detect.models import ModelStore
 from veil.detect.registry import build_detector
 from veil.detect.runtime import RuntimeOptions
-from veil.detect.yolov8.detector import YoloV8Config, YoloV8Detector
+from veil.detect.yolov8.detector import YoloV8Config, YoloV8Detector, merge_nested
 from veil.settings import Settings
 
 
@@ -145,3 +145,18 @@ def test_a_lower_threshold_never_lowers_a_plates_score(media_dir: Path) -> None:
                 assert same.any() and faint.confidence[same].max() >= score
                 checked += 1
     assert checked >= 24
+
+
+def test_nested_boxes_of_one_plate_become_one_box() -> None:
+    plate, frame = [100, 100, 200, 140], [92, 94, 210, 150]  # the plate, and the plate with its frame
+    xyxy = np.array([plate, frame, [300, 100, 400, 140]], np.float32)
+    merged, scores = merge_nested(xyxy, np.array([0.6, 0.8, 0.7], np.float32))
+    assert merged.tolist() == [frame, [300, 100, 400, 140]]  # the better box of the plate, as it was
+    assert scores.tolist() == pytest.approx([0.8, 0.7])
+
+
+def test_a_plate_inside_a_much_larger_box_is_not_merged_into_it() -> None:
+    # A bumper or car scored as a plate is another object: merging would grow the plate's box to it.
+    xyxy = np.array([[100, 100, 200, 140], [50, 60, 350, 260]], np.float32)
+    merged, _ = merge_nested(xyxy, np.array([0.8, 0.3], np.float32))
+    assert len(merged) == 2

@@ -9,7 +9,10 @@ frames whose long side reaches ``second_scale_min_side`` are also run at
 missed plate is a leak. Plates tilted in the image (fisheye lenses) can be
 found with extra passes on rotated copies of the frame (``rotations_deg``);
 those only add objects that no upright pass found, so a plate never gets two
-boxes.
+boxes. Nor does a plate get two nested boxes (the plate, and the plate with its
+frame or bumper recess), which plain NMS keeps because their IoU is low: a box
+lying almost wholly inside another of similar size is one object, and only the
+better-scored of the two is kept (``merge_nested``).
 """
 
 from __future__ import annotations
@@ -31,10 +34,15 @@ from veil.detections import Detections
 from veil.errors import ModelCorrupt
 from veil.frames import RGBFrame
 
-__all__ = ["YoloV8Config", "YoloV8Detector", "letterbox_yolo"]
+__all__ = ["YoloV8Config", "YoloV8Detector", "letterbox_yolo", "merge_nested"]
 
 _PAD_VALUE = 114  # ultralytics' letterbox grey, what the model saw in training
 _STRIDE = 32
+_NESTED_INSIDE = 0.8
+"""A box with at least this share of its area inside a larger one is nested in it."""
+_NESTED_MAX_AREA_RATIO = 4.0
+"""...unless the larger box is more than this many times its area: that is another object (a car, a
+bumper) scored as a plate, not a second box of the same plate, and is left to the score threshold."""
 
 
 class YoloV8Config(BaseModel):
@@ -187,21 +195,16 @@ class YoloV8Detector:
         second = self.config.second_scale_imgsz
         if second is not None and self._fixed_hw is None and max(h, w) >= self.config.second_scale_min_side:
             sides.append(min(second, -(-max(h, w) // _STRIDE) * _STRIDE))
-        upright = [self._run(frame, side) for side in sides]
+        tilt = bool(self.config.rotations_deg) and max(h, w) >= self.config.rotations_min_side
+        # With tilted passes, the upright ones also keep faint boxes (half the threshold): not as objects,
+        # only as the tight shape of an object that a tilted pass finds (``_adopt_upright_boxes``).
+        floor = self.config.threshold / 2 if tilt else self.config.threshold
+        upright = [self._run(frame, side, floor) for side in sides]
         xyxy, conf = self._merge(upright, (w, h))
-        if self.config.rotations_deg and max(h, w) >= self.config.rotations_min_side:
+        if tilt:
             tilted = [self._run_rotated(frame, angle) for angle in self.config.rotations_deg]
-            t_xyxy, t_conf = self._merge(tilted, (w, h))
-            # A rotated pass maps back to a generous upright box. Where an upright pass already found the
-            # object (the smaller box lies mostly inside the other), keep the tighter upright box only, with
-            # the better of the two scores: otherwise a lower threshold, which lets a faint upright box in,
-            # would lower the object's score (video splits boxes into strong and weak by score).
-            if len(t_xyxy) and len(xyxy):
-                same = _overlap_of_smaller(t_xyxy, xyxy) >= 0.5
-                conf = np.maximum(conf, np.where(same, t_conf[:, None], 0.0).max(axis=0)).astype(np.float32)
-                fresh = ~same.any(axis=1)
-                t_xyxy, t_conf = t_xyxy[fresh], t_conf[fresh]
-            xyxy, conf = np.concatenate([xyxy, t_xyxy]), np.concatenate([conf, t_conf])
+            xyxy, conf = _adopt_upright_boxes(xyxy, conf, self._merge(tilted, (w, h)), self.config.threshold)
+        xyxy, conf = merge_nested(xyxy, conf)
         order = np.argsort(-conf, kind="stable")[: self.config.max_detections]
         return Detections(
             xyxy=xyxy[order],
@@ -246,7 +249,7 @@ class YoloV8Detector:
         rotated = cv2.warpAffine(
             frame, matrix, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(_PAD_VALUE, _PAD_VALUE, _PAD_VALUE)
         )
-        boxes, scores = self._run(np.ascontiguousarray(rotated), self.config.imgsz)
+        boxes, scores = self._run(np.ascontiguousarray(rotated), self.config.imgsz, self.config.threshold)
         if len(boxes) == 0:
             return boxes, scores
         inverse = cv2.invertAffineTransform(matrix).astype(np.float32)
@@ -258,7 +261,9 @@ class YoloV8Detector:
         xyxy = np.concatenate([back.min(axis=1), back.max(axis=1)], axis=1) / np.float32(shrink)
         return xyxy.astype(np.float32), scores
 
-    def _run(self, frame: RGBFrame, side: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    def _run(
+        self, frame: RGBFrame, side: int, threshold: float
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         if self._fixed_hw is not None:
             lb = _letterbox_fixed(frame, self._fixed_hw)
         else:
@@ -274,12 +279,66 @@ class YoloV8Detector:
         if class_scores.shape[0] == 0:
             return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
         score = class_scores.max(axis=0)
-        hit = np.flatnonzero(score >= self.config.threshold)
+        hit = np.flatnonzero(score >= threshold)
         if hit.size > 30_000:  # a degenerate model: keep the best, NMS is quadratic
             hit = hit[np.argsort(-score[hit])[:30_000]]
         cx, cy, bw, bh = out[0, :4, hit].T if hit.size else np.zeros((4, 0), np.float32)
         xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) / np.float32(lb.scale)
         return xyxy.astype(np.float32).reshape(-1, 4), score[hit].astype(np.float32)
+
+
+def _adopt_upright_boxes(
+    xyxy: npt.NDArray[np.float32],
+    conf: npt.NDArray[np.float32],
+    tilted: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]],
+    threshold: float,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Join the upright boxes (``conf`` down to half the threshold) and the tilted ones (at the threshold).
+
+    A tilted pass maps back to a generous upright box (the bounds of a rotated box around a rotated
+    object). Where an upright pass also found the object (the smaller box lies mostly inside the
+    other), the tighter upright box is kept with the better of the two scores, even when the upright
+    score alone is below the threshold: a plate that only a tilted pass scores well keeps its real
+    shape, and a lower threshold, which lets a faint upright box in, never lowers an object's score
+    (video splits boxes into strong and weak by score). Faint upright boxes that no tilted box
+    confirms are dropped; tilted boxes matching no upright one are kept as they are.
+    """
+    t_xyxy, t_conf = tilted
+    best = conf.copy()
+    if len(t_xyxy) and len(xyxy):
+        t_area = (t_xyxy[:, 2:] - t_xyxy[:, :2]).prod(axis=1)
+        area = (xyxy[:, 2:] - xyxy[:, :2]).prod(axis=1)
+        # A faint upright box much smaller than the tilted one may be another object inside it.
+        shaped = (conf[None, :] >= threshold) | (area[None, :] >= 0.25 * t_area[:, None])
+        same = (_overlap_of_smaller(t_xyxy, xyxy) >= 0.5) & shaped
+        best = np.maximum(conf, np.where(same, t_conf[:, None], 0.0).max(axis=0)).astype(np.float32)
+        fresh = ~same.any(axis=1)
+        t_xyxy, t_conf = t_xyxy[fresh], t_conf[fresh]
+    keep = best >= threshold
+    return np.concatenate([xyxy[keep], t_xyxy]), np.concatenate([best[keep], t_conf]).astype(np.float32)
+
+
+def merge_nested(
+    xyxy: npt.NDArray[np.float32], conf: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Keep one box of each group of nested boxes of one object: the best-scored one.
+
+    A box is nested in another when at least 80 % of the smaller lies inside the larger and the
+    larger is at most 4x the smaller's area. Both cover the plate, so either masks it; the best
+    one is kept as it is (not grown to the union), so a faint box found at a lower threshold (video
+    detects at half of it) never moves or grows a confident box.
+    """
+    if len(xyxy) < 2:
+        return xyxy, conf
+    order = np.argsort(-conf, kind="stable")
+    boxes, scores = xyxy[order], conf[order]
+    area = (boxes[:, 2:] - boxes[:, :2]).prod(axis=1)
+    big, small = np.maximum(area[:, None], area[None, :]), np.minimum(area[:, None], area[None, :])
+    nested = (_overlap_of_smaller(boxes, boxes) >= _NESTED_INSIDE) & (big <= _NESTED_MAX_AREA_RATIO * small)
+    keep = np.ones(len(boxes), dtype=bool)
+    for j in range(1, len(boxes)):
+        keep[j] = not (nested[:j, j] & keep[:j]).any()
+    return boxes[keep], scores[keep]
 
 
 def _overlap_of_smaller(
