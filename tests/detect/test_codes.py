@@ -164,3 +164,32 @@ def test_large_frames_are_searched_downscaled_and_boxes_mapped_back(street: np.n
 def test_configs_reject_bad_values(config: type, bad: dict) -> None:
     with pytest.raises(ValidationError):
         config(**bad)
+
+
+def test_window_blinds_and_fences_are_not_barcodes(shared_data: Path) -> None:
+    """OpenCV boxes any parallel stripes; before the bar check it masked the blinds of faces_2560.png
+    (score 1.0), a fence, railings, a crosswalk and a striped shirt of faces-dev, and no barcode."""
+    detector = BarcodeDetector(BarcodeConfig())
+    photos = [
+        shared_data / "media" / "faces_2560.png",  # window blinds
+        *(shared_data / "faces-dev" / "images" / f"maksssksksss{n}.jpg" for n in (9, 41, 147, 8)),
+    ]  # striped shirt, fence and railings, roller shutter, building edge
+    for photo in photos:
+        rgb = np.ascontiguousarray(cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB))
+        assert len(detector.detect(rgb)) == 0, photo.name
+
+
+@pytest.mark.parametrize("angle", [90, 60, -40])
+def test_turned_and_blurred_barcodes_keep_their_box(street: np.ndarray, angle: int) -> None:
+    image, _ = ean13("400638133393")
+    h, w = image.shape
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    size = int(np.hypot(h, w))
+    turn[:, 2] += (size - w) / 2, (size - h) / 2
+    turned = cv2.GaussianBlur(cv2.warpAffine(image, turn, (size, size), borderValue=255), (5, 5), 1.0)
+    found = BarcodeDetector(BarcodeConfig()).detect(paste(street, turned, 200, 900))
+    assert len(found) == 1
+    x1, y1, x2, y2 = found.xyxy[0]
+    centre = np.array([200 + size / 2, 900 + size / 2])
+    assert np.abs(np.array([(x1 + x2) / 2, (y1 + y2) / 2]) - centre).max() <= size / 10  # on the code
+    assert (x2 - x1) * (y2 - y1) >= 0.2 * size * size  # all of it, not a few bars
