@@ -58,6 +58,8 @@ def test_registry_picks_int8_on_the_cpu_with_its_own_threshold(store: ModelStore
     fp32 = build_detector("license_plate", store=store, runtime=RuntimeOptions(), mode="video")
     assert fp32.model_name == "yolov8_plate" and not fp32.config.int8  # type: ignore[attr-defined]
     assert default_threshold("license_plate", store=store, runtime=RuntimeOptions()) == 0.2
+    for runtime in (INT8, RuntimeOptions()):  # stills: one threshold above the hands' scores
+        assert build_detector("license_plate", store=store, runtime=runtime).config.threshold == 0.25  # type: ignore[attr-defined]
     assert model_sha256("license_plate", store=store, runtime=INT8) == sha256_file(plate_int8_path(store))
 
 
