@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from veil.detections import Detections
 from veil.detect.face_overlap import drop_boxes_over_faces
+from veil.detections import Detections
 
 CATEGORIES = ("face", "license_plate", "barcode", "tattoo")  # tattoo: a custom YOLOv8 category
 FACE, PLATE, BARCODE, CUSTOM = range(4)
