@@ -22,6 +22,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
         {"veil", "veil.errors", "veil.spec", "veil.report", "veil.settings"}
         | {"veil.detections", "veil.boxes", "veil.frames", "veil.clock", "veil.ids", "veil.private_files"}
+        | {"veil.sqlbase"}
     ),
     frozenset({"veil.media"}),
     frozenset({"veil.detect", "veil.track", "veil.redact"}),

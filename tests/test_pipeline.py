@@ -272,7 +272,7 @@ def test_tracked_region_boxes_are_interpolated_linearly() -> None:
 
 
 def test_exclusion_zones_apply_only_during_their_time_span() -> None:
-    from veil.detect.detections import Detections
+    from veil.detections import Detections
     from veil.pipeline import _outside_zones
 
     dets = Detections(

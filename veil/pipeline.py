@@ -48,6 +48,7 @@ from veil.media import (
     transcode_video,
     write_image,
 )
+from veil.media.formats import IMAGE_SUFFIXES, MUXER_BY_SUFFIX
 from veil.redact import Redactor, build_redactor
 from veil.report import AudioInfo, MediaSummary, ModelInfo, Report, TrackFrame, TrackReport
 from veil.settings import Settings
@@ -68,7 +69,6 @@ __all__ = [
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
 
-_IMAGE_SUFFIX = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 _WEAK_FACTOR = 0.5
 """Candidates scoring above ``threshold * _WEAK_FACTOR`` may extend an existing track (never start one)."""
 
@@ -161,9 +161,9 @@ def output_suffix(spec: RedactionSpec, info: MediaInfo) -> str:
         if fmt in ("mp4", "mov", "mkv"):
             raise SpecError(f"output format {fmt!r} is for video, but the input is an image")
         if fmt == "auto":
-            return _IMAGE_SUFFIX.get(info.container, ".png")
-        return _IMAGE_SUFFIX[fmt]
-    if fmt in _IMAGE_SUFFIX:
+            return IMAGE_SUFFIXES.get(info.container, ".png")
+        return IMAGE_SUFFIXES[fmt]
+    if fmt in IMAGE_SUFFIXES:
         raise SpecError(f"output format {fmt!r} is for images, but the input is a video")
     return ".mp4" if fmt == "auto" else f".{fmt}"
 
@@ -673,7 +673,7 @@ def _render(
             keep_bitrate=out.keep_bitrate,
             keep_metadata=out.keep_metadata,
         ),
-        container_format={".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}[output_suffix(spec, info)],
+        container_format=MUXER_BY_SUFFIX[output_suffix(spec, info)],
     )
 
 

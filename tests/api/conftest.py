@@ -13,8 +13,8 @@ import pytest
 
 from tests.jobs.factories import GateRunner
 from veil.api import create_app
-from veil.jobs import store
-from veil.jobs.worker import utcnow
+from veil.auth.keys import create_api_key
+from veil.clock import utcnow
 from veil.settings import Settings
 from veil.storage import MemoryStorage
 
@@ -41,7 +41,7 @@ class Api:
         rate: int | None = None,
     ) -> dict[str, str]:
         with self.services.db.begin() as session:
-            _row, key = store.create_api_key(
+            _row, key = create_api_key(
                 session=session,
                 name="t",
                 tenant_id=tenant,

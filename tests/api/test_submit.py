@@ -10,8 +10,8 @@ import pytest
 
 from tests.api.conftest import Api
 from veil.api.submit import parse_spec
+from veil.auth.audit import list_audit
 from veil.errors import SpecError
-from veil.jobs import store
 
 
 def test_no_spec_or_an_empty_one_is_every_default() -> None:
@@ -66,7 +66,7 @@ def test_the_input_is_stored_once_under_what_it_is_whatever_its_name(api: Api) -
     inputs = [k for k in api.storage.keys() if k.startswith(f"jobs/{job['id']}/input")]
     assert len(inputs) == 1 and "street" not in inputs[0], "stored under the job id, not the client's name"
     with api.services.db.begin() as session:
-        audit = store.list_audit(session=session, tenant_id="default", job_id=job["id"], limit=10)
+        audit = list_audit(session=session, tenant_id="default", job_id=job["id"], limit=10)
     created = [e for e in audit if e.action == "job.create"]
     assert len(created) == 1 and created[0].input_sha256 == job["input"]["sha256"]
 

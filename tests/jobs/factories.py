@@ -13,12 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from veil.clock import utcnow
 from veil.errors import JobCanceled
 from veil.jobs import blobs, store
 from veil.jobs.db import Database, create_db_engine
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
-from veil.jobs.worker import utcnow
 from veil.media import MediaInfo
 from veil.report import MediaSummary, Report, TrackFrame, TrackReport
 from veil.spec import RedactionSpec
@@ -44,7 +44,7 @@ def add_job(
     kind: str | None = None,
 ) -> JobRow:
     """A committed job row (and its input blob when ``media_path`` is given)."""
-    from veil.jobs.secrets import new_id
+    from veil.ids import new_id
 
     job_id = new_id("job")
     data = media_path.read_bytes() if media_path is not None else b"not stored"

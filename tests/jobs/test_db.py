@@ -12,11 +12,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from tests.jobs.factories import add_job
+from veil.auth.audit import append_audit
+from veil.clock import utcnow
 from veil.jobs import store
 from veil.jobs.db import Database, create_db_engine, database_url
 from veil.jobs.states import JobState
 from veil.jobs.tables import Base
-from veil.jobs.worker import utcnow
 from veil.settings import Settings
 
 
@@ -69,6 +70,6 @@ def test_postgres_migrations_and_concurrent_claims(postgres_db: Database) -> Non
     assert sorted(claims) == sorted((j.id, 1) for j in jobs), "each job claimed exactly once"
     with postgres_db.begin() as session:
         assert store.count_jobs_by_state(session=session)[JobState.RUNNING] == 6
-        store.append_audit(session=session, actor="a", action="x", outcome="ok", now=utcnow())
+        append_audit(session=session, actor="a", action="x", outcome="ok", now=utcnow())
     with pytest.raises(Exception, match="append-only"), postgres_db.begin() as session:
         session.execute(text("DELETE FROM audit_log"))

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 
 from tests.jobs.factories import add_job
+from veil.clock import utcnow
 from veil.jobs import store
 from veil.jobs.db import Database
 from veil.jobs.heartbeat import Heartbeat
-from veil.jobs.worker import utcnow
 
 BEAT_S = 0.02
 

@@ -14,10 +14,10 @@ import pytest
 
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner, add_job
+from veil.auth.secrets import load_server_secret, webhook_secret
 from veil.jobs import store
 from veil.jobs.db import Database
 from veil.jobs.notify import WebhookNotifier
-from veil.jobs.secrets import load_server_secret, webhook_secret
 from veil.jobs.states import JobState
 from veil.jobs.webhooks import verify
 from veil.jobs.worker import execute_job

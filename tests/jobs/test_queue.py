@@ -10,11 +10,11 @@ from typing import Any
 
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner, add_job
+from veil.clock import utcnow
 from veil.jobs import store
 from veil.jobs.db import Database
 from veil.jobs.queue import JobQueue, LocalQueue, create_queue
 from veil.jobs.states import JobState
-from veil.jobs.worker import utcnow
 from veil.settings import Settings
 from veil.storage import MemoryStorage
 

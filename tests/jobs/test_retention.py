@@ -8,11 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.jobs.factories import add_job, migrated_db
+from veil.auth.audit import list_audit
+from veil.clock import utcnow
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
 from veil.jobs.retention import RetentionSweeper, clean_scratch, sweep
 from veil.jobs.states import JobState
-from veil.jobs.worker import utcnow
 from veil.storage import LocalStorage, MemoryStorage
 
 
@@ -49,7 +50,7 @@ def test_expired_jobs_lose_their_blobs_and_keep_their_row(
     )
     with db.begin() as session:
         row = store.get_job(session=session, job_id=old.id)
-        events = store.list_audit(session=session, tenant_id="default", limit=10, action="retention.purge")
+        events = list_audit(session=session, tenant_id="default", limit=10, action="retention.purge")
     assert row is not None and row.purged_at is not None and row.state is JobState.SUCCEEDED
     assert [(e.job_id, e.input_sha256) for e in events] == [(old.id, old.input_sha256)]
 

@@ -22,6 +22,8 @@ import pytest
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner
 from tests.video import video_frame
+from veil.auth.audit import list_audit
+from veil.clock import utcnow
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
 from veil.jobs.segmented import (
@@ -34,8 +36,8 @@ from veil.jobs.segmented import (
 )
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
-from veil.jobs.worker import WorkerContext, execute_job, media_summary, utcnow
-from veil.media import probe
+from veil.jobs.worker import WorkerContext, execute_job
+from veil.media import media_summary, probe
 from veil.pipeline import Engine
 from veil.report import Report
 from veil.settings import Settings
@@ -121,7 +123,7 @@ def _add_video_job(
     *,
     source: str | None = None,
 ) -> JobRow:
-    from veil.jobs.secrets import new_id
+    from veil.ids import new_id
 
     job_id = new_id("job")
     data = media.read_bytes()
@@ -168,7 +170,7 @@ def _run_in_four_segments(row: JobRow, *, ctx: WorkerContext, engine: Engine) ->
 def _audit_actions(db: Database, job_id: str) -> list[str]:
     with db.begin() as session:
         return [
-            e.action for e in store.list_audit(session=session, tenant_id="default", limit=50, job_id=job_id)
+            e.action for e in list_audit(session=session, tenant_id="default", limit=50, job_id=job_id)
         ]
 
 

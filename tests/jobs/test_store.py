@@ -11,10 +11,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.jobs.factories import add_job, migrated_db
+from veil.auth.audit import append_audit, list_audit
+from veil.auth.keys import create_api_key, find_api_key, revoke_api_key
+from veil.clock import utcnow
 from veil.jobs import store
 from veil.jobs.db import Database
 from veil.jobs.states import JobState
-from veil.jobs.worker import utcnow
 
 HOUR = timedelta(hours=1)
 
@@ -162,35 +164,35 @@ def test_idempotency_key_is_unique_per_tenant(db: Database) -> None:
 def test_api_keys_are_stored_hashed_and_revocation_is_immediate(db: Database) -> None:
     now = utcnow()
     with db.begin() as session:
-        row, key = store.create_api_key(
+        row, key = create_api_key(
             session=session, name="n", tenant_id="t", scopes=["jobs:read"], now=now
         )
     with db.begin() as session:
         stored = session.execute(text("SELECT key_hash, prefix FROM api_keys")).one()
         assert key not in stored and key.startswith(stored.prefix)
-        assert store.find_api_key(session=session, key=key).id == row.id
-        assert store.find_api_key(session=session, key=key + "x") is None
-        assert store.revoke_api_key(session=session, key_id=row.id, now=now)
-        assert not store.revoke_api_key(session=session, key_id=row.id, now=now)
-        assert store.find_api_key(session=session, key=key) is None
+        assert find_api_key(session=session, key=key).id == row.id
+        assert find_api_key(session=session, key=key + "x") is None
+        assert revoke_api_key(session=session, key_id=row.id, now=now)
+        assert not revoke_api_key(session=session, key_id=row.id, now=now)
+        assert find_api_key(session=session, key=key) is None
 
 
 @pytest.mark.parametrize("scopes", [[], ["jobs:delete"], ["admin", "root"]])
 def test_unknown_scopes_are_refused(db: Database, scopes: list[str]) -> None:
     with db.begin() as session, pytest.raises(ValueError):
-        store.create_api_key(session=session, name="n", tenant_id="t", scopes=scopes, now=utcnow())
+        create_api_key(session=session, name="n", tenant_id="t", scopes=scopes, now=utcnow())
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_log SET outcome = 'tampered'", "DELETE FROM audit_log"])
 def test_audit_log_is_append_only_in_the_database(db: Database, statement: str) -> None:
     with db.begin() as session:
-        store.append_audit(
+        append_audit(
             session=session, actor="a", action="job.create", outcome="ok", now=utcnow(), tenant_id="t"
         )
     with pytest.raises(DBAPIError), db.begin() as session:
         session.execute(text(statement))
     with db.begin() as session:
-        assert [r.outcome for r in store.list_audit(session=session, tenant_id="t", limit=10)] == ["ok"]
+        assert [r.outcome for r in list_audit(session=session, tenant_id="t", limit=10)] == ["ok"]
 
 
 def test_usage_counts_only_the_tenant(db: Database) -> None:

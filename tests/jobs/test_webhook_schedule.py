@@ -15,10 +15,10 @@ import pytest
 
 from tests.jobs.factories import add_job
 from tests.jobs.test_notify import Receiver
+from veil.auth.secrets import load_server_secret, seal_headers
 from veil.jobs import store
 from veil.jobs.db import Database
 from veil.jobs.notify import WebhookNotifier
-from veil.jobs.secrets import load_server_secret, seal_headers
 from veil.jobs.states import JobState
 from veil.settings import Settings
 from veil.storage import MemoryStorage

@@ -11,12 +11,14 @@ import pytest
 
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner, add_job, migrated_db
+from veil.auth.audit import list_audit
+from veil.clock import utcnow
 from veil.errors import SpecError
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
-from veil.jobs.worker import execute_job, utcnow
+from veil.jobs.worker import execute_job
 from veil.report import Report
 from veil.settings import Settings
 from veil.storage import MemoryStorage
@@ -46,7 +48,7 @@ def test_success_promotes_the_output_writes_the_report_and_audits(
     report = Report.model_validate_json(b"".join(storage.iter_range(blobs.report_key(job.id))))
     assert report.file is None, "the stored report names no file"
     with db.begin() as session:
-        events = store.list_audit(session=session, tenant_id="default", limit=5)
+        events = list_audit(session=session, tenant_id="default", limit=5)
     assert [(e.action, e.outcome, e.output_sha256) for e in events] == [
         ("job.succeeded", "ok", row.output_sha256)
     ]

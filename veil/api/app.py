@@ -19,6 +19,7 @@ from veil.api.params import reject_unknown_query
 from veil.api.routes import account, audit, health, jobs, links, receipts, tracking, web
 from veil.api.schemas import JobCreate
 from veil.api.services import Services
+from veil.clock import Clock
 from veil.jobs.queue import JobQueue
 from veil.jobs.runner import JobRunner
 from veil.settings import Settings, get_settings
@@ -81,11 +82,12 @@ def create_app(
     queue: JobQueue | None = None,
     runner: JobRunner | None = None,
     webhook_client: httpx.Client | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    """The API for ``settings`` (default: from the environment). Backends may be injected."""
+    """The API for ``settings`` (default: from the environment). Backends (and the clock) may be injected."""
     settings = settings or get_settings()
     services = Services.build(
-        settings, storage=storage, queue=queue, runner=runner, webhook_client=webhook_client
+        settings, storage=storage, queue=queue, runner=runner, webhook_client=webhook_client, clock=clock
     )
 
     @asynccontextmanager

@@ -20,13 +20,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 
 from veil.api.errors import Forbidden, RateLimited, Unauthorized
-from veil.api.ratelimit import retry_after
 from veil.api.services import Services
 from veil.auth import TokenInvalid, looks_like_jwt
+from veil.auth.keys import find_api_key, touch_api_key
+from veil.auth.ratelimit import retry_after
+from veil.auth.schemas import Scope
 from veil.errors import VeilError
-from veil.jobs import store
-from veil.jobs.schemas import Scope
-from veil.jobs.worker import utcnow
 
 __all__ = [
     "Admin",
@@ -74,9 +73,9 @@ def authenticate(
         raise Unauthorized("send `Authorization: Bearer <API key>`")
     if services.oidc is not None and looks_like_jwt(credentials.credentials):
         return _token_principal(request, services, credentials.credentials)
-    now = utcnow()
+    now = services.clock.now()
     with services.db.begin() as session:
-        row = store.find_api_key(session=session, key=credentials.credentials)
+        row = find_api_key(session=session, key=credentials.credentials)
     if row is None:
         raise Unauthorized("unknown or revoked API key")
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
@@ -117,7 +116,7 @@ def _touch(services: Services, key_id: str, now: datetime) -> None:
     written (a full disk) must not turn a read into a 500, so a failure is logged and skipped."""
     try:
         with services.db.begin() as session:
-            store.touch_api_key(session=session, key_id=key_id, now=now)
+            touch_api_key(session=session, key_id=key_id, now=now)
     except (VeilError, SQLAlchemyError) as exc:
         log.warning("API key last-use not recorded", extra={"error_type": type(exc).__name__})
 

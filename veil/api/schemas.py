@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from veil.jobs.schemas import ApiKeyPublic
+from veil.auth.schemas import ApiKeyPublic
 from veil.spec import XYXY, Keyframe, RedactionSpec
 
 __all__ = [

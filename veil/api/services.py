@@ -16,8 +16,10 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 
-from veil.api.ratelimit import DatabaseRateLimiter, Limiter, RateLimiter
 from veil.auth import OidcConfig, OidcVerifier
+from veil.auth.ratelimit import DatabaseRateLimiter, Limiter, RateLimiter
+from veil.auth.secrets import load_server_secret
+from veil.clock import Clock, SystemClock
 from veil.errors import StorageError, StorageFull, VeilError
 from veil.jobs.db import Database
 from veil.jobs.events import JobEvents
@@ -26,7 +28,6 @@ from veil.jobs.notify import WebhookNotifier
 from veil.jobs.queue import JobQueue, LocalQueue, create_queue
 from veil.jobs.retention import RetentionSweeper
 from veil.jobs.runner import JobRunner, PipelineRunner
-from veil.jobs.secrets import load_server_secret
 from veil.jobs.worker import WorkerContext
 from veil.receipts import Keyring
 from veil.settings import Settings
@@ -76,6 +77,8 @@ class Services:
     """Verifies OIDC bearer tokens when VEIL_OIDC_ISSUER is set."""
     oidc_limiter: RateLimiter = field(default_factory=RateLimiter)
     """Per-caller rate limits of token callers (in this process: they have no API key row)."""
+    clock: Clock = field(default_factory=SystemClock)
+    """Wall-clock time for everything the API decides by it (link expiry, audit and job timestamps)."""
     engine_state: str = "idle"
     """``idle`` (no local workers), ``loading``, ``ok``, or the error code of a failed warm-up."""
     _warmup: threading.Thread | None = field(default=None, repr=False)
@@ -89,6 +92,7 @@ class Services:
         queue: JobQueue | None = None,
         runner: JobRunner | None = None,
         webhook_client: httpx.Client | None = None,
+        clock: Clock | None = None,
     ) -> Services:
         db = Database.from_settings(settings)
         blob_storage = create_storage(settings, storage=storage)
@@ -137,6 +141,7 @@ class Services:
             ),
             receipt_keys=Keyring.load(settings.data_dir / "receipt-keys", key_file=settings.receipt_key_file),
             oidc=oidc_verifier(settings),
+            clock=clock or SystemClock(),
         )
 
     @property

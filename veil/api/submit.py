@@ -21,13 +21,14 @@ from veil.api.errors import BadRequest
 from veil.api.params import equivalent_of
 from veil.api.services import Services
 from veil.api.upload import Upload
+from veil.auth.audit import append_audit
+from veil.auth.secrets import seal_headers
 from veil.errors import JobConflict, SpecError, StorageNotFound, UnsupportedMedia
+from veil.ids import new_id
 from veil.jobs import blobs, store
-from veil.jobs.secrets import new_id, seal_headers
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
 from veil.jobs.webhooks import validate_webhook_url
-from veil.jobs.worker import media_summary, utcnow
 from veil.spec import RedactionSpec
 
 __all__ = ["Submitted", "parse_spec", "submit_job"]
@@ -92,7 +93,7 @@ def submit_job(
     idempotency_key: str | None,
     request_id: str,
 ) -> Submitted:
-    from veil.media import probe
+    from veil.media import media_summary, probe
 
     settings = services.settings
     spec = parse_spec(upload.spec_text)
@@ -171,7 +172,7 @@ def submit_job(
         kind, media = source.kind, dict(source.media)
         input_key, input_size = source.input_key, source.input_size
 
-    now = utcnow()
+    now = services.clock.now()
     try:
         with services.db.begin() as session:
             row = store.create_job(
@@ -193,7 +194,7 @@ def submit_job(
                 now=now,
                 retention=services.ctx.retention,
             )
-            store.append_audit(
+            append_audit(
                 session=session,
                 actor=key_id,
                 action="job.create",

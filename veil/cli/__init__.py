@@ -1,8 +1,9 @@
 """The ``veil`` command. Each command module registers itself on ``app``.
 
-Command modules: ``engine`` (redact, detect), ``models_cmd`` (models …), ``eval_cmd`` (eval),
-``service`` (serve, keys, jobs), ``worker`` (worker), ``receipts_cmd`` (verify, receipts …). They
-import lazily-heavy modules inside the command functions so that ``veil --help`` stays fast.
+Command modules, named for their commands: ``redact_cmd`` (redact, detect), ``models_cmd`` (models …),
+``eval_cmd`` (eval), ``serve_cmd`` (serve), ``keys_cmd`` (keys …), ``jobs_cmd`` (jobs …),
+``worker_cmd`` (worker) and ``receipts_cmd`` (verify, receipts …). They import lazily-heavy
+modules inside the command functions so that ``veil --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_COMMAND_MODULES = ("engine", "models_cmd", "eval_cmd", "service", "jobs_cmd", "worker", "receipts_cmd")
+_COMMAND_MODULES = (
+    "redact_cmd",
+    "models_cmd",
+    "eval_cmd",
+    "serve_cmd",
+    "keys_cmd",
+    "jobs_cmd",
+    "worker_cmd",
+    "receipts_cmd",
+)
 
 for _name in _COMMAND_MODULES:
     try:

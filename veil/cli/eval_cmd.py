@@ -201,7 +201,7 @@ def _eval_video(
     mask_scale: str | None,
     as_json: bool,
 ) -> None:
-    from veil.cli.engine import build_spec
+    from veil.cli.redact_cmd import build_spec
     from veil.errors import VeilError
     from veil.evaluate.clips import evaluate_clips
     from veil.evaluate.video import VideoScore

@@ -3,7 +3,7 @@ a job (or retention) is one ``delete_prefix``. Keys never hold a user's file nam
 
 from __future__ import annotations
 
-from veil.media.suffixes import MEDIA_SUFFIXES
+from veil.media.formats import MEDIA_SUFFIXES
 
 __all__ = [
     "MEDIA_SUFFIXES",

@@ -367,8 +367,8 @@ def _register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         """Deliver a finished job's webhook (signed, retried with backoff inside, every attempt recorded)."""
         import time
 
+        from veil.auth.secrets import load_server_secret
         from veil.jobs.notify import WebhookNotifier
-        from veil.jobs.secrets import load_server_secret
 
         ctx = runtime.context()
         notifier = WebhookNotifier(settings=settings, db=ctx.db, server_secret=load_server_secret(settings))

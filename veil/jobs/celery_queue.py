@@ -18,11 +18,11 @@ from datetime import timedelta
 
 from celery import Celery
 
+from veil.clock import utcnow
 from veil.errors import QueueFull
 from veil.jobs import store
 from veil.jobs.celery_app import CPU, TASK_JOB, create_celery, queue_name
 from veil.jobs.db import Database
-from veil.jobs.worker import utcnow
 from veil.settings import Settings
 
 __all__ = ["CeleryQueue"]

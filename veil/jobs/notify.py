@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from veil.auth.secrets import open_headers, webhook_secret
 from veil.errors import JobError
 from veil.jobs import store
 from veil.jobs.db import Database
 from veil.jobs.schemas import job_public
-from veil.jobs.secrets import open_headers, webhook_secret
 from veil.jobs.webhooks import DeliveryAttempt, attempt_once
 from veil.settings import Settings
 

@@ -16,6 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from veil.auth.audit import append_audit
 from veil.errors import StorageError
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
@@ -43,7 +44,7 @@ def sweep(*, db: Database, storage: Storage, now: datetime, batch: int = 100) ->
                 continue
             with db.begin() as session:
                 store.mark_purged(session=session, job_id=job.id, now=now)
-                store.append_audit(
+                append_audit(
                     session=session,
                     actor="system",
                     action="job.purge" if job.deleted_at is not None else "retention.purge",
@@ -115,7 +116,7 @@ class RetentionSweeper:
             self._thread.join(timeout=timeout)
 
     def run_once(self) -> int:
-        from veil.jobs.worker import utcnow
+        from veil.clock import utcnow
 
         purged = sweep(db=self._db, storage=self._storage, now=utcnow())
         if purged:

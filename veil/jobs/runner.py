@@ -20,21 +20,7 @@ if TYPE_CHECKING:  # the engine pulls in onnxruntime and PyAV: load them only wh
     from veil.media import MediaInfo
     from veil.pipeline import Engine
 
-__all__ = ["CONTENT_TYPES", "JobRunner", "PipelineRunner", "content_type_for"]
-
-CONTENT_TYPES: dict[str, str] = {
-    ".mp4": "video/mp4",
-    ".mov": "video/quicktime",
-    ".mkv": "video/x-matroska",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-}
-
-
-def content_type_for(suffix: str) -> str:
-    return CONTENT_TYPES.get(suffix.lower(), "application/octet-stream")
+__all__ = ["JobRunner", "PipelineRunner"]
 
 
 class JobRunner(Protocol):

@@ -57,13 +57,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from veil.clock import utcnow
 from veil.errors import JobCanceled, JobError, MediaError, StorageError, UnsupportedMedia, VeilError
 from veil.jobs import blobs, store
 from veil.jobs.heartbeat import Heartbeat
-from veil.jobs.runner import content_type_for
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
-from veil.jobs.worker import WorkerContext, conclude_job, load_source_report, utcnow
+from veil.jobs.worker import WorkerContext, conclude_job, load_source_report
+from veil.media.formats import content_type_for
 from veil.report import Report
 from veil.spec import RedactionSpec
 

@@ -1,4 +1,7 @@
-"""Persistence of jobs, API keys, the audit log and webhook deliveries: keyword-only functions.
+"""Persistence of jobs and webhook deliveries: keyword-only functions.
+
+API keys, the audit log and rate buckets are kept by ``veil.auth`` (re-exported here for callers
+written before it moved).
 
 Routers and workers never write SQL; they call these inside ``Database.begin()``,
 which owns the transaction. Functions flush but never commit.
@@ -21,13 +24,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from veil.jobs.schemas import SCOPES
-from veil.jobs.secrets import generate_api_key, hash_api_key, new_id
+from veil.auth.audit import append_audit, list_audit
+from veil.auth.keys import (
+    create_api_key,
+    find_api_key,
+    get_api_key,
+    list_api_keys,
+    revoke_api_key,
+    touch_api_key,
+)
+from veil.auth.ratelimit import take_rate_token
 from veil.jobs.states import TERMINAL_STATES, JobState
-from veil.jobs.tables import ApiKeyRow, AuditRow, JobRow, RateBucketRow, WebhookDeliveryRow
+from veil.jobs.tables import JobRow, WebhookDeliveryRow
 
 __all__ = [
     "Claim",
@@ -617,173 +628,6 @@ def list_webhook_deliveries(*, session: Session, job_id: str) -> list[WebhookDel
         select(WebhookDeliveryRow).where(WebhookDeliveryRow.job_id == job_id).order_by(WebhookDeliveryRow.id)
     )
     return list(session.scalars(query))
-
-
-# --- API keys ---------------------------------------------------------------------------------------------
-
-
-def create_api_key(
-    *,
-    session: Session,
-    name: str,
-    tenant_id: str,
-    scopes: Sequence[str],
-    now: datetime,
-    rate_limit_per_minute: int | None = None,
-) -> tuple[ApiKeyRow, str]:
-    """A new key: returns the row and the plaintext key (shown once, stored only as a hash)."""
-    unknown = sorted(set(scopes) - set(SCOPES))
-    if unknown or not scopes:
-        raise ValueError(f"scopes must be a non-empty subset of {', '.join(SCOPES)}")
-    key = generate_api_key()
-    row = ApiKeyRow(
-        id=new_id("key"),
-        name=name,
-        tenant_id=tenant_id,
-        scopes=" ".join(s for s in SCOPES if s in scopes),
-        key_hash=hash_api_key(key),
-        prefix=key[:12],
-        rate_limit_per_minute=rate_limit_per_minute,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row, key
-
-
-def find_api_key(*, session: Session, key: str) -> ApiKeyRow | None:
-    """The active (not revoked) key whose hash matches ``key``."""
-    query = select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_api_key(key), ApiKeyRow.revoked_at.is_(None))
-    return session.scalars(query).one_or_none()
-
-
-def get_api_key(*, session: Session, key_id: str) -> ApiKeyRow | None:
-    return session.get(ApiKeyRow, key_id)
-
-
-def touch_api_key(*, session: Session, key_id: str, now: datetime) -> None:
-    """Update ``last_used_at`` at most once a minute, so reads do not turn into writes."""
-    statement = (
-        update(ApiKeyRow)
-        .where(
-            ApiKeyRow.id == key_id,
-            or_(ApiKeyRow.last_used_at.is_(None), ApiKeyRow.last_used_at < now - timedelta(minutes=1)),
-        )
-        .values(last_used_at=now)
-    )
-    session.execute(statement.execution_options(synchronize_session=False))
-
-
-def take_rate_token(*, session: Session, key_id: str, per_minute: int, now_s: float) -> float:
-    """Take one token from ``key_id``'s shared bucket (capacity ``per_minute``, refilled at
-    ``per_minute / 60`` per second). Returns 0 when taken, else the seconds until one is back.
-
-    Creating, refilling and taking are one conditional upsert, so a request that gets its token
-    costs one statement, and API processes racing on the same key never both spend the last
-    token. A clock behind the stored time refills nothing.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    capacity, rate = float(per_minute), per_minute / 60.0
-    elapsed = case(
-        (literal(now_s) > RateBucketRow.updated_s, literal(now_s) - RateBucketRow.updated_s), else_=0.0
-    )
-    refilled = case(
-        (RateBucketRow.tokens + elapsed * rate > capacity, capacity),
-        else_=RateBucketRow.tokens + elapsed * rate,
-    )
-    latest = case((literal(now_s) > RateBucketRow.updated_s, literal(now_s)), else_=RateBucketRow.updated_s)
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    upsert = (
-        dialect.insert(RateBucketRow)
-        .values(key_id=key_id, tokens=capacity - 1.0, updated_s=now_s)
-        .on_conflict_do_update(
-            index_elements=["key_id"],
-            set_={"tokens": refilled - 1.0, "updated_s": latest},
-            where=refilled >= 1.0,
-        )
-        .returning(RateBucketRow.tokens)
-    )
-    if session.execute(upsert.execution_options(synchronize_session=False)).first() is not None:
-        return 0.0
-    left = session.execute(select(refilled).where(RateBucketRow.key_id == key_id)).scalar_one()
-    return max((1.0 - float(left)) / rate, 0.0)
-
-
-def list_api_keys(
-    *, session: Session, tenant_id: str | None = None, include_revoked: bool = True
-) -> list[ApiKeyRow]:
-    query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
-    if tenant_id is not None:
-        query = query.where(ApiKeyRow.tenant_id == tenant_id)
-    if not include_revoked:
-        query = query.where(ApiKeyRow.revoked_at.is_(None))
-    return list(session.scalars(query))
-
-
-def revoke_api_key(*, session: Session, key_id: str, now: datetime) -> bool:
-    """Revoke a key; it answers 401 from the next request. ``False`` if unknown or already revoked."""
-    statement = (
-        update(ApiKeyRow)
-        .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .returning(ApiKeyRow.id)
-        .execution_options(synchronize_session=False)
-    )
-    return session.execute(statement).scalar_one_or_none() is not None
-
-
-# --- audit ------------------------------------------------------------------------------------------------
-
-
-def append_audit(
-    *,
-    session: Session,
-    actor: str,
-    action: str,
-    outcome: str,
-    now: datetime,
-    tenant_id: str | None = None,
-    job_id: str | None = None,
-    request_id: str | None = None,
-    input_sha256: str | None = None,
-    output_sha256: str | None = None,
-) -> None:
-    """Add one audit event. There is no update or delete: the table refuses both."""
-    session.add(
-        AuditRow(
-            at=now,
-            tenant_id=tenant_id,
-            actor=actor,
-            action=action,
-            outcome=outcome,
-            job_id=job_id,
-            request_id=request_id,
-            input_sha256=input_sha256,
-            output_sha256=output_sha256,
-        )
-    )
-    session.flush()
-
-
-def list_audit(
-    *,
-    session: Session,
-    tenant_id: str,
-    limit: int,
-    before_id: int | None = None,
-    job_id: str | None = None,
-    action: str | None = None,
-) -> list[AuditRow]:
-    """Newest first. System events that concern the tenant's jobs carry its tenant id too."""
-    query = select(AuditRow).where(AuditRow.tenant_id == tenant_id)
-    if before_id is not None:
-        query = query.where(AuditRow.id < before_id)
-    if job_id is not None:
-        query = query.where(AuditRow.job_id == job_id)
-    if action is not None:
-        query = query.where(AuditRow.action == action)
-    return list(session.scalars(query.order_by(AuditRow.id.desc()).limit(limit)))
 
 
 # --- account ----------------------------------------------------------------------------------------------

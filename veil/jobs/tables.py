@@ -1,5 +1,7 @@
 """SQLAlchemy 2 tables: what the job store persists. API shapes live in ``veil.jobs.schemas``.
 
+API keys, the audit log and rate buckets are ``veil.auth.tables`` (re-exported here, one database).
+
 Rows hold only non-personal facts: sizes, hashes, counts, timings, error codes.
 No file names, no detections (those are in the report blob, which retention deletes).
 The audit log is append-only; the migration adds triggers that refuse UPDATE and DELETE.
@@ -7,14 +9,13 @@ The audit log is append-only; the migration adds triggers that refuse UPDATE and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Enum,
     Float,
     ForeignKey,
@@ -22,39 +23,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from veil.auth.tables import ApiKeyRow, AuditRow, RateBucketRow
 from veil.jobs.states import JobState
+from veil.sqlbase import Base, UTCDateTime
 
 __all__ = ["ApiKeyRow", "AuditRow", "Base", "JobRow", "RateBucketRow", "UTCDateTime", "WebhookDeliveryRow"]
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on every backend (SQLite drops the zone; this puts it back)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
 JOB_STATE_ENUM = Enum(
@@ -129,42 +106,6 @@ class JobRow(Base):
     )
 
 
-class ApiKeyRow(Base):
-    """An API key. Only the SHA-256 of the key is stored; the key itself is shown once."""
-
-    __tablename__ = "api_keys"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
-    scopes: Mapped[str] = mapped_column(String(200))
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(20))
-    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime]
-    revoked_at: Mapped[datetime | None]
-    last_used_at: Mapped[datetime | None]
-
-
-class AuditRow(Base):
-    """One audit event: who (key id), what (action, job id), when, outcome, hashes. Append-only."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime]
-    tenant_id: Mapped[str | None] = mapped_column(String(64))
-    actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(64))
-    job_id: Mapped[str | None] = mapped_column(String(40))
-    request_id: Mapped[str | None] = mapped_column(String(64))
-    input_sha256: Mapped[str | None] = mapped_column(String(64))
-    output_sha256: Mapped[str | None] = mapped_column(String(64))
-
-    __table_args__ = (Index("ix_audit_tenant_id", "tenant_id", "id"),)
-
-
 class WebhookDeliveryRow(Base):
     """One POST attempt of a job's webhook. Holds no URL, body or secret."""
 
@@ -179,18 +120,3 @@ class WebhookDeliveryRow(Base):
     delivered: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime]
     duration_ms: Mapped[float] = mapped_column(Float)
-
-
-class RateBucketRow(Base):
-    """One API key's token bucket, shared by every API process on the database (``veil.api.ratelimit``).
-
-    ``updated_s`` is Unix seconds as a float: the bucket arithmetic runs inside one UPDATE, the same
-    SQL on SQLite and PostgreSQL. The row goes when its key goes."""
-
-    __tablename__ = "rate_buckets"
-
-    key_id: Mapped[str] = mapped_column(
-        String(40), ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
-    )
-    tokens: Mapped[float] = mapped_column(Float)
-    updated_s: Mapped[float] = mapped_column(Float)

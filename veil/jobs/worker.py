@@ -32,12 +32,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.exc import OperationalError
 
+from veil.auth.audit import append_audit
+from veil.clock import utcnow
 from veil.errors import (
     JobCanceled,
     JobError,
@@ -52,9 +54,10 @@ from veil.jobs.db import Database
 from veil.jobs.events import JobEvents
 from veil.jobs.heartbeat import Heartbeat
 from veil.jobs.metrics import JobMetrics
-from veil.jobs.runner import JobRunner, PipelineRunner, content_type_for
+from veil.jobs.runner import JobRunner, PipelineRunner
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
+from veil.media.formats import content_type_for
 from veil.private_files import NO_SPACE_ERRNOS, make_private_dirs
 from veil.report import Report
 from veil.settings import Settings
@@ -62,7 +65,7 @@ from veil.spec import RedactionSpec
 from veil.storage import Storage, create_storage
 
 if TYPE_CHECKING:
-    from veil.media import MediaInfo
+    pass
 
 __all__ = [
     "Notifier",
@@ -71,15 +74,9 @@ __all__ = [
     "default_worker_id",
     "execute_job",
     "load_source_report",
-    "media_summary",
-    "utcnow",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def default_worker_id() -> str:
@@ -139,19 +136,6 @@ class WorkerContext:
     @property
     def retention(self) -> timedelta:
         return timedelta(hours=self.settings.retention_hours)
-
-
-def media_summary(info: MediaInfo) -> dict[str, object]:
-    """The non-personal facts of a probe that the job row keeps (``MediaPublic``)."""
-    fps = getattr(info, "fps", None)
-    return {
-        "kind": info.kind,
-        "width": info.width,
-        "height": info.height,
-        "duration": None if info.duration is None else float(info.duration),
-        "frame_count": info.frame_count,
-        "fps": None if fps is None else round(float(fps), 4),
-    }
 
 
 def execute_job(job_id: str, *, ctx: WorkerContext) -> JobState | None:
@@ -314,7 +298,7 @@ def _record_finish(
             session=session, job_id=row.id, claim=claim, finish=finish, now=now, retention=ctx.retention
         )
         if done is not None:
-            store.append_audit(
+            append_audit(
                 session=session,
                 actor="worker",
                 action=f"job.{finish.state.value}",

@@ -6,9 +6,9 @@ PyAV or Pillow object or exception.
 """
 
 from veil.frames import RGBFrame
+from veil.media.formats import MEDIA_SUFFIXES
 from veil.media.image import ImageFormat, image_orientation, read_image, write_image
-from veil.media.probe import AudioStream, MediaInfo, probe
-from veil.media.suffixes import MEDIA_SUFFIXES
+from veil.media.probe import AudioStream, MediaInfo, media_summary, probe
 from veil.media.video import EncodeOptions, VideoCodec, VideoFrame, iter_frames, transcode_video
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "VideoFrame",
     "image_orientation",
     "iter_frames",
+    "media_summary",
     "probe",
     "read_image",
     "transcode_video",

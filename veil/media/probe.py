@@ -32,7 +32,16 @@ from veil.media.orientation import (
 )
 from veil.media.sniff import Sniffed, sniff
 
-__all__ = ["AudioStream", "MediaInfo", "VideoProbe", "open_image", "open_video", "probe", "probe_video"]
+__all__ = [
+    "AudioStream",
+    "MediaInfo",
+    "VideoProbe",
+    "media_summary",
+    "open_image",
+    "open_video",
+    "probe",
+    "probe_video",
+]
 
 _MOV_FAMILY = "mov"
 
@@ -107,6 +116,19 @@ def probe(
         max_frames=max_frames,
         max_decode_pixels=max_decode_pixels,
     ).info
+
+
+def media_summary(info: MediaInfo) -> dict[str, object]:
+    """The non-personal facts of a probe that the job row keeps (``MediaPublic``)."""
+    fps = info.fps
+    return {
+        "kind": info.kind,
+        "width": info.width,
+        "height": info.height,
+        "duration": None if info.duration is None else float(info.duration),
+        "frame_count": info.frame_count,
+        "fps": None if fps is None else round(float(fps), 4),
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from av.video.reformatter import Interpolation
 from veil.errors import CorruptMedia, MediaError
 from veil.frames import RGBFrame, as_rgb_frame
 from veil.media.audio import AudioRoutes
+from veil.media.formats import MUXER_ALIASES, MUXER_BY_SUFFIX
 from veil.media.orientation import rotate_tag_rotation
 from veil.media.patch import I420Patch, Rect, patchable
 from veil.media.probe import VideoProbe, open_video, probe_video
@@ -51,8 +52,6 @@ Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 
 _ENCODERS: dict[str, str] = {"h264": "libx264", "h265": "libx265"}
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
-_SUFFIX_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-_FORMAT_ALIASES = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "matroska": "matroska"}
 _SWS_ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 _SWS_ACCURATE |= Interpolation.FULL_CHR_H_INP
 _KEEP_BITRATE_MAXRATE = 1.5
@@ -434,10 +433,10 @@ def _open_output(dst: Path, fmt: str, *, keep_metadata: bool) -> av.container.Ou
 
 def _output_format(dst: Path, container_format: str | None) -> str:
     if container_format is None:
-        return _SUFFIX_FORMATS.get(dst.suffix.lower(), "mp4")
-    fmt = _FORMAT_ALIASES.get(container_format.lower())
+        return MUXER_BY_SUFFIX.get(dst.suffix.lower(), "mp4")
+    fmt = MUXER_ALIASES.get(container_format.lower())
     if fmt is None:
-        choices = sorted(_FORMAT_ALIASES)
+        choices = sorted(MUXER_ALIASES)
         raise ValueError(f"container_format must be one of {choices}, got {container_format!r}")
     return fmt
 

@@ -13,9 +13,10 @@ import pytest
 
 from tests.api.conftest import Api
 from tests.jobs.factories import GateRunner
+from veil.auth.keys import revoke_api_key
+from veil.clock import utcnow
 from veil.jobs import store
 from veil.jobs.states import JobState
-from veil.jobs.worker import utcnow
 
 
 def wait_state(api: Api, headers: dict[str, str], job_id: str, *states: str, timeout: float = 15) -> dict:
@@ -278,14 +279,13 @@ def test_missing_or_unknown_keys_get_401(api: Api, headers: dict[str, str]) -> N
 
 
 def test_revoked_keys_get_401_at_once(api: Api) -> None:
-    from veil.jobs import store
-    from veil.jobs.worker import utcnow
+    from veil.clock import utcnow
 
     h = api.key()
     assert api.client.get("/v1/jobs", headers=h).status_code == 200
     key_id = api.client.get("/v1/account", headers=h).json()["key"]["id"]
     with api.services.db.begin() as session:
-        store.revoke_api_key(session=session, key_id=key_id, now=utcnow())
+        revoke_api_key(session=session, key_id=key_id, now=utcnow())
     assert api.client.get("/v1/jobs", headers=h).status_code == 401
 
 

@@ -7,10 +7,10 @@ from fastapi import APIRouter
 from veil.api.deps import Authenticated, ServicesDep
 from veil.api.errors import error_responses
 from veil.api.schemas import AccountPublic, Limits, UsagePublic
+from veil.auth.keys import get_api_key
+from veil.auth.schemas import api_key_public
 from veil.errors import JobNotFound
 from veil.jobs import store
-from veil.jobs.schemas import api_key_public
-from veil.jobs.worker import utcnow
 
 __all__ = ["router"]
 
@@ -22,8 +22,8 @@ def get_account(principal: Authenticated, services: ServicesDep) -> AccountPubli
     """Any valid key may read its own account."""
     settings = services.settings
     with services.db.begin() as session:
-        key = store.get_api_key(session=session, key_id=principal.key_id)
-        used = store.usage(session=session, tenant_id=principal.tenant_id, now=utcnow())
+        key = get_api_key(session=session, key_id=principal.key_id)
+        used = store.usage(session=session, tenant_id=principal.tenant_id, now=services.clock.now())
     if key is None:
         raise JobNotFound("key not found")
     return AccountPublic(

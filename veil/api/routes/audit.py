@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 
 from veil.api.deps import Admin, ServicesDep
 from veil.api.errors import BadRequest, error_responses
+from veil.auth import audit as audit_log
+from veil.auth.schemas import AuditPublic, audit_public
 from veil.jobs import store
-from veil.jobs.schemas import AuditPublic, audit_public
 
 __all__ = ["router"]
 
@@ -43,7 +44,7 @@ def list_audit(
         except ValueError as exc:
             raise BadRequest("invalid cursor") from exc
     with services.db.begin() as session:
-        rows = store.list_audit(
+        rows = audit_log.list_audit(
             session=session,
             tenant_id=principal.tenant_id,
             limit=limit + 1,

@@ -15,9 +15,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from veil.api.deps import Reader, ServicesDep, Writer
 from veil.api.download import check_result_available, result_response, source_response
 from veil.api.errors import BadRequest, Expired, error_responses, request_id_of
-from veil.api.links import sign_link
+from veil.api.job_access import JobId, audit, base_url, job_base_url, load_job, public
 from veil.api.schemas import LinkCreate, LinkPublic
 from veil.api.services import Services
+from veil.api.signed_links import sign_link
 from veil.api.submit import submit_job
 from veil.api.upload import receive_upload
 from veil.errors import JobConflict, JobNotFound, QueueFull, StorageNotFound, VeilError
@@ -25,7 +26,6 @@ from veil.jobs import blobs, store
 from veil.jobs.schemas import JobPublic, JobsPublic, WebhookDeliveriesPublic, delivery_public, job_public
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow, WebhookDeliveryRow
-from veil.jobs.worker import utcnow
 from veil.report import Report
 from veil.storage.space import require_free_space
 
@@ -33,7 +33,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-JobId = Annotated[str, Path(description="Job id.", max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 _PREFER_WAIT = re.compile(r"(?:^|[\s,;])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 JOB_UPLOAD_BODY: dict[str, Any] = {
@@ -45,55 +44,6 @@ JOB_UPLOAD_BODY: dict[str, Any] = {
         }
     },
 }
-
-
-def base_url(services: Services, request: Request) -> str:
-    """Where clients reach the API: for URLs that must be absolute (signed links)."""
-    return (services.settings.public_url or str(request.base_url)).rstrip("/")
-
-
-def job_base_url(services: Services) -> str:
-    """The prefix of a job's URLs: ``VEIL_PUBLIC_URL`` when set, else none (relative URLs). The webhook
-    body uses the same, so a job reads the same in ``GET`` and in its webhook."""
-    return (services.settings.public_url or "").rstrip("/")
-
-
-def public(services: Services, request: Request, row: JobRow) -> dict[str, Any]:
-    return job_public(row, base_url=job_base_url(services)).model_dump(mode="json")
-
-
-def load_job(services: Services, *, job_id: str, tenant_id: str) -> JobRow:
-    with services.db.begin() as session:
-        row = store.get_job(session=session, job_id=job_id, tenant_id=tenant_id)
-    if row is None:
-        raise JobNotFound("no such job")
-    return row
-
-
-def audit(
-    services: Services,
-    request: Request,
-    *,
-    actor: str,
-    action: str,
-    tenant_id: str | None,
-    job_id: str | None,
-    outcome: str = "ok",
-    row: JobRow | None = None,
-) -> None:
-    with services.db.begin() as session:
-        store.append_audit(
-            session=session,
-            actor=actor,
-            action=action,
-            outcome=outcome,
-            now=utcnow(),
-            tenant_id=tenant_id,
-            job_id=job_id,
-            request_id=request_id_of(request),
-            input_sha256=None if row is None else row.input_sha256,
-            output_sha256=None if row is None else row.output_sha256,
-        )
 
 
 def _wait_seconds(services: Services, wait: float | None, prefer: str | None) -> tuple[float, bool]:
@@ -317,7 +267,7 @@ def cancel_job(request: Request, job_id: JobId, principal: Writer, services: Ser
     running job whose worker went silent (died, or cannot write) for `VEIL_JOB_STALE_S` is canceled at
     once (200)."""
     load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
-    now = utcnow()
+    now = services.clock.now()
     with services.db.begin() as session:
         row = store.request_cancel(
             session=session,
@@ -354,7 +304,7 @@ def delete_job(request: Request, job_id: JobId, principal: Writer, services: Ser
     first; a running one is canceled, and its files go as soon as its worker stops (a second or two).
     The job then answers 404; the audit log keeps its hashes."""
     load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
-    now = utcnow()
+    now = services.clock.now()
     with services.db.begin() as session:
         row = store.mark_deleted(
             session=session,
@@ -548,7 +498,7 @@ def create_link(
     else:
         key = check_result_available(row)
     ttl = (body.expires_in if body is not None else None) or services.settings.link_ttl_s
-    expires = int(time.time()) + ttl
+    expires = int(services.clock.time()) + ttl
     url = services.storage.presign(key, ttl)
     if url is None:
         sig = sign_link(services.server_secret, job_id=job_id, expires=expires, file=file)
@@ -603,7 +553,7 @@ def redeliver_webhook(
     from its start. Earlier attempts stay listed. 409 when the job is not finished or has no webhook."""
     load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
     with services.db.begin() as session:
-        row = store.redeliver_webhook(session=session, job_id=job_id, now=utcnow())
+        row = store.redeliver_webhook(session=session, job_id=job_id, now=services.clock.now())
         if row is None:
             raise JobConflict("only a finished job with a webhook can be redelivered")
         rows = store.list_webhook_deliveries(session=session, job_id=job_id)

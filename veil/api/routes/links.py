@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -11,8 +10,8 @@ from starlette.responses import Response
 from veil.api.deps import ServicesDep
 from veil.api.download import result_response, source_response
 from veil.api.errors import error_responses
-from veil.api.links import verify_link
-from veil.api.routes.jobs import audit
+from veil.api.job_access import audit
+from veil.api.signed_links import verify_link
 from veil.errors import JobNotFound
 from veil.jobs import store
 
@@ -47,7 +46,8 @@ def download_link(
 ) -> Response:
     """No API key needed: the signature proves the link was made by `POST /v1/jobs/{id}/links`.
     A changed or expired link gets 403."""
-    verify_link(services.server_secret, job_id=job_id, expires=expires, sig=sig, now=time.time(), file=file)
+    now = services.clock.time()
+    verify_link(services.server_secret, job_id=job_id, expires=expires, sig=sig, now=now, file=file)
     with services.db.begin() as session:
         row = store.get_job(session=session, job_id=job_id)
     if row is None:

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from veil.api.deps import Reader, ServicesDep
 from veil.api.errors import Expired, error_responses
-from veil.api.routes.jobs import load_job
+from veil.api.job_access import load_job
 from veil.api.services import Services
 from veil.errors import JobConflict, StorageNotFound
 from veil.jobs.states import JobState

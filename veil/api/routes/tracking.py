@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from veil.api.deps import ServicesDep, Writer
 from veil.api.errors import Expired, error_responses
-from veil.api.routes.jobs import JobId, load_job
+from veil.api.job_access import JobId, load_job
 from veil.api.schemas import TrackCreate, TrackedRegionPublic
 from veil.api.services import Services
 from veil.errors import JobConflict, SpecError, StorageNotFound

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from tests.jobs.factories import migrated_db
-from veil.api.ratelimit import DatabaseRateLimiter, RateLimiter, retry_after
 from veil.api.services import limiter_for
-from veil.jobs import store
+from veil.auth.keys import create_api_key
+from veil.auth.ratelimit import DatabaseRateLimiter, RateLimiter, retry_after
+from veil.clock import utcnow
 from veil.jobs.db import Database
-from veil.jobs.worker import utcnow
 from veil.settings import Settings
 
 
@@ -41,7 +41,7 @@ def test_slow_limits_say_how_long_to_wait() -> None:
 
 def _key(db: Database) -> str:
     with db.begin() as session:
-        row, _ = store.create_api_key(
+        row, _ = create_api_key(
             session=session, name="k", tenant_id="t", scopes=["jobs:read"], now=utcnow()
         )
     return row.id

@@ -7,8 +7,8 @@ import os
 
 from typer.testing import CliRunner
 
+from veil.auth.keys import find_api_key
 from veil.cli import app
-from veil.jobs import store
 from veil.jobs.db import Database
 from veil.settings import Settings, get_settings
 
@@ -33,7 +33,7 @@ def test_keys_create_list_revoke_share_the_job_store() -> None:
 
     db = Database.from_settings(get_settings())  # what `veil serve` opens, from the same VEIL_DATA_DIR
     with db.begin() as session:
-        found = store.find_api_key(session=session, key=key["key"])
+        found = find_api_key(session=session, key=key["key"])
         assert found is not None and found.tenant_id == "acme"
     assert os.environ["VEIL_DATA_DIR"] in str(db.engine.url)
 
@@ -42,7 +42,7 @@ def test_keys_create_list_revoke_share_the_job_store() -> None:
     assert runner.invoke(app, ["keys", "revoke", key["id"]]).exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", key["id"]]).exit_code == 1
     with db.begin() as session:
-        assert store.find_api_key(session=session, key=key["key"]) is None
+        assert find_api_key(session=session, key=key["key"]) is None
     db.dispose()
 
 

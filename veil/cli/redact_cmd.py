@@ -13,21 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from veil.media.suffixes import MEDIA_SUFFIXES
+from veil.media.formats import MEDIA_SUFFIXES, OUTPUT_FORMAT_BY_SUFFIX
 
 __all__ = ["register"]
-
-
-_FORMAT_BY_SUFFIX = {
-    ".mp4": "mp4",
-    ".m4v": "mp4",
-    ".mov": "mov",
-    ".mkv": "mkv",
-    ".jpg": "jpeg",
-    ".jpeg": "jpeg",
-    ".png": "png",
-    ".webp": "webp",
-}
 
 
 @dataclass(frozen=True)
@@ -478,7 +466,7 @@ def redact(
         and not output.is_dir()
         and output_format is None
     ):
-        fmt = _FORMAT_BY_SUFFIX.get(output.suffix.lower())
+        fmt = OUTPUT_FORMAT_BY_SUFFIX.get(output.suffix.lower())
         if fmt is None:
             raise _fail(
                 f"error: cannot write {output.suffix!r} files; use .mp4, .mov, .mkv, .jpg, .png or .webp"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from veil.api.errors import LinkExpired, LinkInvalid
-from veil.api.links import sign_link, verify_link
+from veil.api.signed_links import sign_link, verify_link
 
 SECRET = b"k" * 32
 

@@ -1,88 +1,21 @@
-"""``veil serve`` and ``veil keys …``: the API service and its API keys.
+"""``veil keys …``: create, list and revoke API keys.
 
-Both read the same ``Settings`` (``VEIL_*`` variables, ``.env``), so a key made with
-``veil keys create`` in a shell works against ``veil serve`` at once: they share the job
-store (``VEIL_DATABASE_URL``, default the SQLite file in ``VEIL_DATA_DIR``). Heavy
-imports happen inside the commands so ``veil --help`` stays fast.
+They read the same ``Settings`` as ``veil serve``, so a key made with ``veil keys create`` in a
+shell works against ``veil serve`` at once: they share the job store (``VEIL_DATABASE_URL``,
+default the SQLite file in ``VEIL_DATA_DIR``). Heavy imports happen inside the commands so
+``veil --help`` stays fast.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-__all__ = ["register", "settings_help"]
+from veil.auth.audit import append_audit
+from veil.auth.keys import create_api_key, get_api_key, list_api_keys, revoke_api_key
 
-
-def settings_help() -> str:
-    """One paragraph per ``VEIL_*`` variable: name, default and description (for ``veil serve --help``)."""
-    from pydantic_core import PydanticUndefined
-
-    from veil.settings import Settings
-
-    lines = ["Configuration (environment variables or a .env file):"]
-    for name, info in Settings.model_fields.items():
-        default = info.default
-        shown = "" if default is None or default is PydanticUndefined else f" (default: {default})"
-        lines.append(f"VEIL_{name.upper()}: {info.description or ''}{shown}")
-    return "\n\n".join(lines)
-
-
-def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (VEIL_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (VEIL_PORT).")] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=0, max=64, help="In-process job workers (VEIL_WORKERS).")
-    ] = None,
-    ssl_certfile: Annotated[
-        Path | None, typer.Option(help="Serve HTTPS with this certificate chain, PEM (VEIL_TLS_CERTFILE).")
-    ] = None,
-    ssl_keyfile: Annotated[
-        Path | None, typer.Option(help="The certificate's private key, PEM (VEIL_TLS_KEYFILE).")
-    ] = None,
-) -> None:
-    """Start the redaction API (SQLite, local files and in-process workers unless configured otherwise)."""
-    import uvicorn
-
-    from veil.api import create_app
-    from veil.api.tls import harden
-    from veil.jobs.logs import configure_logging
-    from veil.settings import get_settings
-
-    settings = get_settings()
-    overrides: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "workers": workers,
-        "tls_certfile": ssl_certfile,
-        "tls_keyfile": ssl_keyfile,
-    }
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
-        raise typer.BadParameter("TLS needs a certificate and its key: --ssl-certfile and --ssl-keyfile")
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
-    app = create_app(settings)
-    password = settings.tls_keyfile_password
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-        proxy_headers=True,
-        forwarded_allow_ips=[p.strip() for p in settings.trusted_proxies.split(",") if p.strip()] or [],
-        ssl_certfile=None if settings.tls_certfile is None else str(settings.tls_certfile),
-        ssl_keyfile=None if settings.tls_keyfile is None else str(settings.tls_keyfile),
-        ssl_keyfile_password=None if password is None else password.get_secret_value(),
-    )
-    config.load()  # builds the SSL context from the files, which ``harden`` then tightens
-    if config.ssl is not None:
-        harden(config.ssl)
-    uvicorn.Server(config).run()
+__all__ = ["register"]
 
 
 keys_app = typer.Typer(
@@ -115,10 +48,9 @@ def keys_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Create a key and print it once, with its webhook secret. Only a hash of the key is stored."""
-    from veil.jobs import store
-    from veil.jobs.schemas import SCOPES, ApiKeyCreated, api_key_public
-    from veil.jobs.secrets import load_server_secret, webhook_secret
-    from veil.jobs.worker import utcnow
+    from veil.auth.schemas import SCOPES, ApiKeyCreated, api_key_public
+    from veil.auth.secrets import load_server_secret, webhook_secret
+    from veil.clock import utcnow
 
     wanted = [s.strip() for s in scopes.replace(" ", ",").split(",") if s.strip()]
     unknown = [s for s in wanted if s not in SCOPES]
@@ -132,7 +64,7 @@ def keys_create(
     try:
         now = utcnow()
         with db.begin() as session:
-            row, key = store.create_api_key(
+            row, key = create_api_key(
                 session=session,
                 name=name,
                 tenant_id=tenant,
@@ -140,7 +72,7 @@ def keys_create(
                 now=now,
                 rate_limit_per_minute=rate_limit,
             )
-            store.append_audit(
+            append_audit(
                 session=session, actor="cli", action="key.create", outcome="ok", now=now, tenant_id=tenant
             )
         created = ApiKeyCreated(
@@ -170,13 +102,12 @@ def keys_list(
     from rich.console import Console
     from rich.table import Table
 
-    from veil.jobs import store
-    from veil.jobs.schemas import ApiKeysPublic, api_key_public
+    from veil.auth.schemas import ApiKeysPublic, api_key_public
 
     _settings, db = _database()
     try:
         with db.begin() as session:
-            rows = store.list_api_keys(session=session, tenant_id=tenant)
+            rows = list_api_keys(session=session, tenant_id=tenant)
             keys = ApiKeysPublic(data=[api_key_public(r) for r in rows])
     finally:
         db.dispose()
@@ -196,17 +127,16 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="Key id (key_…), from `veil keys list`.")],
 ) -> None:
     """Revoke a key: it gets 401 from its next request."""
-    from veil.jobs import store
-    from veil.jobs.worker import utcnow
+    from veil.clock import utcnow
 
     _settings, db = _database()
     try:
         now = utcnow()
         with db.begin() as session:
-            row = store.get_api_key(session=session, key_id=key_id)
-            revoked = store.revoke_api_key(session=session, key_id=key_id, now=now)
+            row = get_api_key(session=session, key_id=key_id)
+            revoked = revoke_api_key(session=session, key_id=key_id, now=now)
             if revoked and row is not None:
-                store.append_audit(
+                append_audit(
                     session=session,
                     actor="cli",
                     action="key.revoke",
@@ -223,5 +153,4 @@ def keys_revoke(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve", epilog=settings_help())(serve)
     app.add_typer(keys_app, name="keys")

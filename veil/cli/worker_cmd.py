@@ -278,6 +278,6 @@ def worker(
 
 
 def register(app: typer.Typer) -> None:
-    from veil.cli.service import settings_help
+    from veil.cli.serve_cmd import settings_help
 
     app.command("worker", epilog=settings_help())(worker)

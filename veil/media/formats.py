@@ -1,0 +1,74 @@
+"""Every table of file suffixes, containers and MIME types, in one place.
+
+Suffixes are only hints (for walking directories, naming blobs and choosing an output): what a
+file *is* is always decided by its content (``veil.media.sniff``). Pure data, no PyAV, so that
+any layer may read it cheaply.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONTENT_TYPES",
+    "IMAGE_SUFFIXES",
+    "MEDIA_SUFFIXES",
+    "MUXER_ALIASES",
+    "MUXER_BY_SUFFIX",
+    "OUTPUT_FORMAT_BY_SUFFIX",
+    "content_type_for",
+]
+
+MEDIA_SUFFIXES = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".avi",
+    }
+)
+"""Suffixes Veil reads as media (directories are walked for these; other upload names lose their suffix)."""
+
+OUTPUT_FORMAT_BY_SUFFIX: dict[str, str] = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "mkv",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".png": "png",
+    ".webp": "webp",
+}
+"""The spec's ``output.format`` that writes a file of this suffix."""
+
+IMAGE_SUFFIXES: dict[str, str] = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+"""The suffix an image output format (or an input image container of that name) is written with."""
+
+MUXER_BY_SUFFIX: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+"""The FFmpeg muxer of a video output suffix."""
+
+MUXER_ALIASES: dict[str, str] = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "matroska": "matroska"}
+"""FFmpeg muxer names by the container names callers use."""
+
+CONTENT_TYPES: dict[str, str] = {
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+"""MIME types of the outputs Veil writes, by suffix."""
+
+
+def content_type_for(suffix: str) -> str:
+    """The MIME type of an output suffix; ``application/octet-stream`` for anything else."""
+    return CONTENT_TYPES.get(suffix.lower(), "application/octet-stream")
