@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=0, le=64, description="In-process worker threads of `veil serve` (local queue)."
     )
+    image_lane: bool = Field(
+        True,
+        description="`veil serve` runs one more worker thread that takes only images, so a still never "
+        "waits behind another tenant's long video (local queue).",
+    )
     max_upload_mb: int = Field(2048, ge=1, description="Largest accepted upload (413 above).")
     max_pixels: int = Field(80_000_000, ge=1, description="Largest frame, in pixels (422 above).")
     max_duration_s: float = Field(4 * 3600, gt=0, description="Longest video, in seconds (422 above).")

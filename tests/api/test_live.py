@@ -69,6 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp_path_factory.mktemp("live"),
         {
             "VEIL_WORKERS": "1",
+            "VEIL_IMAGE_LANE": "false",  # one worker thread: jobs queue behind the running one
             "VEIL_MAX_UPLOAD_MB": "5",
             "VEIL_MAX_PIXELS": "3000000",
             "VEIL_WEBHOOK_ALLOW_PRIVATE": "true",

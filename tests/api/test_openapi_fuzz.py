@@ -36,7 +36,12 @@ CHECKS = [
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     live = Server(
         Path(tmp_path_factory.mktemp("fuzz")),
-        {"VEIL_WORKERS": "0", "VEIL_RATE_LIMIT_PER_MINUTE": "100000", "VEIL_MAX_UPLOAD_MB": "5"},
+        {
+            "VEIL_WORKERS": "0",
+            "VEIL_RATE_LIMIT_PER_MINUTE": "100000",
+            "VEIL_MAX_UPLOAD_MB": "5",
+            "VEIL_MAX_WAIT_S": "2",  # generated `?wait=` long-polls on jobs that never run stay short
+        },
     )
     try:
         yield live.start()
@@ -68,3 +73,28 @@ def test_every_operation_conforms(fuzz_server: Server, fuzz_headers: dict[str, s
             failures.append(f"{operation.label}: {exc}")
     assert operations >= 14
     assert not failures, "\n\n".join(failures)
+
+
+def test_stateful_sequences_get_no_5xx(fuzz_server: Server, fuzz_headers: dict[str, str]) -> None:
+    """Stateful mode: schemathesis chains operations through the links it infers (submit a job, then
+    read, cancel, delete, link, report it...), so requests reach real jobs in every state, not only
+    unknown ids. Bounded: 25 sequences of at most 6 calls."""
+    schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+    workflow = schema.as_state_machine()
+
+    class Bounded(workflow):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": fuzz_server.url, "headers": fuzz_headers, "timeout": 60}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=[not_a_server_error], transport_kwargs=kwargs)
+
+    Bounded.run(
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+    )

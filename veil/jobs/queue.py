@@ -45,13 +45,16 @@ class LocalQueue:
     accepts jobs but runs none (API-only node).
 
     Fairness: every thread takes the next job round robin between tenants (``store.next_fair_job_id``),
-    and the quick lane keeps an image from waiting behind another tenant's hour-long video on the
-    only worker: a still is bounded by ``VEIL_MAX_PIXELS`` and takes seconds.
+    and the quick lane (``VEIL_IMAGE_LANE``) keeps an image from waiting behind another tenant's
+    hour-long video on the only worker: a still is bounded by ``VEIL_MAX_PIXELS`` and takes seconds.
     """
 
-    def __init__(self, *, ctx: WorkerContext, workers: int, poll_s: float = 2.0) -> None:
+    def __init__(
+        self, *, ctx: WorkerContext, workers: int, poll_s: float = 2.0, image_lane: bool = True
+    ) -> None:
         self._ctx = ctx
         self._workers = workers
+        self._image_lane = image_lane
         self._poll_s = poll_s
         self._wake = threading.Condition()
         self._signals = 0
@@ -72,7 +75,7 @@ class LocalQueue:
             if removed:
                 log.info("scratch left by a killed process removed", extra={"count": removed})
         lanes: list[tuple[str, str | None]] = [(f"veil-worker-{n}", None) for n in range(self._workers)]
-        if self._workers > 0:
+        if self._workers > 0 and self._image_lane:
             lanes.append(("veil-worker-images", "image"))
         for name, kind in lanes:
             thread = threading.Thread(target=self._loop, args=(kind,), name=name, daemon=True)
@@ -121,4 +124,4 @@ def create_queue(settings: Settings, *, ctx: WorkerContext, queue: JobQueue | No
         from veil.jobs.celery_queue import CeleryQueue
 
         return CeleryQueue.from_settings(settings, db=ctx.db)
-    return LocalQueue(ctx=ctx, workers=settings.workers)
+    return LocalQueue(ctx=ctx, workers=settings.workers, image_lane=settings.image_lane)
