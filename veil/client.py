@@ -23,7 +23,8 @@ import math
 import mimetypes
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -300,6 +301,61 @@ class Client:
         except httpx.HTTPError as exc:
             partial.unlink(missing_ok=True)
             raise VeilConnectionError(f"download interrupted: {type(exc).__name__}") from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            response.close()
+        return target
+
+    # -- batches -------------------------------------------------------------------------------------------
+
+    def submit_batch(
+        self, paths: Sequence[str | os.PathLike[str]], spec: RedactionSpec | Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Upload several files (streamed) as one batch with one spec; return the batch object."""
+        spec_json = _spec_json(spec)
+        data = {"spec": spec_json} if spec_json is not None else {}
+        with ExitStack() as stack:
+            files = []
+            for path in paths:
+                source = Path(path)
+                suffix = source.suffix.lower()
+                content_type = mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream"
+                try:
+                    handle = stack.enter_context(source.open("rb"))
+                except OSError as exc:
+                    reason = exc.strerror or type(exc).__name__
+                    raise VeilError(f"cannot read {source.name}: {reason}") from exc
+                files.append(("file", (f"upload{suffix}", handle, content_type)))
+            payload = self._request("POST", "/v1/batches", data=data, files=files).json()
+        return dict(payload)
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/v1/batches/{quote(batch_id, safe='')}").json())
+
+    def wait_batch(self, batch_id: str, timeout: float = 600.0, *, poll: float = 1.0) -> dict[str, Any]:
+        """The batch once every job is finished; ``VeilError`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            batch = self.batch(batch_id)
+            if batch.get("state") == "finished":
+                return batch
+            if time.monotonic() >= deadline:
+                raise VeilError(f"batch {batch_id} is still running after {timeout:.0f} s")
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+    def download_batch(self, batch_id: str, dst: str | os.PathLike[str]) -> Path:
+        """Stream the ZIP of a finished batch's results to ``dst`` (via ``dst.part``)."""
+        target = Path(dst)
+        partial = target.with_name(target.name + ".part")
+        request = self._http.build_request("GET", f"/v1/batches/{quote(batch_id, safe='')}/results.zip")
+        response = self._send(request, stream=True)
+        try:
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes(_CHUNK):
+                    out.write(chunk)
+            partial.replace(target)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise

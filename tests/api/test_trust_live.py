@@ -3,12 +3,15 @@ a signed receipt that verifies offline."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -304,3 +307,89 @@ def test_oidc_tokens_work_beside_api_keys(
         assert r.headers["www-authenticate"] == "Bearer"
 
     assert "user-7f3a" not in server.log.read_text(), "the subject is never logged"
+
+
+def test_a_batch_has_one_status_one_webhook_and_one_zip(
+    server: Server, client: httpx.Client, h: dict[str, str], media_dir: Path, tmp_path: Path
+) -> None:
+    receiver = Receiver([])
+    spec = {"categories": {"face": {}}, "webhook": {"url": receiver.url}}
+    names = ["street.jpg", "city_crowd.jpg"]
+    try:
+        made = client.post(
+            "/v1/batches",
+            headers=h,
+            files=[("file", (n, (media_dir / n).read_bytes(), "image/jpeg")) for n in names]
+            + [("spec", (None, json.dumps(spec)))],
+        )
+        assert made.status_code == 202, made.text
+        batch = made.json()
+        assert made.headers["location"] == f"/v1/batches/{batch['id']}" and len(batch["jobs"]) == 2
+        status = batch
+        deadline = time.monotonic() + 240
+        while status["state"] != "finished" and time.monotonic() < deadline:
+            receiver.arrived.wait(0.5)
+            status = client.get(f"/v1/batches/{batch['id']}", headers=h).json()
+        assert status["state"] == "finished" and status["counts"] == {"succeeded": 2}
+        receiver.wait_posts(1)
+        receiver.arrived.wait(1.0)  # a second webhook would come at once; none may
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    assert len(receiver.posts) == 1, "one webhook for the whole batch, none per job"
+    sent, body = receiver.posts[0]
+    assert sent["veil-event"] == "batch.completed" and json.loads(body)["id"] == batch["id"]
+    assert json.loads(body)["counts"] == {"succeeded": 2}
+
+    archive = client.get(path(status["results_url"]), headers=h)
+    assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+        listed = json.loads(zipped.read("batch.json"))
+        assert [j["job"] for j in listed["jobs"]] == [j["id"] for j in status["jobs"]]
+        for entry, job in zip(listed["jobs"], status["jobs"], strict=True):
+            data = zipped.read(entry["file"])
+            assert entry["file"].startswith(("001-", "002-")) and entry["file"].endswith(".jpg")
+            assert hashlib.sha256(data).hexdigest() == job["output"]["sha256"] == entry["sha256"]
+        assert not any("street" in n or "city" in n for n in zipped.namelist()), "no uploaded file names"
+
+
+def test_a_batch_with_one_bad_file_is_refused_whole(
+    client: httpx.Client, h: dict[str, str], media_dir: Path
+) -> None:
+    before = len(client.get("/v1/jobs", headers=h, params={"limit": 100}).json()["data"])
+    refused = client.post(
+        "/v1/batches",
+        headers=h,
+        files=[
+            ("file", ("street.jpg", (media_dir / "street.jpg").read_bytes(), "image/jpeg")),
+            ("file", ("notes.jpg", b"this is not an image at all", "image/jpeg")),
+        ],
+    )
+    assert refused.status_code in (415, 422), refused.text
+    assert refused.json()["error"]["message"].startswith("file 2 of 2: ")
+    assert len(client.get("/v1/jobs", headers=h, params={"limit": 100}).json()["data"]) == before
+    assert client.get("/v1/batches/bat_nope", headers=h).status_code == 404
+
+
+def test_jobs_submit_takes_a_folder_as_one_batch(
+    server: Server, h: dict[str, str], media_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("street.jpg", "city_crowd.jpg"):
+        (folder / name).write_bytes((media_dir / name).read_bytes())
+    (folder / "README.txt").write_text("not media: skipped")
+    env = {**server.env, "VEIL_API_URL": server.url, "VEIL_API_KEY": h["Authorization"].split()[1]}
+    done = subprocess.run(
+        [*VEIL, "jobs", "submit", str(folder), "--spec", '{"categories":{"face":{}}}', "-o", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["counts"] == {"succeeded": 2}
+    outputs = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".jpg")
+    assert len(outputs) == 2 and outputs[0].startswith("001-") and outputs[1].startswith("002-")
+    assert "city_crowd.jpg -> " in done.stderr and "street.jpg -> " in done.stderr

@@ -16,7 +16,7 @@ from veil import __version__
 from veil.api.errors import install_error_handlers
 from veil.api.middleware import RequestContextMiddleware
 from veil.api.params import reject_unknown_query
-from veil.api.routes import account, audit, health, jobs, links, receipts, tracking, web
+from veil.api.routes import account, audit, batches, health, jobs, links, receipts, tracking, web
 from veil.api.schemas import JobCreate
 from veil.api.services import Services
 from veil.clock import Clock
@@ -114,7 +114,7 @@ def create_app(
         metrics=services.http_metrics,
         body_timeout_s=services.settings.body_timeout_s,
     )
-    for module in (jobs, tracking, receipts, links, account, audit, health, web):
+    for module in (jobs, tracking, batches, receipts, links, account, audit, health, web):
         app.include_router(module.router)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -31,7 +31,7 @@ from veil.jobs.tables import JobRow
 from veil.jobs.webhooks import validate_webhook_url
 from veil.spec import RedactionSpec
 
-__all__ = ["Submitted", "parse_spec", "submit_job"]
+__all__ = ["BatchSlot", "Submitted", "parse_spec", "submit_job"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,15 @@ class Submitted:
     job: JobRow
     created: bool
     """``False`` when an ``Idempotency-Key`` replay returned the job made the first time."""
+
+
+@dataclass(frozen=True)
+class BatchSlot:
+    """Where a job sits in a batch. Its jobs send no webhook of their own: the first one holds the batch's
+    webhook (sent once every job is finished)."""
+
+    batch_id: str
+    index: int
 
 
 def parse_spec(text: str | None) -> RedactionSpec:
@@ -92,6 +101,7 @@ def submit_job(
     upload: Upload,
     idempotency_key: str | None,
     request_id: str,
+    batch: BatchSlot | None = None,
 ) -> Submitted:
     from veil.media import media_summary, probe
 
@@ -143,6 +153,11 @@ def submit_job(
         canonical = json.dumps(headers, sort_keys=True).encode()
         headers_mac = hmac.new(services.server_secret, canonical, hashlib.sha256).hexdigest()
         stored["webhook"]["headers"] = None  # the values live sealed in their own column only
+    batch_webhook_url = None
+    if batch is not None and spec.webhook is not None:
+        stored["webhook"] = None  # the batch sends one webhook, from its first job's row
+        batch_webhook_url = str(spec.webhook.url) if batch.index == 0 else None
+        sealed = sealed if batch.index == 0 else None
     input_sha256 = upload.sha256 if source is None else source.input_sha256
     fingerprint = _fingerprint(stored, headers_mac, input_sha256)
     if idempotency_key is not None:
@@ -182,6 +197,9 @@ def submit_job(
                 api_key_id=key_id,
                 spec=stored,
                 webhook_headers=sealed,
+                batch_id=None if batch is None else batch.batch_id,
+                batch_index=None if batch is None else batch.index,
+                batch_webhook_url=batch_webhook_url,
                 mode=spec.mode,
                 kind=kind,
                 media=media,

@@ -67,8 +67,12 @@ class _Part:
 
 
 class _Reader:
-    def __init__(self, *, scratch_dir: Path, max_bytes: int) -> None:
+    def __init__(self, *, scratch_dir: Path, max_bytes: int, max_files: int = 1) -> None:
         self.upload = Upload()
+        self.earlier: list[Upload] = []
+        """Files before the current one (batches send several)."""
+        self.spec_text: str | None = None
+        self._max_files = max_files
         self._scratch_dir = scratch_dir
         self._max_bytes = max_bytes
         self._part = _Part()
@@ -108,7 +112,15 @@ class _Reader:
             return
         if name == "file":
             if self.upload.path is not None:
-                raise BadRequest("send one `file` per job")
+                if len(self.earlier) + 1 >= self._max_files:
+                    raise BadRequest(
+                        "send one `file` per job (POST /v1/batches takes several)"
+                        if self._max_files == 1
+                        else f"send at most {self._max_files} files per batch"
+                    )
+                self.earlier.append(self.upload)
+                self.upload = Upload()
+                self._hash = hashlib.sha256()
             filename = options.get(b"filename", b"").decode("utf-8", "replace")
             suffix = os.path.splitext(filename)[1].lower()
             self.upload.suffix = suffix if suffix in MEDIA_SUFFIXES else ""
@@ -116,7 +128,7 @@ class _Reader:
             fd, path = tempfile.mkstemp(prefix="upload-", suffix=self.upload.suffix, dir=self._scratch_dir)
             self._fh = fd
             self.upload.path = Path(path)
-        elif self.upload.spec_text is not None:
+        elif self.spec_text is not None:
             raise BadRequest("send one `spec` per job")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -142,7 +154,7 @@ class _Reader:
             self.upload.sha256 = self._hash.hexdigest()
         elif self._part.name == "spec":
             try:
-                self.upload.spec_text = self._part.data.decode("utf-8")
+                self.spec_text = self._part.data.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise BadRequest("the `spec` field must be UTF-8 JSON") from exc
 
@@ -154,19 +166,41 @@ class _Reader:
             os.close(self._fh)
             self._fh = None
 
+    def all_files(self) -> list[Upload]:
+        files = [*self.earlier, self.upload] if self.upload.path is not None else list(self.earlier)
+        for upload in files:
+            upload.spec_text = self.spec_text
+        return files
+
+    def discard(self) -> None:
+        for upload in [*self.earlier, self.upload]:
+            upload.discard()
+
 
 async def receive_upload(request: Request, *, scratch_dir: Path, max_bytes: int) -> Upload:
     """Read the multipart body of ``request``; raise ``UnsupportedContentType``, ``BadRequest`` or
     ``UploadTooLarge``. On success the caller owns ``Upload.path``."""
+    uploads, spec_text = await receive_uploads(
+        request, scratch_dir=scratch_dir, max_bytes=max_bytes, max_files=1
+    )
+    return uploads[0] if uploads else Upload(spec_text=spec_text)
+
+
+async def receive_uploads(
+    request: Request, *, scratch_dir: Path, max_bytes: int, max_files: int
+) -> tuple[list[Upload], str | None]:
+    """Several ``file`` parts (each up to ``max_bytes``) and one ``spec``: the files in the order sent,
+    and the spec text. The caller owns every ``Upload.path``."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise UnsupportedContentType("send the job as multipart/form-data with fields `file` and `spec`")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes + MAX_FIELD_BYTES + 65536:
-        raise UploadTooLarge(f"upload exceeds the limit of {max_bytes // (1 << 20)} MB")
+    limit = max_bytes * max_files + MAX_FIELD_BYTES + 65536 * max_files
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise UploadTooLarge(f"upload exceeds the limit of {max_bytes // (1 << 20)} MB per file")
 
-    reader = _Reader(scratch_dir=scratch_dir, max_bytes=max_bytes)
+    reader = _Reader(scratch_dir=scratch_dir, max_bytes=max_bytes, max_files=max_files)
     callbacks = {
         name: getattr(reader, name)
         for name in (
@@ -190,7 +224,7 @@ async def receive_upload(request: Request, *, scratch_dir: Path, max_bytes: int)
             raise BadRequest("the multipart body ended early")
     except BaseException as exc:
         reader.close_file()
-        reader.upload.discard()
+        reader.discard()
         if isinstance(exc, FormParserError):  # a malformed body, or a boundary the parser refuses
             raise BadRequest("malformed multipart body") from exc
         if isinstance(exc, ClientDisconnect):
@@ -203,11 +237,11 @@ async def receive_upload(request: Request, *, scratch_dir: Path, max_bytes: int)
         raise
     reader.close_file()
     if reader.unknown_fields:
-        reader.upload.discard()
+        reader.discard()
         raise UnknownParameter(
             describe_unknown(reader.unknown_fields, what="form field", accepted=list(_FIELDS))
         )
-    return reader.upload
+    return reader.all_files(), reader.spec_text
 
 
 def _request_id(request: Request) -> str:

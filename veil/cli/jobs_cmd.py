@@ -102,9 +102,67 @@ def _finish(job: Job, output: Path | None, client: Client) -> None:
         typer.echo(f"{job.id} -> {output}", err=True)
 
 
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given, and the media files directly inside any folder, in name order."""
+    from veil.jobs.blobs import MEDIA_SUFFIXES
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                p for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def _submit_batch(
+    files: list[Path],
+    spec_dict: dict[str, Any] | None,
+    client: Client,
+    *,
+    wait: bool,
+    timeout: float,
+    output: Path | None,
+) -> None:
+    """Several files: one batch; with -o DIR, its ZIP is unpacked there."""
+    import zipfile
+
+    batch = _run(lambda: client.submit_batch(files, spec_dict))
+    if not (wait or output is not None):
+        typer.echo(json.dumps(batch, indent=2))
+        return
+    batch = _run(lambda: client.wait_batch(batch["id"], timeout=timeout))
+    typer.echo(json.dumps({k: batch[k] for k in ("id", "state", "counts")}))
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        archive = _run(lambda: client.download_batch(batch["id"], output / f"{batch['id']}.zip"))
+        with zipfile.ZipFile(archive) as zipped:
+            names = {
+                name.split("-", 1)[1].rsplit(".", 1)[0]: name for name in zipped.namelist() if "-" in name
+            }
+            for source, job in zip(files, batch["jobs"], strict=True):
+                name = names.get(job["id"])
+                if name is not None:
+                    zipped.extract(name, output)
+                    typer.echo(f"{source} -> {output / name}", err=True)
+        archive.unlink()
+    failed = [j for j in batch["jobs"] if j["state"] != "succeeded"]
+    if failed:
+        _fail(f"{len(failed)} of {len(batch['jobs'])} jobs did not succeed")
+
+
 @jobs_app.command("submit")
 def submit(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Image or video.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True,
+            readable=True,
+            help="Images or videos, or folders of them. Several files are sent as one batch.",
+        ),
+    ],
     spec: Annotated[
         str | None,
         typer.Option("--spec", help="Redaction spec as JSON, or @file.json. Default: server default."),
@@ -115,7 +173,11 @@ def submit(
     ] = 600.0,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", dir_okay=False, help="Download the result here (implies --wait)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Download the result to this file (implies --wait); for several files, into this folder.",
+        ),
     ] = None,
     idempotency_key: Annotated[
         str | None,
@@ -124,8 +186,18 @@ def submit(
     url: UrlOpt = None,
     key: KeyOpt = None,
 ) -> None:
-    """Upload FILE as a new job and print the job object."""
+    """Upload FILE as a new job and print the job object; several files or a folder go as one batch."""
     spec_dict = _load_spec(spec)
+    inputs = _expand(files)
+    if not inputs:
+        _fail("no media files to submit")
+    if len(inputs) > 1 or any(path.is_dir() for path in files):
+        if idempotency_key is not None:
+            _fail("--idempotency-key applies to single jobs, not batches")
+        with _client(url, key) as client:
+            _submit_batch(inputs, spec_dict, client, wait=wait, timeout=timeout, output=output)
+        return
+    file = inputs[0]
     with _client(url, key) as client:
         if not (wait or output is not None):
             _print_job(_run(lambda: client.submit(file, spec_dict, idempotency_key=idempotency_key)))

@@ -30,7 +30,7 @@ from veil.auth.secrets import open_headers, webhook_secret
 from veil.errors import JobError
 from veil.jobs import store
 from veil.jobs.db import Database
-from veil.jobs.schemas import job_public
+from veil.jobs.schemas import batch_public, job_public
 from veil.jobs.webhooks import DeliveryAttempt, attempt_once
 from veil.settings import Settings
 
@@ -150,9 +150,16 @@ class WebhookNotifier:
             row = store.claim_webhook(session=session, job_id=job_id, now=now, lease=LEASE)
             if row is None:
                 return None
-            url = str((row.spec.get("webhook") or {}).get("url") or "")
-            body = job_public(row, base_url=(self._settings.public_url or "").rstrip("/")).model_dump_json()
-            event = f"job.{row.state.value}"
+            base = (self._settings.public_url or "").rstrip("/")
+            if row.batch_webhook_url is not None and row.batch_id is not None:
+                url = row.batch_webhook_url
+                members = store.batch_jobs(session=session, batch_id=row.batch_id)
+                body = batch_public(row.batch_id, members, base_url=base).model_dump_json()
+                event = "batch.completed"
+            else:
+                url = str((row.spec.get("webhook") or {}).get("url") or "")
+                body = job_public(row, base_url=base).model_dump_json()
+                event = f"job.{row.state.value}"
             key_id = row.api_key_id or ""
             sealed, attempts = row.webhook_headers, row.webhook_attempts + 1
             delivery_id = row.webhook_delivery_id or job_id

@@ -9,6 +9,7 @@ of a job is shown (sizes, hashes, counts, timings, never file names or detection
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -29,6 +30,8 @@ from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow, WebhookDeliveryRow
 
 __all__ = [
+    "BatchPublic",
+    "batch_public",
     "SCOPES",
     "ApiKeyCreated",
     "ApiKeyPublic",
@@ -126,6 +129,20 @@ class JobPublic(_Public):
     expired: bool = Field(False, description="Retention already deleted the input and output.")
 
 
+class BatchPublic(_Public):
+    """A batch: jobs submitted together with one spec, one status and one webhook when all are finished."""
+
+    id: str = Field(description="Batch id.", max_length=40)
+    object: Literal["batch"] = Field("batch", description="Always `batch`.")
+    state: Literal["running", "finished"] = Field(
+        description="`finished` once every job is succeeded, failed or canceled."
+    )
+    counts: dict[str, int] = Field(description="Jobs per state.")
+    created_at: datetime = Field(description="When the batch was accepted (UTC).")
+    jobs: list[JobPublic] = Field(description="The batch's jobs, in the order the files were sent.")
+    results_url: str = Field(description="A ZIP of every succeeded job's result (as far as there are any).")
+
+
 class JobsPublic(_Public):
     object: Literal["list"] = Field("list", description="Always `list`.")
     data: list[JobPublic] = Field(description="Jobs, newest first.")
@@ -212,4 +229,20 @@ def delivery_public(row: WebhookDeliveryRow) -> WebhookDeliveryPublic:
         delivered=row.delivered,
         at=row.at,
         duration_ms=max(row.duration_ms, 0.0),
+    )
+
+
+def batch_public(batch_id: str, rows: Sequence[JobRow], *, base_url: str = "") -> BatchPublic:
+    """The public view of a batch from its job rows (in batch order)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[JobState(row.state).value] = counts.get(JobState(row.state).value, 0) + 1
+    finished = all(JobState(row.state).terminal for row in rows)
+    return BatchPublic(
+        id=batch_id,
+        state="finished" if finished else "running",
+        counts=counts,
+        created_at=min(row.created_at for row in rows),
+        jobs=[job_public(row, base_url=base_url) for row in rows],
+        results_url=f"{base_url}/v1/batches/{batch_id}/results.zip",
     )

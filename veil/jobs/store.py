@@ -68,7 +68,10 @@ __all__ = [
     "next_fair_job_id",
     "next_queued_job_ids",
     "pending_webhook_job_ids",
+    "batch_jobs",
     "claim_webhook",
+    "complete_batch",
+    "pending_batch_webhook",
     "due_webhook_job_ids",
     "next_webhook_due",
     "redeliver_webhook",
@@ -129,6 +132,9 @@ def create_job(
     now: datetime,
     retention: timedelta,
     webhook_headers: str | None = None,
+    batch_id: str | None = None,
+    batch_index: int | None = None,
+    batch_webhook_url: str | None = None,
 ) -> JobRow:
     row = JobRow(
         id=job_id,
@@ -154,6 +160,9 @@ def create_job(
         request_fingerprint=request_fingerprint,
         webhook_status=None,
         webhook_headers=webhook_headers,
+        batch_id=batch_id,
+        batch_index=batch_index,
+        batch_webhook_url=batch_webhook_url,
     )
     session.add(row)
     session.flush()
@@ -387,7 +396,55 @@ def finish_job(
     if row is not None and row.spec.get("webhook"):
         _start_delivery(row, now)
         session.flush()
+    if row is not None and row.batch_id is not None:
+        complete_batch(session=session, batch_id=row.batch_id, now=now)
     return row
+
+
+def batch_jobs(*, session: Session, batch_id: str, tenant_id: str | None = None) -> list[JobRow]:
+    """The jobs of a batch in submission order (empty: no such batch for this tenant)."""
+    query = select(JobRow).where(JobRow.batch_id == batch_id, JobRow.deleted_at.is_(None))
+    if tenant_id is not None:
+        query = query.where(JobRow.tenant_id == tenant_id)
+    return list(session.scalars(query.order_by(JobRow.batch_index)))
+
+
+def pending_batch_webhook(*, session: Session, batch_id: str) -> str | None:
+    """The id of the job holding the batch's webhook, when that webhook is due or retrying."""
+    query = select(JobRow.id).where(
+        JobRow.batch_id == batch_id, JobRow.batch_webhook_url.is_not(None), JobRow.webhook_status == "pending"
+    )
+    return session.scalar(query)
+
+
+def complete_batch(*, session: Session, batch_id: str, now: datetime) -> str | None:
+    """Once every job of the batch is finished, make its one webhook due, exactly once: the conditional
+    UPDATE on the first job (the one holding the batch webhook) lets only the first caller through.
+    Returns that job's id when this call made the webhook due."""
+    open_jobs = session.scalar(
+        select(func.count())
+        .select_from(JobRow)
+        .where(JobRow.batch_id == batch_id, JobRow.state.not_in(list(TERMINAL_STATES)))
+    )
+    if open_jobs:
+        return None
+    statement = (
+        update(JobRow)
+        .where(
+            JobRow.batch_id == batch_id,
+            JobRow.batch_webhook_url.is_not(None),
+            JobRow.webhook_status.is_(None),
+        )
+        .values(
+            webhook_status="pending",
+            webhook_next_at=now,
+            webhook_attempts=0,
+            webhook_delivery_id=str(uuid.uuid4()),
+        )
+        .returning(JobRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).scalar_one_or_none()
 
 
 def _start_delivery(row: JobRow, now: datetime) -> None:

@@ -96,6 +96,12 @@ class JobRow(Base):
     """``Veil-Delivery`` of the current delivery, the same for all its attempts."""
     webhook_headers: Mapped[str | None] = mapped_column(Text)
     """The webhook's custom headers, sealed (``veil.jobs.secrets.seal``); never logged or returned."""
+    batch_id: Mapped[str | None] = mapped_column(String(40))
+    """The batch this job was submitted in (``POST /v1/batches``), if any."""
+    batch_index: Mapped[int | None] = mapped_column(Integer)
+    """Its place in the batch, from 0."""
+    batch_webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    """On the batch's first job only: where the one batch webhook goes once every job is finished."""
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
@@ -103,6 +109,7 @@ class JobRow(Base):
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_expires", "expires_at"),
         Index("ix_jobs_webhook_due", "webhook_status", "webhook_next_at"),
+        Index("ix_jobs_batch", "batch_id", "batch_index"),
     )
 
 

@@ -382,6 +382,11 @@ def _conclude(
         ctx.events.notify(row.id)
     if ctx.notifier is not None and done.webhook_status == "pending":
         ctx.notifier.dispatch(row.id)
+    if ctx.notifier is not None and done.batch_id is not None:
+        with ctx.db.begin() as session:
+            holder = store.pending_batch_webhook(session=session, batch_id=done.batch_id)
+        if holder is not None:
+            ctx.notifier.dispatch(holder)  # the last job of the batch finished: its one webhook
     return finish.state
 
 
