@@ -44,7 +44,7 @@ from veil.detect import Detector
 from veil.detect.runtime import RuntimeOptions
 from veil.detections import Detections
 from veil.media import iter_frames, probe, read_image
-from veil.pipeline import Engine, analyse_video
+from veil.pipeline import Engine, Plan, analyse
 from veil.settings import Settings
 from veil.spec import RedactionSpec
 from veil.track import tracks_at_frames
@@ -120,7 +120,7 @@ def main() -> None:
             info = probe(clip)
             reference = _reference(engine, clip, categories)
             before = engine.taken
-            tracks, frame_count = analyse_video(engine, spec, [clip], info=info)
+            tracks, frame_count = analyse(engine, Plan.build(spec, engine=engine), [clip], info=info)
             detections += engine.taken - before
             per_frame = tracks_at_frames(tracks, frame_count)
             class_ids = {c: i for i, c in enumerate(categories)}

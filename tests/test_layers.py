@@ -35,6 +35,12 @@ LAYERS: tuple[frozenset[str], ...] = (
 SIBLINGS_APART = frozenset({"veil.detect", "veil.track", "veil.redact"})
 """Engine packages that share a layer but not code: what they share lives at the bottom."""
 
+THROUGH_PIPELINE = {"veil.jobs": ("veil.media", "veil.track", "veil.detect", "veil.redact")}
+"""Packages that reach the engine only through ``veil.pipeline`` (its stages), never around it."""
+
+TABLES_ONLY = frozenset({"veil.media.formats"})
+"""Pure data any layer may read: suffix, container and MIME tables."""
+
 
 def _unit(module: str) -> str:
     """The layer unit a module belongs to: its top-level package, or the bottom-level module itself."""
@@ -92,6 +98,8 @@ def _violations() -> list[str]:
                 bad.append(f"{where} (upward: {unit} sits below {target})")
             elif unit in SIBLINGS_APART and target in SIBLINGS_APART:
                 bad.append(f"{where} ({unit} and {target} share a layer but not code)")
+            elif target in THROUGH_PIPELINE.get(unit, ()) and imported not in TABLES_ONLY:
+                bad.append(f"{where} ({unit} reaches the engine only through veil.pipeline)")
     return bad
 
 
@@ -105,30 +113,35 @@ def test_every_package_and_bottom_module_has_a_layer() -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "expected"),
+    ("package", "source", "expected"),
     [
-        ("from veil.pipeline import run\n", "upward: veil.media sits below veil.pipeline"),
-        ("import veil.detect.runtime\n", "upward: veil.media sits below veil.detect"),
-        ("def f():\n    from veil.jobs.store import x\n", "upward: veil.media sits below veil.jobs"),
-        ("from veil.errors import MediaError\n", None),
-        ("from . import probe\n", None),
+        ("media", "from veil.pipeline import run\n", "upward: veil.media sits below veil.pipeline"),
+        ("media", "import veil.detect.runtime\n", "upward: veil.media sits below veil.detect"),
+        ("media", "def f():\n    from veil.jobs.store import x\n", "upward: veil.media sits below veil.jobs"),
+        ("media", "from veil.errors import MediaError\n", None),
+        ("media", "from . import probe\n", None),
+        ("track", "from veil.detect import Detections\n", "share a layer but not code"),
+        ("jobs", "from veil.media.segments import split_at_keyframes\n", "only through veil.pipeline"),
+        ("jobs", "if TYPE_CHECKING:\n    from veil.track import Track\n", "only through veil.pipeline"),
+        ("jobs", "from veil.media.formats import content_type_for\n", None),
+        ("jobs", "from veil.pipeline import Plan\n", None),
     ],
 )
-def test_the_walk_sees_upward_imports_anywhere_in_a_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, expected: str | None
+def test_the_walk_sees_wrong_imports_anywhere_in_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package: str, source: str, expected: str | None
 ) -> None:
-    """The checker itself: a planted import in media is reported (or not) as a reader would judge it."""
+    """The checker itself: a planted import is reported (or not) as a reader would judge it."""
     fake = tmp_path / "veil"
-    (fake / "media").mkdir(parents=True)
+    (fake / package).mkdir(parents=True)
     (fake / "__init__.py").write_text("")
-    (fake / "media" / "__init__.py").write_text("")
-    (fake / "media" / "planted.py").write_text(source)
+    (fake / package / "__init__.py").write_text("")
+    (fake / package / "planted.py").write_text(source)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     found = _violations()
     if expected is None:
         assert found == []
     else:
-        assert len(found) == 1 and "veil/media/planted.py" in found[0] and expected in found[0]
+        assert len(found) == 1 and f"veil/{package}/planted.py" in found[0] and expected in found[0]
 
 
 @pytest.mark.parametrize("package", ["veil.track", "veil.redact", "veil.media", "veil.settings", "veil.spec"])
@@ -137,3 +150,4 @@ def test_engine_layers_do_not_load_the_model_runtime(package: str) -> None:
     code = f"import sys, {package}; print(sorted(m for m in ('onnxruntime', 'onnx') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+

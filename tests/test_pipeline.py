@@ -273,17 +273,18 @@ def test_tracked_region_boxes_are_interpolated_linearly() -> None:
 
 def test_exclusion_zones_apply_only_during_their_time_span() -> None:
     from veil.detections import Detections
-    from veil.pipeline import _outside_zones
+    from veil.pipeline import Plan
+    from veil.pipeline.rendering import _outside_zones
 
     dets = Detections(
         xyxy=np.array([[10, 10, 20, 20], [100, 100, 110, 110]], np.float32),
         confidence=np.ones(2, np.float32),
         class_id=np.zeros(2, np.int64),
     )
-    spec = RedactionSpec(exclusion_zones=[{"box": (0, 0, 50, 50), "start": 1.0, "end": 2.0}])
-    assert len(_outside_zones(dets, spec, 0.5)) == 2
-    assert _outside_zones(dets, spec, 1.5).xyxy.tolist() == [[100, 100, 110, 110]]
-    assert len(_outside_zones(dets, spec, 2.5)) == 2
+    plan = Plan.build(RedactionSpec(exclusion_zones=[{"box": (0, 0, 50, 50), "start": 1.0, "end": 2.0}]))
+    assert len(_outside_zones(dets, plan, 0.5)) == 2
+    assert _outside_zones(dets, plan, 1.5).xyxy.tolist() == [[100, 100, 110, 110]]
+    assert len(_outside_zones(dets, plan, 2.5)) == 2
 
 
 def test_track_styles_mask_one_track_its_own_way(engine: Engine, media_dir: Path, tmp_path: Path) -> None:

@@ -19,8 +19,9 @@ from veil.jobs import blobs, store
 from veil.jobs.db import Database, create_db_engine
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
-from veil.media import MediaInfo
+from veil.media import MediaInfo, probe
 from veil.report import MediaSummary, Report, TrackFrame, TrackReport
+from veil.settings import Settings
 from veil.spec import RedactionSpec
 from veil.storage import Storage
 
@@ -99,6 +100,9 @@ class GateRunner:
 
     def output_suffix(self, spec: RedactionSpec, info: MediaInfo) -> str:
         return ".jpg" if info.kind == "image" else ".mp4"
+
+    def probe(self, path: Path, *, settings: Settings) -> MediaInfo:
+        return probe(path, **settings.probe_limits())
 
     def run(
         self,

@@ -2,7 +2,7 @@
 
 Each clip ``NAME.mp4`` (any video suffix) is scored against ``NAME.gt.txt`` beside
 it (MOTChallenge, see ``veil.evaluate.video``). The analysis is the pipeline's
-own (``analyse_video``: detection schedule, tracking, gap filling, padding,
+own (``veil.pipeline.analyse``: detection schedule, tracking, gap filling, padding,
 smoothing); each frame's boxes are then turned into the pixels the spec's
 redactors hide (mask_scale growth, ellipse or rectangle, feathering), and those
 are scored. Only the labels of enabled categories are scored.
@@ -20,7 +20,7 @@ import numpy as np
 from veil.errors import SpecError
 from veil.evaluate.video import ClipScorer, ScoreRule, VideoScore, load_mot_labels
 from veil.media import probe
-from veil.pipeline import Engine, analyse_video
+from veil.pipeline import Engine, Plan, analyse
 from veil.redact import build_redactor
 from veil.redact.coverage import hidden_mask
 from veil.spec import RedactionSpec
@@ -120,7 +120,7 @@ def evaluate_clips(
             raise SpecError(f"{clip.video.name} is not a video")
         resolution_wh = (info.width, info.height)
         started = time.perf_counter()
-        tracks, frame_count = analyse_video(engine, spec, [clip.video], info=info)
+        tracks, frame_count = analyse(engine, Plan.build(spec, engine=engine), [clip.video], info=info)
         result.seconds += time.perf_counter() - started
         scorer = ClipScorer(labels, resolution_wh=resolution_wh, rule=rule)
         for index, dets in enumerate(tracks_at_frames(tracks, frame_count)):

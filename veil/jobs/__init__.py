@@ -1,8 +1,11 @@
-"""Jobs: the state machine, the job store (SQLAlchemy + Alembic), queues, workers, retention, webhooks.
+"""Jobs: the state machine, the job lifecycle, the job store (SQLAlchemy + Alembic), queues, workers,
+split jobs, retention, webhooks.
 
-Layering: ``jobs`` sits above ``pipeline`` and below ``api`` and ``cli``. The API
-writes job rows and enqueues ids; a worker (in-process thread or Celery task)
-calls ``execute_job``; both meet only in the job table and the blob storage.
+Layering: ``jobs`` sits above ``pipeline`` and below ``api`` and ``cli``, beside ``auth`` (keys,
+audit, rate limits) and ``storage``; it reaches media, detection and tracking only through the
+pipeline's stages. The API writes job rows and enqueues ids; a worker (in-process thread or Celery
+task) calls ``execute_job``, or runs a split job's steps; both follow ``veil.jobs.lifecycle`` and meet
+the API only in the job table and the blob storage.
 """
 
 from veil.jobs.db import Database, create_db_engine, database_url, upgrade_database

@@ -41,7 +41,6 @@ from celery import Celery, chord
 from celery.exceptions import Retry
 from kombu.entity import Exchange, Queue
 
-from veil.errors import VeilError
 from veil.jobs import store
 from veil.jobs.states import JobState
 from veil.jobs.worker import WorkerContext, execute_job
@@ -322,45 +321,42 @@ def _register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
             countdown = _backoff(self.request.retries)
             raise self.retry(exc=exc, countdown=countdown, max_retries=_STEP_RETRIES) from exc
 
-    def piece_task(name: str, step: str) -> None:
-        @_task(app, name=name, bind=True, max_retries=_STEP_RETRIES)
-        def piece(self: Task[Any, Any], job_id: str, attempt: int, index: int) -> None:
-            jobs = runtime.segmented()
-            try:
-                getattr(jobs, step)(job_id, attempt, index)
-            except Exception as exc:
-                if self.request.retries >= _STEP_RETRIES:
-                    log.error("segment step gave up", extra={"job_id": job_id, "step": step}, exc_info=True)
-                    _fail(jobs, job_id, attempt, exc)
-                    return
-                log.warning("segment step failed; retrying", extra={"job_id": job_id, "step": step})
-                raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    def step_task(name: str, step: str, *, join: bool) -> None:
+        """A task that runs one step of split jobs: a piece (``job_id, attempt, index``) or a join step
+        (``job_id, attempt``), which also waits, up to ``_JOIN_RETRIES`` times, for pieces on their way.
+        Other failures are retried ``_STEP_RETRIES`` times, then fail the job."""
 
-    def join_task(name: str, step: str) -> None:
-        @_task(app, name=name, bind=True, ignore_result=True, max_retries=_JOIN_RETRIES)
-        def join(self: Task[Any, Any], job_id: str, attempt: int) -> None:
+        @_task(
+            app,
+            name=name,
+            bind=True,
+            ignore_result=join,
+            max_retries=_JOIN_RETRIES if join else _STEP_RETRIES,
+        )
+        def run_step(self: Task[Any, Any], job_id: str, attempt: int, *index: int) -> None:
             from veil.jobs.segmented import Incomplete
 
             jobs = runtime.segmented()
+            retries = self.request.retries
             try:
-                getattr(jobs, step)(job_id, attempt)
+                getattr(jobs, step)(job_id, attempt, *index)
             except Incomplete as exc:
-                if self.request.retries >= _JOIN_RETRIES:
+                if retries >= _JOIN_RETRIES:
                     _fail(jobs, job_id, attempt, exc)
                     return
-                raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+                raise self.retry(exc=exc, countdown=_backoff(retries)) from exc
             except Exception as exc:
-                if self.request.retries >= _STEP_RETRIES:
+                if retries >= _STEP_RETRIES:
                     log.error("segment step gave up", extra={"job_id": job_id, "step": step}, exc_info=True)
                     _fail(jobs, job_id, attempt, exc)
                     return
                 log.warning("segment step failed; retrying", extra={"job_id": job_id, "step": step})
-                raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+                raise self.retry(exc=exc, countdown=_backoff(retries)) from exc
 
-    piece_task(TASK_ANALYSE, "analyse")
-    piece_task(TASK_RENDER, "render")
-    join_task(TASK_STITCH, "stitch")
-    join_task(TASK_FINISH, "finish")
+    step_task(TASK_ANALYSE, "analyse", join=False)
+    step_task(TASK_RENDER, "render", join=False)
+    step_task(TASK_STITCH, "stitch", join=True)
+    step_task(TASK_FINISH, "finish", join=True)
 
     @_task(app, name=TASK_WEBHOOK, bind=True, ignore_result=True, max_retries=_STEP_RETRIES)
     def webhook(self: Task[Any, Any], job_id: str) -> str | None:
@@ -379,11 +375,9 @@ def _register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
 
 
 def _fail(jobs: SegmentedJobs, job_id: str, attempt: int, exc: BaseException) -> None:
-    if isinstance(exc, VeilError):
-        code, message = exc.code, exc.message
-    else:
-        code, message = "internal_error", "internal error while processing"
+    from veil.jobs.lifecycle import failure
+
     try:
-        jobs.fail(job_id, attempt, code=code, message=message)
+        jobs.fail(job_id, attempt, failure(exc))
     except Exception:  # nothing more to do here; the job stays running until its claim goes stale
         log.error("could not record the failure", extra={"job_id": job_id}, exc_info=True)

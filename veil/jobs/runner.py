@@ -17,8 +17,7 @@ from veil.settings import Settings
 from veil.spec import DEFAULT_CATEGORIES, RedactionSpec
 
 if TYPE_CHECKING:  # the engine pulls in onnxruntime and PyAV: load them only when a job runs
-    from veil.media import MediaInfo
-    from veil.pipeline import Engine
+    from veil.pipeline import Engine, MediaInfo
 
 __all__ = ["JobRunner", "PipelineRunner"]
 
@@ -30,6 +29,10 @@ class JobRunner(Protocol):
 
     def output_suffix(self, spec: RedactionSpec, info: MediaInfo) -> str:
         """The suffix of the file ``run`` writes; ``SpecError`` when the spec does not fit the input."""
+        ...
+
+    def probe(self, path: Path, *, settings: Settings) -> MediaInfo:
+        """What the input is, checked against the admission limits (``MediaError`` subclasses)."""
         ...
 
     def run(
@@ -75,7 +78,7 @@ class PipelineRunner:
                 engine.model_info(category)
 
     def available_categories(self) -> list[str]:
-        from veil.detect import available_categories
+        from veil.pipeline import available_categories
 
         return list(available_categories())
 
@@ -83,6 +86,11 @@ class PipelineRunner:
         from veil.pipeline import output_suffix
 
         return output_suffix(spec, info)
+
+    def probe(self, path: Path, *, settings: Settings) -> MediaInfo:
+        from veil.pipeline import probe
+
+        return probe(path, **settings.probe_limits())
 
     def run(
         self,

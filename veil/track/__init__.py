@@ -1,7 +1,8 @@
 """Follow detections over frames, then finish the tracks offline: bridge gaps,
-pad before and after, smooth (boxes only ever grow), and stitch segment tracks."""
+pad before and after, smooth (boxes only ever grow), stitch segment tracks, and serialise tracks."""
 
 from veil.track.sampling import DetectionSchedule
+from veil.track.serialise import tracks_from_npz, tracks_to_npz
 from veil.track.stitch import stitch_segment_tracks
 from veil.track.tracker import IoUTracker, TrackerConfig
 from veil.track.tracks import Track, finalize_tracks, track_from_frames, tracks_at_frames
@@ -14,5 +15,7 @@ __all__ = [
     "finalize_tracks",
     "stitch_segment_tracks",
     "track_from_frames",
+    "tracks_from_npz",
+    "tracks_to_npz",
     "tracks_at_frames",
 ]

@@ -1,0 +1,139 @@
+"""The analyse stage: detect every category in a frame, then follow the detections into tracks.
+
+Video is analysed in one decoding pass. Tracks are finalized offline afterwards, because padding a
+track *before* it first appears needs to know the future.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from veil.detect.face_overlap import drop_boxes_over_faces
+from veil.detections import Detections
+from veil.errors import JobCanceled
+from veil.frames import RGBFrame
+from veil.media import MediaInfo, iter_frames
+from veil.pipeline.engine import Engine
+from veil.pipeline.plan import WEAK_FACTOR, Plan
+from veil.track import (
+    DetectionSchedule,
+    IoUTracker,
+    Track,
+    TrackerConfig,
+    finalize_tracks,
+    stitch_segment_tracks,
+)
+
+__all__ = ["STITCH_IOU", "Progress", "Cancel", "analyse", "analyse_image", "detect_frame", "stitch"]
+
+Progress = Callable[[float], None]
+Cancel = Callable[[], bool]
+
+STITCH_IOU = 0.3
+"""Mean IoU on the shared frames above which two segment tracks are one face (see ``veil.track.stitch``)."""
+
+
+def detect_frame(engine: Engine, plan: Plan, rgb: RGBFrame, *, mode: str) -> tuple[Detections, Detections]:
+    """Run every category's detector; split into boxes to mask and weak candidates.
+
+    One after the other: each detector already uses every core (running face and plate side
+    by side measured no faster, 254 vs 255 ms on a 1080p still)."""
+    strong: list[Detections] = []
+    weak: list[Detections] = []
+    scale = plan.spec.detection.detect_scale
+    for class_id, category in enumerate(plan.categories):
+        threshold = plan.video_thresholds[class_id] if mode == "video" else plan.thresholds[class_id]
+        overrides = plan.overrides[class_id]
+        if mode == "video" and threshold is not None:
+            low = max(threshold * WEAK_FACTOR, 0.01)
+            with engine.detector(
+                category, threshold=low, mode=mode, detect_scale=scale, overrides=overrides
+            ) as det:
+                found = det.detect(rgb).with_class_id(class_id)
+            is_strong = found.confidence >= threshold
+            strong.append(found[is_strong])
+            weak.append(found[~is_strong])
+        else:
+            with engine.detector(
+                category, threshold=threshold, mode=mode, detect_scale=scale, overrides=overrides
+            ) as det:
+                strong.append(det.detect(rgb).with_class_id(class_id))
+    masked = Detections.merge(strong)  # plate and code boxes over a masked face are dropped
+    kept = drop_boxes_over_faces(masked, plan.categories, faces=masked)
+    return kept, drop_boxes_over_faces(Detections.merge(weak), plan.categories, faces=masked)
+
+
+def analyse_image(engine: Engine, plan: Plan, rgb: RGBFrame) -> list[Track]:
+    """One single-frame track per box found in a still, numbered left to right within each category."""
+    found, _ = detect_frame(engine, plan, rgb, mode=plan.image_mode)
+    found = found[np.lexsort((found.xyxy[:, 0], found.class_id))]
+    return [
+        Track(
+            track_id=i + 1,
+            class_id=int(found.class_id[i]),
+            frames=np.zeros(1, dtype=np.int64),
+            xyxy=found.xyxy[i : i + 1],
+            score=found.confidence[i : i + 1],
+            outline=None if found.outline is None else found.outline[i : i + 1],
+            label=None if found.label is None or found.label[i] < 0 else int(found.label[i]),
+        )
+        for i in range(len(found))
+    ]
+
+
+def analyse(
+    engine: Engine,
+    plan: Plan,
+    sources: Sequence[Path],
+    *,
+    info: MediaInfo,
+    frame_limit: int | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> tuple[list[Track], int]:
+    """Detect and track over ``sources`` decoded back to back as one stream (a whole file; or a segment
+    and the start of the next one, for overlap), stopping after ``frame_limit`` frames.
+
+    Returns finalized tracks numbered from the first frame of ``sources[0]``, and the frame count seen.
+    """
+    report_progress = progress or (lambda _f: None)
+    is_canceled = cancel or (lambda: False)
+    tracking = plan.tracking
+    every = tracking.detect_every
+    tracker = IoUTracker(TrackerConfig(max_age_frames=tracking.max_age_frames))
+    schedule = DetectionSchedule(every=every)
+    total = max(frame_limit or info.frame_count or 1, 1)
+    frame_count = 0
+    for frame in chain.from_iterable(iter_frames(source) for source in sources):
+        if frame_limit is not None and frame_count >= frame_limit:
+            break
+        index = frame_count
+        frame_count += 1
+        thumbnail = frame.gray_thumbnail() if every > 1 else None
+        if not schedule.due(index, thumbnail=thumbnail):
+            continue
+        if is_canceled():
+            raise JobCanceled("the job was canceled")
+        strong, weak = detect_frame(engine, plan, frame.detection_rgb(), mode="video")
+        schedule.observe(index, tracker.update(strong, frame_index=index, weak=weak), thumbnail=thumbnail)
+        report_progress(min(frame_count / total, 1.0))
+    tracks = finalize_tracks(
+        tracker.history(),
+        frame_count=frame_count,
+        gap_frames=tracking.gap_frames,
+        pad_before=tracking.pad_before,
+        pad_after=tracking.pad_after,
+        smooth=tracking.smooth,
+        resolution_wh=(info.width, info.height),
+        detect_every=every,
+    )
+    return tracks, frame_count
+
+
+def stitch(per_segment: Sequence[tuple[int, Sequence[Track]]]) -> list[Track]:
+    """The stitch stage: segments' tracks (each with its first global frame) as video-wide tracks."""
+    return stitch_segment_tracks(per_segment, iou_threshold=STITCH_IOU)
