@@ -190,9 +190,11 @@ def test_a_black_fill_is_found_by_its_pixels_but_an_untouched_dark_background_is
     source = rng.integers(90, 200, size=(H, W, 3), dtype=np.uint8)
     source[:, 50:] = 5  # a dark background the tool leaves alone
     source[20, 20] = 3  # a dark pixel inside what will be filled
+    source[30:40, 10:30] = 20  # a dark face, as in a night scene
     output = source.copy()
-    output[10:30, 10:30] = rng.integers(0, 12, size=(20, 20, 3), dtype=np.uint8)  # x264-ish black
+    output[10:40, 10:30] = rng.integers(0, 12, size=(30, 20, 3), dtype=np.uint8)  # x264-ish black
+    output[:, 50:] += rng.integers(0, 3, size=(H, W - 50, 3), dtype=np.uint8)  # encoder noise
     hidden = solid_fill_hidden(source, output)
-    assert hidden[10:30, 10:30].all()
+    assert hidden[10:40, 10:30].all()
     assert not hidden[:, 50:].any()
-    assert not hidden[:, 31:50].any() and not hidden[:10].any()
+    assert not hidden[:, 31:50].any() and not hidden[:10].any() and not hidden[40:].any()

@@ -26,7 +26,7 @@ from veil.redact.coverage import hidden_mask
 from veil.spec import RedactionSpec
 from veil.track import tracks_at_frames
 
-__all__ = ["LABEL_SUFFIX", "VideoEvalResult", "evaluate_clips", "find_labelled_clips"]
+__all__ = ["LABEL_SUFFIX", "LabelledClip", "VideoEvalResult", "evaluate_clips", "find_labelled_clips"]
 
 LABEL_SUFFIX = ".gt.txt"
 _VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})

@@ -174,23 +174,29 @@ def core_covered(hidden: BoolImage, xyxy: FloatArray, *, core_fraction: float = 
 
 
 def solid_fill_hidden(
-    source: npt.NDArray[np.uint8], output: npt.NDArray[np.uint8], *, level: int = 24
+    source: npt.NDArray[np.uint8],
+    output: npt.NDArray[np.uint8],
+    *,
+    black_level: int = 16,
+    min_change: int = 8,
 ) -> BoolImage:
     """Where a tool painted a black solid fill, from its output and the source frame.
 
-    A pixel is hidden where the output is black (every channel at most ``level``: x264 keeps a
-    black fill within a few levels of 0) and the tool changed it by more than ``level``. A pixel
-    that was already black in the source cannot show a change, so it counts as hidden when it is
-    black and lies within a filled area (a morphological closing of the changed black pixels): a
-    dark eye inside a fill does not break a core, an untouched dark background stays unhidden.
+    A pixel is hidden where the output is black (every channel at most ``black_level``: x264 keeps
+    the inside of a black fill within a few levels of 0) and its brightest channel dropped by more
+    than ``min_change`` from the source (so a dark scene's faces, at 16-25, still show the fill).
+    A pixel already black in the source cannot show a drop, so it counts as hidden when it is black
+    and lies within a filled area (a morphological closing of the dropped black pixels): a dark eye
+    inside a fill does not break a core, an untouched dark background stays unhidden.
     """
     import cv2
 
     if source.shape != output.shape:
         raise ValueError(f"source and output differ in shape: {source.shape} vs {output.shape}")
-    black = output.max(axis=2) <= level
-    changed = np.abs(source.astype(np.int16) - output.astype(np.int16)).max(axis=2) > level
-    filled = black & changed
+    out_max = output.max(axis=2)
+    black = out_max <= black_level
+    dropped = (source.max(axis=2).astype(np.int16) - out_max) > min_change
+    filled = black & dropped
     closed = cv2.morphologyEx(filled.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     hidden: BoolImage = filled | (black & (closed > 0))
     return hidden
