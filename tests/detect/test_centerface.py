@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.video import video_frame
 from veil.boxes import box_iou_xyxy
 from veil.detect import Detector
 from veil.detect.centerface import CenterFace, CenterFaceConfig
@@ -96,6 +97,19 @@ def test_lower_video_resolution_loses_small_faces(model_path: Path, crowd: np.nd
     coarse = _video(model_path, input_long_side=320).detect(crowd)
     fine = _video(model_path, input_long_side=1280).detect(crowd)
     assert len(fine) > len(coarse)
+
+
+def test_the_coarse_video_pass_finds_a_large_face_the_main_pass_misses(
+    model_path: Path, shared_data: Path
+) -> None:
+    """video-dev clip01, frame 181: a 240 px face (half covered by a mask) that the 960 px pass does
+    not see at all; the 480 px pass finds it."""
+    frame = video_frame(shared_data / "video-dev" / "clip01.mp4", 180)
+    label = np.array([[309.1, 188.4, 548.6, 432.0]], dtype=np.float32)
+    main_only = _video(model_path, coarse_long_side=None).detect(frame)
+    both = _video(model_path).detect(frame)
+    assert not len(main_only) or box_iou_xyxy(label, main_only.xyxy).max() < 0.3
+    assert box_iou_xyxy(label, both.xyxy).max() >= 0.7
 
 
 def test_tiles_neither_lose_nor_double_faces(model_path: Path, crowd: np.ndarray) -> None:

@@ -1,6 +1,7 @@
 """Follow detections over frames, then finish the tracks offline: bridge gaps,
 pad before and after, smooth (boxes only ever grow), stitch segment tracks, and serialise tracks."""
 
+from veil.track.confirm import ConfirmingTracker
 from veil.track.sampling import DetectionSchedule
 from veil.track.serialise import tracks_from_npz, tracks_to_npz
 from veil.track.stitch import stitch_segment_tracks
@@ -8,6 +9,7 @@ from veil.track.tracker import IoUTracker, TrackerConfig
 from veil.track.tracks import Track, finalize_tracks, track_from_frames, tracks_at_frames
 
 __all__ = [
+    "ConfirmingTracker",
     "DetectionSchedule",
     "IoUTracker",
     "Track",
