@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))  # the fleet helpers are shared with the integrati
 import boto3  # noqa: E402
 import httpx  # noqa: E402
 
-from tests.live_server import create_key, live_server  # noqa: E402
+from tests.live_server import LiveServer  # noqa: E402
 from tests.scale.fleet import AMQP_URL, Fleet, postgres_database, redis_url, require_service  # noqa: E402
 from tests.scale.media import long_selfie  # noqa: E402
 from veil.client import Client  # noqa: E402
@@ -127,9 +127,10 @@ def run_once(
             VEIL_SEGMENT_SECONDS=str(segment_seconds),
         )
         stack.callback(fleet.stop)
-        server = stack.enter_context(live_server(fleet.data_dir, env=fleet.env))
+        server = stack.enter_context(LiveServer(fleet.data_dir, fleet.env))
         fleet.start_workers(workers)
-        client = stack.enter_context(Client(server.url, api_key=create_key(server), timeout=120.0))
+        key = str(server.create_key()["key"])
+        client = stack.enter_context(Client(server.url, api_key=key, timeout=120.0))
         warm = [client.submit(WARM_UP_CLIP, spec).id for _ in range(workers)]  # one per worker (prefetch 1)
         for job_id in warm:
             state, _ = _wait(client, job_id, 600)

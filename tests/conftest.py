@@ -1,5 +1,6 @@
-"""Fixtures shared by every test: real media from ../shared/data, a clean
-``VEIL_*`` environment, and a per-test data directory."""
+"""Fixtures shared by every test: real media from ../shared/data, a clean ``VEIL_*`` environment, a
+per-test data directory, and the session-wide pieces that are expensive to start: one real ``veil serve``
+that runs jobs, one that only queues them, and one engine with its models loaded."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 
+from tests.live_server import LiveServer
 from veil.jobs.db import Database, create_db_engine
+from veil.settings import Settings
+
+if TYPE_CHECKING:
+    from veil.pipeline import Engine
 
 SHARED_DATA = Path(
     os.environ.get("VEIL_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -87,3 +94,49 @@ def small_disk(tmp_path: Path) -> Iterator[object]:
         except PermissionError as exc:
             pytest.skip(f"no small filesystem to fill: {exc}")
         yield disk
+
+
+LIVE_ENV = {
+    "VEIL_WORKERS": "1",
+    "VEIL_IMAGE_LANE": "false",  # one worker thread: jobs queue behind the running one
+    "VEIL_MAX_UPLOAD_MB": "5",
+    "VEIL_MAX_PIXELS": "5000000",
+    "VEIL_WEBHOOK_ALLOW_PRIVATE": "true",
+    "VEIL_WEBHOOK_RETRY_SCHEDULE_S": "[0.2, 0.2, 0.2, 0.2, 0.2]",
+}
+"""The session server: one in-process worker thread (no images lane), upload and pixel limits just above
+the shared media (tests hit them with a bigger upload), and webhooks to loopback receivers retried quickly."""
+
+IDLE_ENV = {
+    "VEIL_WORKERS": "0",
+    "VEIL_RATE_LIMIT_PER_MINUTE": "100000",
+    "VEIL_MAX_UPLOAD_MB": "5",
+    "VEIL_MAX_WAIT_S": "2",  # generated `?wait=` long-polls on jobs that never run stay short
+}
+"""The idle server: no workers, so jobs stay queued and queue-side behaviour is deterministic; a rate
+limit that generated requests (the OpenAPI fuzz tests) never reach."""
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real ``veil serve`` (Uvicorn, SQLite, local blobs, one in-process worker with warmed models)
+    for the whole session. Tests share it: each module makes keys with a tenant of its own, so that the
+    jobs it lists are its own."""
+    with LiveServer(tmp_path_factory.mktemp("live-server"), LIVE_ENV) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real ``veil serve`` with no workers for the whole session: jobs stay ``queued``."""
+    with LiveServer(tmp_path_factory.mktemp("idle-server"), IDLE_ENV) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """One engine for every in-process test that runs the pipeline: each detector (category, threshold,
+    mode, scale) is loaded and warmed once per session, then reused, as a worker process does."""
+    from veil.pipeline import Engine  # onnxruntime and PyAV load only for the tests that need them
+
+    return Engine.from_settings(Settings())

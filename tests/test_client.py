@@ -11,40 +11,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.live_server import LiveServer, create_key, free_port, live_server
+from tests.live_server import LiveServer, free_port
 from veil.client import Client, Job, JobWaitTimeout, VeilAPIError, VeilConnectionError
 from veil.spec import CategorySpec, RedactionSpec
 
-pytestmark = pytest.mark.slow  # one server start per module, then real jobs
+pytestmark = pytest.mark.slow  # real jobs on the session's server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("client-server")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api_key(server: LiveServer) -> str:
-    return create_key(server, name="client-tests")
+def api_key(live_server: LiveServer) -> str:
+    return str(live_server.create_key(name="client-tests", tenant="client")["key"])
 
 
 @pytest.fixture
-def client(server: LiveServer, api_key: str) -> Iterator[Client]:
-    with Client(server.url, api_key, timeout=60) as c:
+def client(live_server: LiveServer, api_key: str) -> Iterator[Client]:
+    with Client(live_server.url, api_key, timeout=60) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server with no workers: jobs stay queued, so queue-side behaviour is deterministic and cheap."""
-    with live_server(tmp_path_factory.mktemp("idle-server"), env={"VEIL_WORKERS": "0"}) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def idle_key(idle_server: LiveServer) -> str:
-    return create_key(idle_server, name="idle")
+    return str(idle_server.create_key(name="idle", tenant="client")["key"])
 
 
 @pytest.fixture
@@ -63,9 +50,9 @@ def small_photo(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture(scope="module")
-def finished(server: LiveServer, api_key: str, media_dir: Path) -> Job:
+def finished(live_server: LiveServer, api_key: str, media_dir: Path) -> Job:
     """One redact job on a real crowd photo, waited for through ``?wait``."""
-    with Client(server.url, api_key, timeout=60) as c:
+    with Client(live_server.url, api_key, timeout=60) as c:
         job = c.submit(media_dir / "city_crowd.jpg", wait=60)
         return job if job.terminal else c.wait(job.id, timeout=120)
 
@@ -156,10 +143,10 @@ def test_cancel_a_queued_job_then_a_finished_one(idle: Client, small_photo: Path
     assert (info.value.status, info.value.code) == (409, "conflict")
 
 
-def test_signed_link_downloads_without_a_key(client: Client, finished: Job, server: LiveServer) -> None:
+def test_signed_link_downloads_without_a_key(client: Client, finished: Job, live_server: LiveServer) -> None:
     link = client.create_link(finished.id)
     assert link.expires_at is not None
-    url = link.url if link.url.startswith("http") else server.url + link.url
+    url = link.url if link.url.startswith("http") else live_server.url + link.url
     response = httpx.get(url)  # no Authorization header
     assert response.status_code == 200
     with Image.open(io.BytesIO(response.content)) as image:

@@ -1,5 +1,6 @@
 """End to end against a real ``veil serve`` (Uvicorn on loopback, SQLite, local blobs, in-process worker)
-running the real pipeline on real media. Keys come from ``veil keys create`` in a shell, as in the README."""
+running the real pipeline on real media: the session's ``live_server`` (one worker), and servers of their own
+for a full queue and a SIGKILL. Keys come from ``veil keys create``; the README session's from a shell."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.api.live import Server, bearer, wait_for
+from tests.live_server import LiveServer, bearer, wait_for
 from veil.jobs.webhooks import verify
 
 pytestmark = pytest.mark.slow
@@ -64,33 +65,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    live = Server(
-        tmp_path_factory.mktemp("live"),
-        {
-            "VEIL_WORKERS": "1",
-            "VEIL_IMAGE_LANE": "false",  # one worker thread: jobs queue behind the running one
-            "VEIL_MAX_UPLOAD_MB": "5",
-            "VEIL_MAX_PIXELS": "3000000",
-            "VEIL_WEBHOOK_ALLOW_PRIVATE": "true",
-            "VEIL_WEBHOOK_RETRY_SCHEDULE_S": "[0.2, 0.2, 0.2, 0.2, 0.2]",
-        },
-    )
-    try:
-        yield live.start()
-    finally:
-        live.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120) as c:
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url, timeout=120) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def writer(server: Server) -> dict[str, Any]:
-    return server.create_key("jobs:read,jobs:write")
+def writer(live_server: LiveServer) -> dict[str, Any]:
+    return live_server.create_key("jobs:read,jobs:write", shell=True)  # typed in a shell, as in the README
 
 
 def rgb(data: bytes) -> np.ndarray:
@@ -178,11 +160,15 @@ def test_range_requests_and_signed_links(
 
 
 def test_scopes_tenants_revocation_and_errors(
-    server: Server, client: httpx.Client, writer: dict[str, Any], city_job: dict[str, Any], media_dir: Path
+    live_server: LiveServer,
+    client: httpx.Client,
+    writer: dict[str, Any],
+    city_job: dict[str, Any],
+    media_dir: Path,
 ) -> None:
-    reader = server.create_key("jobs:read")
-    admin = server.create_key("admin")
-    stranger = server.create_key("jobs:read,jobs:write", tenant="acme")
+    reader = live_server.create_key("jobs:read")
+    admin = live_server.create_key("admin")
+    stranger = live_server.create_key("jobs:read,jobs:write", tenant="acme")
     job_url = f"/v1/jobs/{city_job['id']}"
     jpeg = (media_dir / "city_crowd.jpg").read_bytes()
 
@@ -216,8 +202,9 @@ def test_scopes_tenants_revocation_and_errors(
     )
     assert code(post(writer, spec='{"method": "smudge"}')) == (422, "invalid_spec")
     assert code(post(writer, spec='{"output": {"format": "mp4"}}')) == (422, "invalid_spec")
-    too_big = (media_dir / "faces_2560.png").read_bytes()
-    assert code(post(writer, data=too_big)) == (422, "media_too_large")
+    too_big = io.BytesIO()  # 5.2 MP, over the server's 5 MP limit, in a few kB
+    Image.new("RGB", (2600, 2000), (90, 120, 150)).save(too_big, format="PNG")
+    assert code(post(writer, data=too_big.getvalue())) == (422, "media_too_large")
     assert code(client.post(f"{job_url}/cancel", headers=bearer(writer))) == (409, "conflict")
     assert code(client.get("/v1/jobs", headers=bearer(writer), params={"cursor": "??"})) == (
         400,
@@ -225,15 +212,15 @@ def test_scopes_tenants_revocation_and_errors(
     )
     assert code(client.get("/v1/jobs/job_doesnotexist", headers=bearer(writer))) == (404, "not_found")
 
-    limited = server.create_key("jobs:read", rate_limit=2)
+    limited = live_server.create_key("jobs:read", rate_limit=2)
     statuses = [client.get("/v1/account", headers=bearer(limited)) for _ in range(3)]
     assert [r.status_code for r in statuses] == [200, 200, 429]
     assert int(statuses[-1].headers["retry-after"]) >= 1 and code(statuses[-1]) == (429, "rate_limited")
 
-    revoked = server.cli("keys", "revoke", reader["id"])
+    revoked = live_server.cli("keys", "revoke", reader["id"])
     assert revoked.returncode == 0, revoked.stderr
     assert code(client.get(job_url, headers=bearer(reader))) == (401, "unauthorized")
-    listed = json.loads(server.cli("keys", "list", "--json").stdout)["data"]
+    listed = json.loads(live_server.cli("keys", "list", "--json").stdout)["data"]
     assert {k["id"]: bool(k["revoked_at"]) for k in listed}[reader["id"]] is True
     assert all("key" not in k for k in listed), "keys are never listed, only their ids"
 
@@ -354,13 +341,13 @@ def test_states_cancel_failure_and_signed_webhooks(
         assert all(verify(secret, hd["veil-signature"], body) for hd, body in posts)
 
 
-def test_observability(server: Server, client: httpx.Client, city_job: dict[str, Any]) -> None:
+def test_observability(live_server: LiveServer, client: httpx.Client, city_job: dict[str, Any]) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
     metrics = client.get("/metrics").text
     assert 'veil_jobs{state="succeeded"}' in metrics and "veil_queue_depth" in metrics
     assert "veil_job_processing_seconds_bucket" in metrics
-    log = server.log.read_text()
+    log = live_server.log.read_text()
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(line.get("msg") == "job finished" for line in lines)
     assert "city_crowd" not in log and "a.jpg" not in log, "no file names in the logs"
@@ -368,18 +355,18 @@ def test_observability(server: Server, client: httpx.Client, city_job: dict[str,
 
 
 @pytest.fixture
-def idle_server(tmp_path: Path) -> Iterator[Server]:
-    live = Server(tmp_path / "idle", {"VEIL_WORKERS": "0", "VEIL_QUEUE_MAX": "2"})
-    try:
-        yield live.start()
-    finally:
-        live.stop()
+def full_queue_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of its own: the queue limit counts every tenant's queued jobs."""
+    with LiveServer(tmp_path / "idle", {"VEIL_WORKERS": "0", "VEIL_QUEUE_MAX": "2"}) as server:
+        yield server
 
 
-def test_queued_jobs_queue_full_and_cancel_before_start(idle_server: Server, media_dir: Path) -> None:
-    key = bearer(idle_server.create_key())
+def test_queued_jobs_queue_full_and_cancel_before_start(
+    full_queue_server: LiveServer, media_dir: Path
+) -> None:
+    key = bearer(full_queue_server.create_key())
     jpeg = (media_dir / "city_crowd.jpg").read_bytes()
-    with httpx.Client(base_url=idle_server.url, timeout=60) as c:
+    with httpx.Client(base_url=full_queue_server.url, timeout=60) as c:
         jobs = [c.post("/v1/jobs", headers=key, files={"file": ("x.jpg", jpeg)}).json() for _ in range(2)]
         assert [j["state"] for j in jobs] == ["queued", "queued"]
         full = c.post("/v1/jobs", headers=key, files={"file": ("x.jpg", jpeg)})
@@ -393,7 +380,7 @@ def test_queued_jobs_queue_full_and_cancel_before_start(idle_server: Server, med
 
 
 def test_a_video_job_survives_sigkill_of_the_server(tmp_path: Path, media_dir: Path) -> None:
-    live = Server(tmp_path / "restart", {"VEIL_WORKERS": "1"})
+    live = LiveServer(tmp_path / "restart", {"VEIL_WORKERS": "1"})
     try:
         live.start()
         key = bearer(live.create_key())

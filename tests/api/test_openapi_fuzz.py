@@ -1,11 +1,9 @@
 """Schemathesis against ``/openapi.json`` of a real ``veil serve``: generated requests to every operation
 must get no 5xx and responses that match the documented status codes, content types, headers and schemas.
-Bounded (a few examples per operation) so that CI stays quick; the server runs no jobs (workers=0)."""
+Bounded (a few examples per operation) so that CI stays quick; the session's idle server runs no jobs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +17,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.api.live import Server, bearer
+from tests.live_server import LiveServer, bearer
 
 pytestmark = pytest.mark.slow
 
@@ -33,29 +31,12 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    live = Server(
-        Path(tmp_path_factory.mktemp("fuzz")),
-        {
-            "VEIL_WORKERS": "0",
-            "VEIL_RATE_LIMIT_PER_MINUTE": "100000",
-            "VEIL_MAX_UPLOAD_MB": "5",
-            "VEIL_MAX_WAIT_S": "2",  # generated `?wait=` long-polls on jobs that never run stay short
-        },
-    )
-    try:
-        yield live.start()
-    finally:
-        live.stop()
+def fuzz_headers(idle_server: LiveServer) -> dict[str, str]:
+    return bearer(idle_server.create_key("jobs:read,jobs:write,admin", name="fuzz", tenant="fuzz"))
 
 
-@pytest.fixture(scope="module")
-def fuzz_headers(fuzz_server: Server) -> dict[str, str]:
-    return bearer(fuzz_server.create_key("jobs:read,jobs:write,admin"))
-
-
-def test_every_operation_conforms(fuzz_server: Server, fuzz_headers: dict[str, str]) -> None:
-    schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+def test_every_operation_conforms(idle_server: LiveServer, fuzz_headers: dict[str, str]) -> None:
+    schema = schemathesis.openapi.from_url(f"{idle_server.url}/openapi.json")
     failures: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
@@ -65,7 +46,7 @@ def test_every_operation_conforms(fuzz_server: Server, fuzz_headers: dict[str, s
         @given(case=operation.as_strategy())
         @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def run(case: Any) -> None:
-            case.call_and_validate(base_url=fuzz_server.url, headers=fuzz_headers, checks=CHECKS, timeout=60)
+            case.call_and_validate(base_url=idle_server.url, headers=fuzz_headers, checks=CHECKS, timeout=60)
 
         try:
             run()
@@ -75,16 +56,16 @@ def test_every_operation_conforms(fuzz_server: Server, fuzz_headers: dict[str, s
     assert not failures, "\n\n".join(failures)
 
 
-def test_stateful_sequences_get_no_5xx(fuzz_server: Server, fuzz_headers: dict[str, str]) -> None:
+def test_stateful_sequences_get_no_5xx(idle_server: LiveServer, fuzz_headers: dict[str, str]) -> None:
     """Stateful mode: schemathesis chains operations through the links it infers (submit a job, then
     read, cancel, delete, link, report it...), so requests reach real jobs in every state, not only
     unknown ids. Bounded: 25 sequences of at most 6 calls."""
-    schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{idle_server.url}/openapi.json")
     workflow = schema.as_state_machine()
 
     class Bounded(workflow):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"base_url": fuzz_server.url, "headers": fuzz_headers, "timeout": 60}
+            return {"base_url": idle_server.url, "headers": fuzz_headers, "timeout": 60}
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
             case.validate_response(response, checks=[not_a_server_error], transport_kwargs=kwargs)

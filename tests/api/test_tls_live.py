@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
-import os
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.api.live import free_port
+from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
-
-VEIL = [sys.executable, "-m", "veil"]
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -65,40 +57,9 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def tls_server(data_dir: Path, cert: Path, key: Path, **env: str) -> Iterator[tuple[str, int]]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server_env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_") or k == "VEIL_MODEL_DIR"}
-    server_env.update({"VEIL_DATA_DIR": str(data_dir), "VEIL_WORKERS": "1", **env})
-    port = free_port()
-    log = (data_dir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [*VEIL, "serve", "--port", str(port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
-        env=server_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"https://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (data_dir / "server.log").read_text()[-2000:]
-            try:
-                if httpx.get(f"{url}/readyz", verify=trusting(cert), timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "veil serve (TLS) not ready"
-            time.sleep(0.2)
-        yield url, port
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+def tls_server(data_dir: Path, cert: Path, key: Path, **env: str) -> Iterator[LiveServer]:
+    with LiveServer(data_dir, {"VEIL_WORKERS": "1", **env}, tls=(cert, key)) as server:
+        yield server
 
 
 def trusting(cert: Path, *, maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
@@ -120,20 +81,6 @@ def handshake(port: int, context: ssl.SSLContext) -> str | None:
             return tls.version()
 
 
-def key_for(env_dir: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_") or k == "VEIL_MODEL_DIR"}
-    env["VEIL_DATA_DIR"] = str(env_dir)
-    done = subprocess.run(
-        [*VEIL, "keys", "create", "--name", "tls", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return str(json.loads(done.stdout)["key"])
-
-
 def link_for(url: str, cert: Path, key: str, media_dir: Path, **headers: str) -> str:
     with httpx.Client(base_url=url, verify=trusting(cert), timeout=120) as client:
         auth = {"Authorization": f"Bearer {key}"}
@@ -152,7 +99,8 @@ def link_for(url: str, cert: Path, key: str, media_dir: Path, **headers: str) ->
 
 def test_tls_offers_1_3_keeps_1_2_and_refuses_older(tmp_path: Path, media_dir: Path) -> None:
     cert, key = make_certificate(tmp_path)
-    with tls_server(tmp_path / "data", cert, key) as (url, port):
+    with tls_server(tmp_path / "data", cert, key) as server:
+        url, port = server.url, server.port
         assert handshake(port, trusting(cert)) == "TLSv1.3"
         assert handshake(port, trusting(cert, maximum=ssl.TLSVersion.TLSv1_2)) == "TLSv1.2"
         with pytest.raises(ssl.SSLError) as refused:
@@ -161,7 +109,7 @@ def test_tls_offers_1_3_keeps_1_2_and_refuses_older(tmp_path: Path, media_dir: P
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{url}/healthz", timeout=5)  # an untrusted certificate is not silently accepted
 
-        api_key = key_for(tmp_path / "data")
+        api_key = str(server.create_key(name="tls")["key"])
         # from a trusted proxy (loopback, the default) X-Forwarded-Proto is believed
         assert link_for(url, cert, api_key, media_dir, **{"X-Forwarded-Proto": "http"}).startswith("http://")
         assert link_for(url, cert, api_key, media_dir).startswith("https://127.0.0.1:")
@@ -169,7 +117,7 @@ def test_tls_offers_1_3_keeps_1_2_and_refuses_older(tmp_path: Path, media_dir: P
 
 def test_forwarded_headers_from_untrusted_peers_are_ignored(tmp_path: Path, media_dir: Path) -> None:
     cert, key = make_certificate(tmp_path)
-    with tls_server(tmp_path / "data", cert, key, VEIL_TRUSTED_PROXIES="10.9.8.7") as (url, _port):
-        api_key = key_for(tmp_path / "data")
-        link = link_for(url, cert, api_key, media_dir, **{"X-Forwarded-Proto": "http"})
+    with tls_server(tmp_path / "data", cert, key, VEIL_TRUSTED_PROXIES="10.9.8.7") as server:
+        api_key = str(server.create_key(name="tls")["key"])
+        link = link_for(server.url, cert, api_key, media_dir, **{"X-Forwarded-Proto": "http"})
         assert link.startswith("https://127.0.0.1:"), link

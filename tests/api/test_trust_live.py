@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.live import Server, bearer
 from tests.auth.idp import AUDIENCE, ISSUER, IdentityProvider
+from tests.live_server import LiveServer, bearer
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +42,8 @@ def idp() -> Iterator[IdentityProvider]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[Server]:
-    live = Server(
+def server(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[LiveServer]:
+    live = LiveServer(
         tmp_path_factory.mktemp("trust"),
         {
             "VEIL_OIDC_ISSUER": ISSUER,
@@ -62,13 +62,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> I
 
 
 @pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
+def client(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=120) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def h(server: Server) -> dict[str, str]:
+def h(server: LiveServer) -> dict[str, str]:
     return bearer(server.create_key("jobs:read,jobs:write"))
 
 
@@ -84,9 +84,9 @@ def test_seed_style_query_parameters_are_refused_with_the_veil_equivalent(
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["code"] == "unknown_parameter"
-    assert "`callbackUrl` (Veil: spec `\"webhook\": {\"url\": \"https://...\"}`)" in error["message"]
-    assert "`face` (Veil: spec `\"categories\"`" in error["message"]
-    assert "`method` (Veil: spec `\"method\"`" in error["message"]
+    assert '`callbackUrl` (Veil: spec `"webhook": {"url": "https://..."}`)' in error["message"]
+    assert '`face` (Veil: spec `"categories"`' in error["message"]
+    assert '`method` (Veil: spec `"method"`' in error["message"]
     assert client.get("/v1/jobs", headers=h).json()["data"] == [], "no job was made"
 
 
@@ -195,7 +195,6 @@ def test_a_job_receipt_verifies_offline_with_only_the_public_key(
     assert "FAILED: the spec in the receipt was changed after signing" in bad_spec.stderr
 
 
-
 class Receiver:
     """A webhook receiver on loopback: answers each status of ``statuses`` in turn, then 200."""
 
@@ -229,7 +228,7 @@ class Receiver:
 
 
 def test_webhooks_carry_custom_headers_the_same_urls_as_get_and_can_be_redelivered(
-    server: Server, client: httpx.Client, h: dict[str, str], media_dir: Path
+    server: LiveServer, client: httpx.Client, h: dict[str, str], media_dir: Path
 ) -> None:
     receiver = Receiver([500])
     token = "Bearer receiver-secret-42"
@@ -273,8 +272,7 @@ def test_webhooks_carry_custom_headers_the_same_urls_as_get_and_can_be_redeliver
 
 
 def test_oidc_tokens_work_beside_api_keys(
-    server: Server,
-    client: httpx.Client, h: dict[str, str], idp: IdentityProvider, media_dir: Path
+    server: LiveServer, client: httpx.Client, h: dict[str, str], idp: IdentityProvider, media_dir: Path
 ) -> None:
     token = {"Authorization": f"Bearer {idp.token(veil_tenant='sso-tenant')}"}
     with (media_dir / "street.jpg").open("rb") as fh:

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.live_server import LiveServer, create_key, free_port, live_server
+from tests.live_server import LiveServer, free_port
 from veil.cli import app
 
-pytestmark = pytest.mark.slow  # one server start per module, then real jobs
+pytestmark = pytest.mark.slow  # real jobs on the session's server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("cli-server")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api_key(server: LiveServer) -> str:
-    return create_key(server, name="cli-tests")
+def api_key(live_server: LiveServer) -> str:
+    return str(live_server.create_key(name="cli-tests", tenant="cli")["key"])
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +30,9 @@ def small_photo(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture
-def veil(server: LiveServer, api_key: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def veil(live_server: LiveServer, api_key: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """A runner whose environment points ``veil jobs`` at the test server, as a user's shell would."""
-    monkeypatch.setenv("VEIL_API_URL", server.url)
+    monkeypatch.setenv("VEIL_API_URL", live_server.url)
     monkeypatch.setenv("VEIL_API_KEY", api_key)
     return CliRunner()
 

@@ -100,11 +100,6 @@ def one_gop_clip(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return _small_selfie(media_dir / "selfie_portrait_noaudio.mp4", dst, frames=60, gop=300)
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_settings(Settings(intra_op_threads=1))
-
-
 @pytest.fixture
 def seg_settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, segment_seconds=1.0, job_max_attempts=2)

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.jobs.test_webhooks import Receiver
-from tests.live_server import LiveServer, create_key, live_server
+from tests.live_server import LiveServer
 from tests.scale.fleet import AMQP_URL, VEIL, Fleet, postgres_database, redis_url, require_service
 from tests.scale.media import long_selfie
 from veil.client import Client
@@ -93,7 +93,7 @@ def deployment(
             VEIL_WEBHOOK_ALLOW_PRIVATE="true",
         )
         try:
-            with live_server(fleet.data_dir, env=fleet.env) as server:
+            with LiveServer(fleet.data_dir, fleet.env) as server:
                 fleet.start_workers(2)
                 yield fleet, server
         finally:
@@ -101,7 +101,7 @@ def deployment(
 
 
 def _client(server: LiveServer) -> tuple[Client, str]:
-    key = create_key(server, scopes="jobs:read,jobs:write,admin")
+    key = str(server.create_key("jobs:read,jobs:write,admin")["key"])
     return Client(server.url, api_key=key, timeout=60.0), key
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.live_server import LiveServer, create_key, live_server
+from tests.live_server import LiveServer
 from veil.client import Client
 
 pytestmark = pytest.mark.slow
@@ -53,14 +53,14 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("review-server")) as running:
-        yield running
+def server(live_server: LiveServer) -> LiveServer:
+    """The session's live server; this module's key acts for a tenant of its own."""
+    return live_server
 
 
 @pytest.fixture(scope="module")
 def api_key(server: LiveServer) -> str:
-    return create_key(server, name="review-page")
+    return str(server.create_key(name="review-page", tenant="review")["key"])
 
 
 @pytest.fixture(scope="module")
