@@ -14,7 +14,7 @@ import pytest
 from tests.jobs.factories import GateRunner
 from veil.api import create_app
 from veil.auth.keys import create_api_key
-from veil.clock import utcnow
+from veil.clock import Clock, utcnow
 from veil.settings import Settings
 from veil.storage import MemoryStorage
 
@@ -79,11 +79,11 @@ class Api:
 def make_api(tmp_path: Path, media_dir: Path) -> Iterator[Callable[..., Api]]:
     clients: list[TestClient] = []
 
-    def build(*, runner: GateRunner | None = None, **settings: Any) -> Api:
+    def build(*, runner: GateRunner | None = None, clock: Clock | None = None, **settings: Any) -> Api:
         runner = runner or GateRunner()
         storage = MemoryStorage()
         config = Settings(**{"data_dir": tmp_path / f"app{len(clients)}", **settings})
-        app = create_app(config, storage=storage, runner=runner)
+        app = create_app(config, storage=storage, runner=runner, clock=clock)
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

@@ -20,7 +20,10 @@ import pytest
 from PIL import Image
 
 from tests.live_server import LiveServer, bearer, wait_for
+from veil.api.signed_links import sign_link
+from veil.auth.secrets import load_server_secret
 from veil.jobs.webhooks import verify
+from veil.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +137,7 @@ def test_readme_session_masks_the_faces(
 
 
 def test_range_requests_and_signed_links(
-    client: httpx.Client, writer: dict[str, Any], city_job: dict[str, Any]
+    live_server: LiveServer, client: httpx.Client, writer: dict[str, Any], city_job: dict[str, Any]
 ) -> None:
     h = bearer(writer)
     whole = client.get(city_job["result_url"], headers=h).content
@@ -152,8 +155,11 @@ def test_range_requests_and_signed_links(
         httpx.get(tampered).status_code == 403
         and httpx.get(tampered).json()["error"]["code"] == "link_invalid"
     )
-    time.sleep(2.5)
-    expired = httpx.get(link["url"])
+    # The same link as the server signs it, with its expiry a second ago (no sleeping until it expires)
+    secret = load_server_secret(Settings(data_dir=live_server.data_dir))  # the server's own secret file
+    past = int(time.time()) - 1
+    stale = sign_link(secret, job_id=city_job["id"], expires=past)
+    expired = httpx.get(f"{url.scheme}://{url.netloc}{url.path}?expires={past}&sig={stale}")
     assert expired.status_code == 403 and expired.json()["error"]["code"] == "link_expired"
     default = client.post(f"/v1/jobs/{city_job['id']}/links", headers=h).json()
     assert 86000 < int(parse_qs(urlsplit(default["url"]).query)["expires"][0]) - time.time() <= 86400
