@@ -308,7 +308,7 @@ def test_oidc_tokens_work_beside_api_keys(
 
 
 def test_a_batch_has_one_status_one_webhook_and_one_zip(
-    server: Server, client: httpx.Client, h: dict[str, str], media_dir: Path, tmp_path: Path
+    server: LiveServer, client: httpx.Client, h: dict[str, str], media_dir: Path, tmp_path: Path
 ) -> None:
     receiver = Receiver([])
     spec = {"categories": {"face": {}}, "webhook": {"url": receiver.url}}
@@ -370,7 +370,7 @@ def test_a_batch_with_one_bad_file_is_refused_whole(
 
 
 def test_jobs_submit_takes_a_folder_as_one_batch(
-    server: Server, h: dict[str, str], media_dir: Path, tmp_path: Path
+    server: LiveServer, h: dict[str, str], media_dir: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
