@@ -23,20 +23,17 @@ class SmallDisk:
         self._filler = root / "filler"
 
     def fill(self) -> None:
-        with self._filler.open("ab") as fh:
-            block = b"\0" * (64 << 10)
-            while True:
-                try:
-                    fh.write(block)
-                    fh.flush()
-                except OSError as exc:
-                    if exc.errno != errno.ENOSPC:
-                        raise
-                    break
-        with contextlib.suppress(OSError), self._filler.open("ab") as fh:  # the last partial block
-            for _ in range(64):
-                fh.write(b"\0" * 1024)
-                fh.flush()
+        """Write until ENOSPC, unbuffered (a buffered file would raise again when it is closed)."""
+        for block_size in (64 << 10, 1024, 1):
+            with self._filler.open("ab", buffering=0) as fh:
+                block = b"\0" * block_size
+                while True:
+                    try:
+                        fh.write(block)
+                    except OSError as exc:
+                        if exc.errno != errno.ENOSPC:
+                            raise
+                        break
 
     def free(self) -> None:
         self._filler.unlink(missing_ok=True)

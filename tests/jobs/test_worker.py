@@ -213,24 +213,30 @@ def test_a_full_disk_fails_the_job_and_it_finishes_once_space_returns(
     result: list[JobState | None] = []
     worker = threading.Thread(target=lambda: result.append(execute_job(job.id, ctx=ctx)))
     worker.start()
-    assert runner.started.wait(30)
-    small_disk.fill()
-    seen: list[str] = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
-    worker_log = logging.getLogger("veil.jobs.worker")  # on the logger itself: other tests may stop
-    worker_log.addHandler(handler)  # propagation (JSON log setup), which caplog relies on
     try:
+        assert runner.started.wait(30)
+        small_disk.fill()
+        seen: list[str] = []
+        handler = logging.Handler(level=logging.WARNING)
+        handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+        worker_log = logging.getLogger("veil.jobs.worker")  # on the logger itself: other tests may
+        worker_log.addHandler(handler)  # stop propagation (JSON log setup), which caplog relies on
+        try:
+            runner.release()
+            # SQLite usually cannot write on the full disk (the retry path); when its WAL still has
+            # room, the job is recorded at once. Either way it ends failed/storage_full, nothing left.
+            _wait(lambda: any("not recorded yet" in m for m in seen) or not worker.is_alive())
+        finally:
+            worker_log.removeHandler(handler)
+        if worker.is_alive():
+            assert reload(db, job.id).state is JobState.RUNNING  # nothing could be written yet
+    finally:  # never leave the worker (and its heartbeat) running on a full disk
+        small_disk.free()
         runner.release()
-        # SQLite usually cannot write on the full disk (the retry path); when its WAL still has room,
-        # the job is recorded at once. Either way it must end failed/storage_full with nothing left.
-        _wait(lambda: any("not recorded yet" in m for m in seen) or not worker.is_alive())
-    finally:
-        worker_log.removeHandler(handler)
-    if worker.is_alive():
-        assert reload(db, job.id).state is JobState.RUNNING  # nothing could be written yet
-    small_disk.free()
-    worker.join(timeout=30)
+        worker.join(timeout=30)
+        if worker.is_alive():
+            ctx.shutdown.set()
+            worker.join(timeout=30)
     assert not worker.is_alive() and result == [JobState.FAILED]
     row = reload(db, job.id)
     assert (row.state, row.error_code) == (JobState.FAILED, "storage_full")
