@@ -219,7 +219,7 @@ def test_a_full_disk_fails_the_job_and_it_finishes_once_space_returns(
         seen: list[str] = []
         handler = logging.Handler(level=logging.WARNING)
         handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
-        worker_log = logging.getLogger("veil.jobs.worker")  # on the logger itself: other tests may
+        worker_log = logging.getLogger("veil.jobs.lifecycle")  # on the logger itself: other tests may
         worker_log.addHandler(handler)  # stop propagation (JSON log setup), which caplog relies on
         try:
             runner.release()

@@ -199,9 +199,16 @@ def _assert_one_face_id_across_borders(report: dict[str, Any]) -> int:
     spanning = by_frame[0]
     assert len(spanning) == 1
     for border in (250, 500):
-        assert by_frame[border - 1] == by_frame[border] == spanning, f"track id reset at frame {border}"
-    assert all(by_frame[f] == spanning for f in range(600)), "the face lost its box or its id inside the clip"
-    return next(iter(spanning))
+        reset = f"track id reset at frame {border}"
+        assert spanning <= by_frame[border - 1] and spanning <= by_frame[border], reset
+    assert all(spanning <= by_frame[f] for f in range(600)), "the face lost its box or its id inside the clip"
+    # Weak faces seen in 3 detections become tracks (issue 12's recall change); at this coarse test setting
+    # (detect_scale 0.7, every 5th frame) a few short, weak ones appear beside the face. They may be there,
+    # but only as weak candidates: anything the detector was sure of must be the one face.
+    (face_id,) = spanning
+    others = [t for t in faces if t["id"] != face_id]
+    assert all(max(f["score"] for f in t["frames"]) < 0.2 for t in others), "a second confident face"
+    return face_id
 
 
 @pytest.mark.parametrize("deployment", ["rabbitmq"], indirect=True)
