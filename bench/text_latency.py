@@ -16,24 +16,16 @@ depends on other load; with ``--threads 1`` it estimates the single-core latency
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import json
-import os
 import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
-
-from veil.detect.models import ModelStore
-from veil.detect.registry import build_detector
-from veil.detect.runtime import RuntimeOptions
-from veil.settings import Settings
+from detector_timing import add_arguments, machine, print_times, time_detector, video_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "data" / "media"
@@ -60,48 +52,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=30, help="timed runs after warm-up")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: settings)"
-    )
+    add_arguments(parser, runs=30)
     parser.add_argument("--detect-scale", type=float, default=1.0, help="video working scale (1.0: 960 px)")
-    parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     args = parser.parse_args()
 
-    settings = Settings()
-    threads = settings.intra_op_threads if args.threads is None else args.threads
-    runtime = dataclasses.replace(RuntimeOptions.from_settings(settings), intra_op_threads=threads)
-    detector = build_detector(
-        "text",
-        store=ModelStore(settings.model_dir),
-        runtime=runtime,
-        mode="video",
-        detect_scale=args.detect_scale,
-    )
+    detector, threads = video_detector("text", threads=args.threads, detect_scale=args.detect_scale)
     frame = frame_1080p()
-    for _ in range(3):
-        found = detector.detect(frame)
-    times, cpu = [], []
-    for _ in range(args.runs):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        detector.detect(frame)
-        times.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
+    times, found = time_detector(detector, frame, runs=args.runs, warmup=3)
     result = {
         "frame": "1920x1080",
-        "runs": args.runs,
-        "median_ms": round(statistics.median(times), 1),
-        "min_ms": round(min(times), 1),
-        "p90_ms": round(float(np.percentile(times, 90)), 1),
-        "cpu_ms": round(statistics.median(cpu), 1),
-        "lines_found": len(found),
+        **times,
+        "lines_found": found,
         "model": detector.model_name,
         "long_side": getattr(getattr(detector, "config", None), "long_side", None),
         "intra_op_threads": threads,
-        "cpu_count": os.cpu_count(),
-        "onnxruntime": ort.__version__,
-        "target_ms": TARGET_MS,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **machine(target_ms=TARGET_MS),
     }
     if args.json:
         print(json.dumps(result))
@@ -110,12 +75,8 @@ def main() -> None:
         f"text detector, 1920x1080 frame, {args.runs} warm runs "
         f"(network input long side {result['long_side']})"
     )
-    print(f"  median {result['median_ms']} ms   min {result['min_ms']} ms   p90 {result['p90_ms']} ms")
-    print(
-        f"  CPU time {result['cpu_ms']} ms per frame, all threads (with --threads 1 it is the idle latency)"
-    )
-    print(f"  target <= {TARGET_MS:.0f} ms: {'met' if result['median_ms'] <= TARGET_MS else 'NOT met'}")
-    print(f"  lines found {len(found)}, onnxruntime {ort.__version__}, intra-op threads {threads}")
+    print_times(result, target_ms=TARGET_MS)
+    print(f"  lines found {found}, onnxruntime {ort.__version__}, intra-op threads {threads}")
     print(f"  1-minute load average {result['load_avg_1m']} (shared machine: noisy)")
 
 
