@@ -140,6 +140,29 @@ def test_a_run_restarts_after_a_frame_where_the_box_does_not_count() -> None:
     assert face.boxes == 4 and face.longest_unmasked_run == 2 and face.leaked_frames == 4
 
 
+def test_each_leaked_object_says_which_frames_leaked_and_how_small_it_was() -> None:
+    rows = [(f, 1, 8.0, 8.0, 32.0, 20.0, "face", 1.0) for f in range(6)]
+    rows += [(f, 2, 40.0, 8.0, 16.0, 16.0, "face", 1.0) for f in range(6)]  # always masked
+    rows.sort(key=lambda r: r[0])
+    scorer = ClipScorer(_labels(rows), resolution_wh=(W, H))
+    for f in range(6):
+        over_face = (0, 0, W, H) if f in (0, 3) else (40, 0, W, H)
+        scorer.add_frame(f, _hidden(over_face))
+    score = scorer.result()
+    assert [leak.to_dict() for leak in score.leaks] == [
+        {
+            "category": "face",
+            "object_id": 1,
+            "leaked_frames": 4,
+            "counted_frames": 6,
+            "longest_run": 2,
+            "runs": [[2, 3], [5, 6]],  # 1-based frame numbers, as in gt.txt
+            "min_side_px": 20.0,
+        }
+    ]
+    assert score.to_dict()["leaks"] == [leak.to_dict() for leak in score.leaks]
+
+
 def test_frames_a_tool_never_delivered_count_as_unmasked() -> None:
     rows = [(f, 1, 8.0, 8.0, 32.0, 32.0, "face", 1.0) for f in range(4)]
     scorer = ClipScorer(_labels(rows), resolution_wh=(W, H))

@@ -184,6 +184,10 @@ def eval_command(
     )
 
 
+_SHOWN_LEAKS = 10
+"""The text table lists this many leaked objects, longest unmasked run first."""
+
+
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message} [invalid_spec]", err=True)
     raise typer.Exit(code=1)
@@ -264,6 +268,18 @@ def _eval_video(
             f"{name:<14} {score.boxes:>6} {score.recall:>7.3f} "
             f"{f'{score.objects_leaked} of {score.objects}':>15} {score.leaked_frames:>14} "
             f"{score.longest_unmasked_run:>12} {'-' if share is None else f'{share.share:.3f}':>17}"
+        )
+    leaks = sorted(
+        ((name, leak) for name, score in result.clips.items() for leak in score.leaks),
+        key=lambda item: (-item[1].longest_run, -item[1].leaked_frames),
+    )
+    if leaks:
+        typer.echo(f"longest leaks ({min(len(leaks), _SHOWN_LEAKS)} of {len(leaks)}; --json lists all):")
+    for name, leak in leaks[:_SHOWN_LEAKS]:
+        runs = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in leak.runs)
+        typer.echo(
+            f"  {name} {leak.category} #{leak.object_id}: {leak.leaked_frames} of {leak.counted_frames} "
+            f"frames unmasked (frames {runs}), median side {leak.min_side_px:.0f} px"
         )
     if result.unlabelled:
         typer.echo(f"warning: not scored, no {'.gt.txt'} beside: {', '.join(result.unlabelled)}", err=True)

@@ -8,6 +8,7 @@ from veil.evaluate.metrics import MatchCounts, match_greedy
 from veil.evaluate.video import (
     ClipScorer,
     MotLabels,
+    ObjectLeak,
     ScoreRule,
     VideoScore,
     core_covered,
@@ -19,6 +20,7 @@ __all__ = [
     "ClipScorer",
     "DATASET_FORMATS",
     "MotLabels",
+    "ObjectLeak",
     "ScoreRule",
     "VideoScore",
     "core_covered",

@@ -36,6 +36,7 @@ __all__ = [
     "ClipScorer",
     "MaskShare",
     "MotLabels",
+    "ObjectLeak",
     "ScoreRule",
     "VideoScore",
     "core_covered",
@@ -229,6 +230,36 @@ class CategoryScore:
         return {"recall": round(self.recall, 4), **asdict(self)}
 
 
+@dataclass(frozen=True)
+class ObjectLeak:
+    """One labelled object left unmasked in at least one counted frame: where to look, and how small it was.
+
+    ``runs`` are the unmasked stretches as inclusive ``[first, last]`` frame numbers, 1-based as in
+    ``gt.txt``; ``min_side_px`` is the median shorter side of the object's unmasked boxes."""
+
+    category: str
+    object_id: int
+    leaked_frames: int
+    counted_frames: int
+    runs: tuple[tuple[int, int], ...]
+    min_side_px: float
+
+    @property
+    def longest_run(self) -> int:
+        return max((last - first + 1 for first, last in self.runs), default=0)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "category": self.category,
+            "object_id": self.object_id,
+            "leaked_frames": self.leaked_frames,
+            "counted_frames": self.counted_frames,
+            "longest_run": self.longest_run,
+            "runs": [list(r) for r in self.runs],
+            "min_side_px": round(self.min_side_px, 1),
+        }
+
+
 @dataclass
 class MaskShare:
     """Hidden pixels summed over frames, and how many lie outside every labelled box."""
@@ -256,6 +287,8 @@ class VideoScore:
     frames: int = 0
     categories: dict[str, CategoryScore] = field(default_factory=dict)
     false_mask: dict[str, MaskShare] = field(default_factory=dict)
+    leaks: list[ObjectLeak] = field(default_factory=list)
+    """Per leaked object, where it leaked (a clip's own score; totals leave it empty)."""
 
     def add(self, other: VideoScore) -> None:
         self.clips += other.clips
@@ -271,6 +304,7 @@ class VideoScore:
             "frames": self.frames,
             "categories": {name: s.to_dict() for name, s in sorted(self.categories.items())},
             "false_mask": {name: s.to_dict() for name, s in sorted(self.false_mask.items())},
+            **({"leaks": [leak.to_dict() for leak in self.leaks]} if self.leaks else {}),
         }
 
 
@@ -291,8 +325,8 @@ class ClipScorer:
         self._scores: dict[str, CategoryScore] = {c: CategoryScore() for c in sorted(set(labels.category))}
         self._shares: dict[str, MaskShare] = {}
         self._run: dict[tuple[str, int], tuple[int, int]] = {}  # (category, id) -> (last frame, run)
-        self._seen: set[tuple[str, int]] = set()
-        self._leaked: set[tuple[str, int]] = set()
+        self._seen: dict[tuple[str, int], int] = {}  # counted frames per object
+        self._leaked: dict[tuple[str, int], list[tuple[int, float]]] = {}  # (frame, shorter side) unmasked
 
     def add_frame(
         self, index: int, hidden: BoolImage, *, painted: Mapping[str, BoolImage] | None = None
@@ -316,21 +350,24 @@ class ClipScorer:
         covered = core_covered(hidden, xyxy[counted], core_fraction=self.rule.core_fraction)
         categories = [c for c, k in zip(self.labels.category[rows], counted.tolist(), strict=True) if k]
         ids = self.labels.object_id[rows][counted].tolist()
+        sides = np.minimum(xyxy[counted, 2] - xyxy[counted, 0], xyxy[counted, 3] - xyxy[counted, 1]).tolist()
         leaked_here: set[str] = set()
-        for category, object_id, ok in zip(categories, ids, covered.tolist(), strict=True):
+        for category, object_id, ok, side in zip(categories, ids, covered.tolist(), sides, strict=True):
             score = self._scores[category]
             key = (category, object_id)
             score.boxes += 1
             if key not in self._seen:
-                self._seen.add(key)
+                self._seen[key] = 0
                 score.objects += 1
+            self._seen[key] += 1
             if ok:
                 score.masked += 1
                 continue
             leaked_here.add(category)
             if key not in self._leaked:
-                self._leaked.add(key)
+                self._leaked[key] = []
                 score.objects_leaked += 1
+            self._leaked[key].append((index, float(side)))
             last, run = self._run.get(key, (-2, 0))
             run = run + 1 if last == index - 1 else 1
             self._run[key] = (index, run)
@@ -357,4 +394,22 @@ class ClipScorer:
             frames=self._next,
             categories={name: CategoryScore(**asdict(s)) for name, s in self._scores.items()},
             false_mask={name: MaskShare(**asdict(s)) for name, s in self._shares.items()},
+            leaks=[self._leak(key, rows) for key, rows in sorted(self._leaked.items())],
+        )
+
+    def _leak(self, key: tuple[str, int], unmasked: list[tuple[int, float]]) -> ObjectLeak:
+        frames = [f for f, _ in unmasked]
+        runs: list[tuple[int, int]] = []
+        for frame in frames:
+            if runs and runs[-1][1] == frame:  # 1-based last == this 0-based frame: consecutive
+                runs[-1] = (runs[-1][0], frame + 1)
+            else:
+                runs.append((frame + 1, frame + 1))
+        return ObjectLeak(
+            category=key[0],
+            object_id=key[1],
+            leaked_frames=len(frames),
+            counted_frames=self._seen[key],
+            runs=tuple(runs),
+            min_side_px=float(np.median([side for _, side in unmasked])),
         )
