@@ -153,6 +153,10 @@ def test_eval_video_scores_the_masks_of_labelled_clips(labelled_clips: Path) -> 
     assert face["masked"] >= 75 and face["recall"] == round(face["masked"] / face["boxes"], 4)
     assert 0.0 < doc["false_mask"]["face"]["false_mask_share"] < 0.8
     assert doc["fps"] > 0 and doc["settings"]["method"] == {"face": "blur"}
+    leaks = doc["per_clip"]["cut"].get("leaks", [])  # every leaked object, named, with its frames
+    assert len(leaks) == face["objects_leaked"]
+    assert sum(leak["leaked_frames"] for leak in leaks) == face["boxes"] - face["masked"]
+    assert all(1 <= a <= b <= 30 for leak in leaks for a, b in leak["runs"])
 
     table = runner.invoke(app, ["eval", "--video", str(labelled_clips), "--categories", "face"])
     assert table.exit_code == 0, table.output
