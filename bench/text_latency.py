@@ -2,7 +2,7 @@
 
 The frame is a real photo from ``../shared/data/media`` (street.jpg, turned to landscape and resized to
 1920x1080) with a name badge rendered on it by ``tools/make_text_set.py``. The detector is built exactly
-as the video pipeline builds it (``build_detector("text", mode="video")``: one pass at 960 px), so the
+as the video pipeline builds it (``build_detector("text", mode="video")``: one pass at 832 px), so the
 figure covers resizing, the ONNX run and DB post-processing. Run ``veil models pull`` first.
 
     .venv/bin/python bench/text_latency.py --runs 30
@@ -53,7 +53,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_arguments(parser, runs=30)
-    parser.add_argument("--detect-scale", type=float, default=1.0, help="video working scale (1.0: 960 px)")
+    parser.add_argument("--detect-scale", type=float, default=1.0, help="video working scale (1.0: 832 px)")
     args = parser.parse_args()
 
     detector, threads = video_detector("text", threads=args.threads, detect_scale=args.detect_scale)

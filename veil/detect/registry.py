@@ -240,9 +240,13 @@ def _barcode_config(*, mode: Mode, threshold: float | None, detect_scale: float,
     return BarcodeConfig()
 
 
-_TEXT_LONG_SIDE: dict[Mode, int] = {"image": 1280, "video": 960}
+_TEXT_LONG_SIDE: dict[Mode, int] = {"image": 1280, "video": 832}
 """Network input long side for text: stills search at 1280 px (lines down to ~10 px high in a 1080p
-photo), video frames run at 960 px times ``detect_scale`` (see bench/text_latency.py)."""
+photo), video frames run at 832 px times ``detect_scale``, which keeps a 1080p frame's detector under
+80 ms on the 2-core dev machine (bench/text_latency.py). One pass on the rendered text set
+(``veil eval ... --category text --image-search fast --detect-scale S``): 960 px 0.993 / 0.987,
+832 px 0.984 / 0.990, 768 px 0.964 / 0.990, 640 px 0.888 / 0.982 (recall / precision); stills keep
+1280 px because a photo is searched once and its small print matters more than its time."""
 
 
 def _text_config(*, mode: Mode, threshold: float | None, detect_scale: float, int8: bool) -> TextConfig:
