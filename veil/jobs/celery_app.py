@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, chord
 from celery.exceptions import Retry
@@ -257,21 +257,33 @@ def create_celery(settings: Settings) -> Celery:
     app.conf.update(conf)
     runtime = WorkerRuntime(settings, app)
     app.veil_runtime = runtime
-    _register_tasks(app, runtime)
+    _register_tasks(app)
     return app
 
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+def _register_tasks(app: Celery) -> None:
+    """Veil's tasks on ``app``, each a body below made a task by the one factory, ``_task``."""
+    _task(app, TASK_JOB, _run_job, max_retries=_WAIT_RETRIES)
+    for name in (TASK_ANALYSE, TASK_RENDER):  # the pieces: a chord's header collects their results
+        _task(app, name, _run_step, ignore_result=False)
+    for name in (TASK_STITCH, TASK_FINISH):  # the joins: they also wait for pieces on their way
+        _task(app, name, _run_step, max_retries=_JOIN_RETRIES)
+    _task(app, TASK_WEBHOOK, _deliver_webhook)
 
 
-def _task(app: Celery, **options: Any) -> Callable[[_F], _F]:
-    """``app.task`` with its type kept (Celery's decorator is untyped); registers and returns ``fn``."""
-
-    def register(fn: _F) -> _F:
-        app.task(shared=False, **options)(fn)  # shared tasks would bind every app to the first one
-        return fn
-
-    return register
+def _task(
+    app: Celery,
+    name: str,
+    body: Callable[..., Any],
+    *,
+    max_retries: int = _STEP_RETRIES,
+    ignore_result: bool = True,
+) -> None:
+    """Register ``body`` as the task ``name``: bound (it gets the task as ``self``, and through
+    ``self.app`` the worker's runtime), its retries bounded, and not shared (a shared task would bind
+    every app to the first one)."""
+    options = {"bind": True, "max_retries": max_retries, "ignore_result": ignore_result}
+    app.task(name=name, shared=False, **options)(body)
 
 
 def _queue(name: str) -> Queue:
@@ -284,94 +296,90 @@ def _redelivered(task: Task[Any, Any]) -> bool:
     return bool(info.get("redelivered")) or bool(task.request.retries)
 
 
-def _register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
+def _retry(task: Task[Any, Any], exc: Exception, *, max_retries: int | None = None) -> Retry:
+    """Retry ``task`` after ``exc`` with exponential backoff (``max_retries`` None: the task's own)."""
+    return task.retry(exc=exc, countdown=_backoff(task.request.retries), max_retries=max_retries)
+
+
+def _run_job(self: Task[Any, Any], job_id: str) -> str:
+    """``veil.job``: a whole job, or the start of a segmented one; see the module docstring."""
+    from veil.jobs.segmented import StartOutcome, wants_segments
+
+    runtime = runtime_of(self.app)
     settings = runtime.settings
-
-    @_task(app, name=TASK_JOB, bind=True, ignore_result=True, max_retries=_WAIT_RETRIES)
-    def run_job(self: Task[Any, Any], job_id: str) -> str:
-        """A whole job, or the start of a segmented one; see the module docstring."""
-        from veil.jobs.segmented import StartOutcome, wants_segments
-
-        try:
-            ctx = runtime.context()
-            with ctx.db.begin() as session:
-                row = store.get_job(session=session, job_id=job_id)
-            if row is None or JobState(row.state).terminal:
-                return "skipped"
-            if wants_segments(row, segment_seconds=settings.segment_seconds):
-                jobs = runtime.segmented()
-                if jobs.dispatched(job_id):
-                    return "in flight"  # its pieces travel as their own tasks
-                if jobs.start(job_id) is StartOutcome.STARTED:
-                    return "segmented"
-            state = execute_job(job_id, ctx=ctx)
-            if state is not None:
-                return state.value
-            with ctx.db.begin() as session:
-                row = store.get_job(session=session, job_id=job_id)
-            holder_may_be_dead = _redelivered(self)
-            if row is not None and JobState(row.state) is JobState.RUNNING and holder_may_be_dead:
-                # Another worker holds the claim. If it died, the claim goes stale and we take over.
-                raise self.retry(countdown=settings.job_stale_s)
-            return "skipped"
-        except Retry:
-            raise
-        except Exception as exc:  # the database or the store is unreachable: try again shortly
-            log.warning("job task failed; retrying", extra={"job_id": job_id}, exc_info=True)
-            countdown = _backoff(self.request.retries)
-            raise self.retry(exc=exc, countdown=countdown, max_retries=_STEP_RETRIES) from exc
-
-    def step_task(name: str, step: str, *, join: bool) -> None:
-        """A task that runs one step of split jobs: a piece (``job_id, attempt, index``) or a join step
-        (``job_id, attempt``), which also waits, up to ``_JOIN_RETRIES`` times, for pieces on their way.
-        Other failures are retried ``_STEP_RETRIES`` times, then fail the job."""
-
-        @_task(
-            app,
-            name=name,
-            bind=True,
-            ignore_result=join,
-            max_retries=_JOIN_RETRIES if join else _STEP_RETRIES,
-        )
-        def run_step(self: Task[Any, Any], job_id: str, attempt: int, *index: int) -> None:
-            from veil.jobs.segmented import Incomplete
-
-            jobs = runtime.segmented()
-            retries = self.request.retries
-            try:
-                getattr(jobs, step)(job_id, attempt, *index)
-            except Incomplete as exc:
-                if retries >= _JOIN_RETRIES:
-                    _fail(jobs, job_id, attempt, exc)
-                    return
-                raise self.retry(exc=exc, countdown=_backoff(retries)) from exc
-            except Exception as exc:
-                if retries >= _STEP_RETRIES:
-                    log.error("segment step gave up", extra={"job_id": job_id, "step": step}, exc_info=True)
-                    _fail(jobs, job_id, attempt, exc)
-                    return
-                log.warning("segment step failed; retrying", extra={"job_id": job_id, "step": step})
-                raise self.retry(exc=exc, countdown=_backoff(retries)) from exc
-
-    step_task(TASK_ANALYSE, "analyse", join=False)
-    step_task(TASK_RENDER, "render", join=False)
-    step_task(TASK_STITCH, "stitch", join=True)
-    step_task(TASK_FINISH, "finish", join=True)
-
-    @_task(app, name=TASK_WEBHOOK, bind=True, ignore_result=True, max_retries=_STEP_RETRIES)
-    def webhook(self: Task[Any, Any], job_id: str) -> str | None:
-        """Deliver a finished job's webhook (signed, retried with backoff inside, every attempt recorded)."""
-        import time
-
-        from veil.auth.secrets import load_server_secret
-        from veil.jobs.notify import WebhookNotifier
-
+    try:
         ctx = runtime.context()
-        notifier = WebhookNotifier(settings=settings, db=ctx.db, server_secret=load_server_secret(settings))
-        try:
-            return notifier.deliver_now(job_id, sleep=time.sleep)
-        except Exception as exc:
-            raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        with ctx.db.begin() as session:
+            row = store.get_job(session=session, job_id=job_id)
+        if row is None or JobState(row.state).terminal:
+            return "skipped"
+        if wants_segments(row, segment_seconds=settings.segment_seconds):
+            jobs = runtime.segmented()
+            if jobs.dispatched(job_id):
+                return "in flight"  # its pieces travel as their own tasks
+            if jobs.start(job_id) is StartOutcome.STARTED:
+                return "segmented"
+        state = execute_job(job_id, ctx=ctx)
+        if state is not None:
+            return state.value
+        with ctx.db.begin() as session:
+            row = store.get_job(session=session, job_id=job_id)
+        holder_may_be_dead = _redelivered(self)
+        if row is not None and JobState(row.state) is JobState.RUNNING and holder_may_be_dead:
+            # Another worker holds the claim. If it died, the claim goes stale and we take over.
+            raise self.retry(countdown=settings.job_stale_s)
+        return "skipped"
+    except Retry:
+        raise
+    except Exception as exc:  # the database or the store is unreachable: try again shortly
+        log.warning("job task failed; retrying", extra={"job_id": job_id}, exc_info=True)
+        raise _retry(self, exc, max_retries=_STEP_RETRIES) from exc
+
+
+_STEPS = {TASK_ANALYSE: "analyse", TASK_RENDER: "render", TASK_STITCH: "stitch", TASK_FINISH: "finish"}
+"""The ``SegmentedJobs`` method each step task runs."""
+
+
+def _run_step(self: Task[Any, Any], job_id: str, attempt: int, *index: int) -> None:
+    """One step of a split job: a piece (``job_id, attempt, index``) or a join step (``job_id,
+    attempt``), which also waits, up to ``_JOIN_RETRIES`` times, for pieces on their way. Other
+    failures are retried ``_STEP_RETRIES`` times, then fail the job."""
+    from veil.jobs.segmented import Incomplete
+
+    step = _STEPS[self.name]
+    jobs = runtime_of(self.app).segmented()
+    retries = self.request.retries
+    try:
+        getattr(jobs, step)(job_id, attempt, *index)
+    except Incomplete as exc:
+        if retries >= _JOIN_RETRIES:
+            _fail(jobs, job_id, attempt, exc)
+            return
+        raise _retry(self, exc) from exc
+    except Exception as exc:
+        if retries >= _STEP_RETRIES:
+            log.error("segment step gave up", extra={"job_id": job_id, "step": step}, exc_info=True)
+            _fail(jobs, job_id, attempt, exc)
+            return
+        log.warning("segment step failed; retrying", extra={"job_id": job_id, "step": step})
+        raise _retry(self, exc) from exc
+
+
+def _deliver_webhook(self: Task[Any, Any], job_id: str) -> str | None:
+    """``veil.webhook``: deliver a finished job's webhook (signed, retried with backoff inside, every
+    attempt recorded)."""
+    import time
+
+    from veil.auth.secrets import load_server_secret
+    from veil.jobs.notify import WebhookNotifier
+
+    runtime = runtime_of(self.app)
+    settings, ctx = runtime.settings, runtime.context()
+    notifier = WebhookNotifier(settings=settings, db=ctx.db, server_secret=load_server_secret(settings))
+    try:
+        return notifier.deliver_now(job_id, sleep=time.sleep)
+    except Exception as exc:
+        raise _retry(self, exc) from exc
 
 
 def _fail(jobs: SegmentedJobs, job_id: str, attempt: int, exc: BaseException) -> None:
