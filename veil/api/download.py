@@ -1,17 +1,19 @@
-"""Streaming a job's result from storage, with HTTP Range, for the authenticated route and signed links."""
+"""Streaming a job's files from storage, with HTTP Range, for the authenticated routes and signed links."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response, StreamingResponse
 
-from veil.api.errors import Expired
+from veil.api.errors import Expired, error_responses
 from veil.api.ranges import parse_range
 from veil.errors import JobConflict, StorageNotFound
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
 from veil.storage import Storage
 
-__all__ = ["check_result_available", "result_response", "source_response"]
+__all__ = ["check_result_available", "file_responses", "result_response", "source_response"]
 
 _SOURCE_TYPES = {
     ".mp4": "video/mp4",
@@ -25,6 +27,16 @@ _SOURCE_TYPES = {
     ".png": "image/png",
     ".webp": "image/webp",
 }
+
+
+def file_responses(description: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of a route that streams a file: 200 (the whole file, ``description``), 206
+    (one Range) and the ``errors``."""
+    return {
+        200: {"description": description, "content": {"application/octet-stream": {}}},
+        206: {"description": "Part of the file (Range).", "content": {"application/octet-stream": {}}},
+        **error_responses(*errors),
+    }
 
 
 def check_result_available(row: JobRow) -> str:

@@ -23,7 +23,7 @@ from veil.api.services import Services
 from veil.api.upload import Upload
 from veil.auth.audit import append_audit
 from veil.auth.secrets import seal_headers
-from veil.errors import JobConflict, SpecError, StorageNotFound, UnsupportedMedia
+from veil.errors import JobConflict, QueueFull, SpecError, StorageNotFound, UnsupportedMedia
 from veil.ids import new_id
 from veil.jobs import blobs, store
 from veil.jobs.states import JobState
@@ -31,7 +31,7 @@ from veil.jobs.tables import JobRow
 from veil.jobs.webhooks import validate_webhook_url
 from veil.spec import RedactionSpec
 
-__all__ = ["BatchSlot", "Submitted", "parse_spec", "submit_job"]
+__all__ = ["BatchSlot", "Submitted", "parse_spec", "require_queue_room", "submit_job"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,15 @@ class BatchSlot:
 
     batch_id: str
     index: int
+
+
+def require_queue_room(services: Services, *, jobs: int, refusal: str) -> None:
+    """``QueueFull`` saying ``refusal`` unless ``jobs`` more queued jobs fit in ``VEIL_QUEUE_MAX`` (the job
+    and batch routes both ask)."""
+    with services.db.begin() as session:
+        queued = store.count_queued(session=session)
+    if queued + jobs > services.settings.queue_max:
+        raise QueueFull(refusal)
 
 
 def parse_spec(text: str | None) -> RedactionSpec:

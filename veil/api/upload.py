@@ -21,6 +21,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -32,13 +33,25 @@ from veil.errors import StorageError, StorageFull
 from veil.jobs.blobs import MEDIA_SUFFIXES
 from veil.private_files import NO_SPACE_ERRNOS, make_private_dirs
 
-__all__ = ["Upload", "receive_upload"]
+__all__ = ["UPLOAD_REQUEST_BODY", "Upload", "receive_upload", "receive_uploads"]
 
 log = logging.getLogger(__name__)
 _NAME_PARAM = re.compile(rb'(?:^|;)\s*name\s*=\s*"?([A-Za-z0-9_-]{1,40})"?\s*(?:;|$)')
 
 MAX_FIELD_BYTES = 1 << 20
 _FIELDS = ("file", "spec")
+
+UPLOAD_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {"$ref": "#/components/schemas/JobCreate"},
+            "encoding": {"spec": {"contentType": "application/json"}},
+        }
+    },
+}
+"""The OpenAPI ``requestBody`` of the form this module reads (``POST /v1/jobs`` and ``/v1/batches``): the
+routes read the stream themselves, so FastAPI cannot derive it."""
 
 
 @dataclass

@@ -21,12 +21,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from veil.api.deps import Reader, ServicesDep, Writer
 from veil.api.errors import BadRequest, error_responses, request_id_of
 from veil.api.job_access import job_base_url
-from veil.api.routes.jobs import JOB_UPLOAD_BODY
 from veil.api.services import Services
-from veil.api.submit import BatchSlot, Submitted, submit_job
-from veil.api.upload import Upload, receive_uploads
+from veil.api.submit import BatchSlot, Submitted, require_queue_room, submit_job
+from veil.api.upload import UPLOAD_REQUEST_BODY, Upload, receive_uploads
 from veil.clock import utcnow
-from veil.errors import JobConflict, JobNotFound, QueueFull, VeilError
+from veil.errors import JobConflict, JobNotFound, VeilError
 from veil.ids import new_id
 from veil.jobs import blobs, store
 from veil.jobs.schemas import BatchPublic, batch_public
@@ -47,11 +46,6 @@ def _load(services: Services, batch_id: str, tenant_id: str) -> list[JobRow]:
     if not rows:
         raise JobNotFound("no such batch")
     return rows
-
-
-def _count_queued(services: Services) -> int:
-    with services.db.begin() as session:
-        return store.count_queued(session=session)
 
 
 def _submit_all(
@@ -95,7 +89,7 @@ def _submit_all(
     response_model=BatchPublic,
     summary="Submit a batch",
     responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
-    openapi_extra={"requestBody": JOB_UPLOAD_BODY},
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
 )
 async def create_batch(request: Request, principal: Writer, services: ServicesDep) -> Response:
     """Upload several files (repeat the multipart field `file`, up to 100) with one JSON `spec`. Each file
@@ -110,8 +104,8 @@ async def create_batch(request: Request, principal: Writer, services: ServicesDe
     try:
         if not uploads:
             raise BadRequest("send the files in repeated `file` fields")
-        if await run_in_threadpool(_count_queued, services) + len(uploads) > services.settings.queue_max:
-            raise QueueFull("the job queue has no room for this batch; retry later")
+        refusal = "the job queue has no room for this batch; retry later"
+        await run_in_threadpool(require_queue_room, services, jobs=len(uploads), refusal=refusal)
         batch_id, made = await run_in_threadpool(
             _submit_all,
             services,

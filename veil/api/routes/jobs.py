@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -12,16 +13,16 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from veil.api.deps import Reader, ServicesDep, Writer
-from veil.api.download import check_result_available, result_response, source_response
+from veil.api.deps import Principal, Reader, ServicesDep, Writer
+from veil.api.download import check_result_available, file_responses, result_response, source_response
 from veil.api.errors import BadRequest, Expired, error_responses, request_id_of
 from veil.api.job_access import JobId, audit, base_url, job_base_url, load_job, public
 from veil.api.schemas import LinkCreate, LinkPublic
 from veil.api.services import Services
 from veil.api.signed_links import sign_link
-from veil.api.submit import submit_job
-from veil.api.upload import receive_upload
-from veil.errors import JobConflict, JobNotFound, QueueFull, StorageNotFound, VeilError
+from veil.api.submit import require_queue_room, submit_job
+from veil.api.upload import UPLOAD_REQUEST_BODY, receive_upload
+from veil.errors import JobConflict, JobNotFound, StorageNotFound, VeilError
 from veil.jobs import blobs, store
 from veil.jobs.schemas import JobPublic, JobsPublic, WebhookDeliveriesPublic, delivery_public, job_public
 from veil.jobs.states import JobState
@@ -34,16 +35,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _PREFER_WAIT = re.compile(r"(?:^|[\s,;])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
-
-JOB_UPLOAD_BODY: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {"$ref": "#/components/schemas/JobCreate"},
-            "encoding": {"spec": {"contentType": "application/json"}},
-        }
-    },
-}
 
 
 def _wait_seconds(services: Services, wait: float | None, prefer: str | None) -> tuple[float, bool]:
@@ -60,11 +51,6 @@ def _wait_seconds(services: Services, wait: float | None, prefer: str | None) ->
 def _any_job(services: Services, job_id: str) -> JobRow | None:
     with services.db.begin() as session:
         return store.get_job(session=session, job_id=job_id)
-
-
-def _count_queued(services: Services) -> int:
-    with services.db.begin() as session:
-        return store.count_queued(session=session)
 
 
 async def _wait_for(services: Services, job_id: str, seconds: float) -> None:
@@ -91,7 +77,7 @@ async def _wait_for(services: Services, job_id: str, seconds: float) -> None:
         202: {"model": JobPublic, "description": "Accepted; poll the `Location`."},
         **error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503, 507),
     },
-    openapi_extra={"requestBody": JOB_UPLOAD_BODY},
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
 )
 async def create_job(
     request: Request,
@@ -121,8 +107,8 @@ async def create_job(
     """Upload a file (multipart field `file`) with a JSON `spec`. Returns 202 and the job; with `wait`
     (or `Prefer: wait=N`), returns 200 with the finished job if it finishes in time. A `redact` job with
     `source_job` may omit `file`: the detect job's input is reused."""
-    if await run_in_threadpool(_count_queued, services) >= services.settings.queue_max:
-        raise QueueFull("the job queue is full; retry later")
+    full = "the job queue is full; retry later"
+    await run_in_threadpool(require_queue_room, services, jobs=1, refusal=full)
     await run_in_threadpool(  # 507 before the client uploads gigabytes into a full disk
         require_free_space, services.ctx.scratch_dir, min_free_bytes=services.settings.min_free_mb << 20
     )
@@ -266,16 +252,7 @@ def cancel_job(request: Request, job_id: JobId, principal: Writer, services: Ser
     """A queued job is canceled at once (200); a running one stops within a second or two (202). A
     running job whose worker went silent (died, or cannot write) for `VEIL_JOB_STALE_S` is canceled at
     once (200)."""
-    load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
-    now = services.clock.now()
-    with services.db.begin() as session:
-        row = store.request_cancel(
-            session=session,
-            job_id=job_id,
-            now=now,
-            retention=services.ctx.retention,
-            stale_before=_stale_before(services, now),
-        )
+    row, _now = _stop(services, job_id, principal.tenant_id, store.request_cancel)
     if row is None:
         raise JobConflict("the job already finished")
     audit(
@@ -288,9 +265,24 @@ def cancel_job(request: Request, job_id: JobId, principal: Writer, services: Ser
     return JSONResponse(public(services, request, row), status_code=200 if row.state.terminal else 202)
 
 
-def _stale_before(services: Services, now: datetime) -> datetime:
-    """A running job whose heartbeat is older than this has no live worker (``VEIL_JOB_STALE_S``)."""
-    return now - timedelta(seconds=services.settings.job_stale_s)
+def _stop(
+    services: Services, job_id: str, tenant_id: str, change: Callable[..., JobRow | None]
+) -> tuple[JobRow | None, datetime]:
+    """Apply ``change`` (``store.request_cancel`` or ``store.mark_deleted``) to the tenant's job, now; a
+    running job whose heartbeat is older than ``VEIL_JOB_STALE_S`` has no live worker, so it stops at
+    once. The changed row (None: the change did not apply) and the time it was made."""
+    load_job(services, job_id=job_id, tenant_id=tenant_id)
+    now = services.clock.now()
+    stale_before = now - timedelta(seconds=services.settings.job_stale_s)
+    with services.db.begin() as session:
+        row = change(
+            session=session,
+            job_id=job_id,
+            now=now,
+            retention=services.ctx.retention,
+            stale_before=stale_before,
+        )
+    return row, now
 
 
 @router.delete(
@@ -303,16 +295,7 @@ def delete_job(request: Request, job_id: JobId, principal: Writer, services: Ser
     """Deletes the input, result, report and thumbnails now, in any state. A queued job is canceled
     first; a running one is canceled, and its files go as soon as its worker stops (a second or two).
     The job then answers 404; the audit log keeps its hashes."""
-    load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
-    now = services.clock.now()
-    with services.db.begin() as session:
-        row = store.mark_deleted(
-            session=session,
-            job_id=job_id,
-            now=now,
-            retention=services.ctx.retention,
-            stale_before=_stale_before(services, now),
-        )
+    row, now = _stop(services, job_id, principal.tenant_id, store.mark_deleted)
     if row is None:
         raise JobNotFound("no such job")
     services.events.notify(job_id)
@@ -335,43 +318,22 @@ def delete_job(request: Request, job_id: JobId, principal: Writer, services: Ser
     return Response(status_code=204)
 
 
+Ranges = Annotated[str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")]
+"""The ``Range`` header of a download: one ``bytes=a-b`` range, so that players can seek."""
+
+
 @router.head("/{job_id}/result", include_in_schema=False)
 @router.get(
     "/{job_id}/result",
     summary="Download the result",
     response_class=Response,
-    responses={
-        200: {"description": "The redacted file.", "content": {"application/octet-stream": {}}},
-        206: {"description": "Part of the file (Range).", "content": {"application/octet-stream": {}}},
-        **error_responses(400, 401, 403, 404, 409, 410, 416, 429),
-    },
+    responses=file_responses("The redacted file.", 400, 401, 403, 404, 409, 410, 416, 429),
 )
 def get_result(
-    request: Request,
-    job_id: JobId,
-    principal: Reader,
-    services: ServicesDep,
-    range_header: Annotated[
-        str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")
-    ] = None,
+    request: Request, job_id: JobId, principal: Reader, services: ServicesDep, range_header: Ranges = None
 ) -> Response:
     """The redacted file. Supports HEAD and a single HTTP Range, so players can seek."""
-    row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
-    head = request.method == "HEAD"
-    response = result_response(services.storage, row, range_header=range_header, head=head)
-    if head:
-        return response
-    if response.status_code == 200 or (range_header or "").replace(" ", "").startswith("bytes=0-"):
-        audit(
-            services,
-            request,
-            actor=principal.key_id,
-            action="result.download",
-            tenant_id=row.tenant_id,
-            job_id=job_id,
-            row=row,
-        )
-    return response
+    return _download(request, job_id, principal, services, range_header, result_response, "result.download")
 
 
 @router.head("/{job_id}/source", include_in_schema=False)
@@ -379,27 +341,31 @@ def get_result(
     "/{job_id}/source",
     summary="Stream the source media",
     response_class=Response,
-    responses={
-        200: {"description": "The job's input as uploaded.", "content": {"application/octet-stream": {}}},
-        206: {"description": "Part of the file (Range).", "content": {"application/octet-stream": {}}},
-        **error_responses(400, 401, 403, 404, 410, 416, 429),
-    },
+    responses=file_responses("The job's input as uploaded.", 400, 401, 403, 404, 410, 416, 429),
 )
 def get_source(
-    request: Request,
-    job_id: JobId,
-    principal: Reader,
-    services: ServicesDep,
-    range_header: Annotated[
-        str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")
-    ] = None,
+    request: Request, job_id: JobId, principal: Reader, services: ServicesDep, range_header: Ranges = None
 ) -> Response:
     """The unredacted input of a job (for a `source_job` redaction, the detect job's input), for the
     review player. Supports HEAD and a single HTTP Range, so players can seek. Same key scope as the
     report: whoever may read a job's tracks may see what they were found in."""
+    return _download(request, job_id, principal, services, range_header, source_response, "source.download")
+
+
+def _download(
+    request: Request,
+    job_id: str,
+    principal: Principal,
+    services: Services,
+    range_header: str | None,
+    serve: Callable[..., Response],
+    action: str,
+) -> Response:
+    """The tenant's job file that ``serve`` streams (HEAD, one Range). A download from the first byte is
+    audited as ``action`` once: not HEAD probes, nor the later ranges a seeking player asks for."""
     row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
     head = request.method == "HEAD"
-    response = source_response(services.storage, row, range_header=range_header, head=head)
+    response = serve(services.storage, row, range_header=range_header, head=head)
     if not head and (
         response.status_code == 200 or (range_header or "").replace(" ", "").startswith("bytes=0-")
     ):
@@ -407,7 +373,7 @@ def get_source(
             services,
             request,
             actor=principal.key_id,
-            action="source.download",
+            action=action,
             tenant_id=row.tenant_id,
             job_id=job_id,
             row=row,

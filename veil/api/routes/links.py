@@ -8,8 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from veil.api.deps import ServicesDep
-from veil.api.download import result_response, source_response
-from veil.api.errors import error_responses
+from veil.api.download import file_responses, result_response, source_response
 from veil.api.job_access import audit
 from veil.api.signed_links import verify_link
 from veil.errors import JobNotFound
@@ -25,11 +24,7 @@ router = APIRouter(prefix="/v1/links", tags=["links"])
     "/{job_id}",
     summary="Download through a signed link",
     response_class=Response,
-    responses={
-        200: {"description": "The redacted file.", "content": {"application/octet-stream": {}}},
-        206: {"description": "Part of the file (Range).", "content": {"application/octet-stream": {}}},
-        **error_responses(400, 403, 404, 409, 410, 416),
-    },
+    responses=file_responses("The redacted file.", 400, 403, 404, 409, 410, 416),
 )
 def download_link(
     request: Request,
