@@ -6,7 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from veil.pipeline import Plan
+from veil.errors import SpecError
+from veil.pipeline import Plan, check_spec
 from veil.report import MediaSummary, Report, TrackFrame, TrackReport
 from veil.spec import RedactionSpec
 
@@ -30,6 +31,15 @@ def test_thresholds_are_resolved_once_per_plan_not_per_frame() -> None:
     assert plan.thresholds == (None, 0.6)  # what the spec asks (stills' own detectors decide the rest)
     assert plan.video_thresholds == (0.3, 0.6)  # the tuned default only where the spec has none
     assert engine.asked == ["face"]
+
+
+def test_a_face_detect_scale_too_coarse_for_small_faces_is_refused_with_the_lowest_that_works() -> None:
+    coarse = RedactionSpec.model_validate({"detection": {"detect_scale": 0.1}})
+    with pytest.raises(SpecError, match=r"detect_scale 0\.1 .* use at least"):
+        check_spec(coarse)
+    check_spec(RedactionSpec())  # the defaults pass
+    without_faces = {"categories": {"license_plate": {}}, "detection": {"detect_scale": 0.1}}
+    check_spec(RedactionSpec.model_validate(without_faces))  # the bound is the face detector's
 
 
 def test_a_plan_that_does_not_detect_resolves_nothing() -> None:

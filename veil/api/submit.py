@@ -123,10 +123,9 @@ def submit_job(
     unknown = sorted(set(spec.enabled_categories()) - set(available))
     if unknown:
         raise SpecError(f"unknown categories {', '.join(unknown)}; available: {', '.join(available)}")
-    if "face" in spec.enabled_categories():
-        from veil.detect.registry import check_detect_scale
+    from veil.pipeline.plan import check_spec
 
-        check_detect_scale(spec.detection.detect_scale)  # a scale too coarse to find small faces
+    check_spec(spec)  # what only the detectors can judge (a detect_scale too coarse for small faces)
     if spec.webhook is not None:
         validate_webhook_url(str(spec.webhook.url), allow_private=settings.webhook_allow_private)
 

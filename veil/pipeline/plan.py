@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from veil.detect.registry import Overrides, category_overrides
+from veil.detect.registry import Overrides, category_overrides, check_detect_scale
 from veil.errors import SpecError
 from veil.media import EncodeOptions, MediaInfo
 from veil.media.formats import IMAGE_SUFFIXES
@@ -27,7 +27,7 @@ from veil.track import Track
 if TYPE_CHECKING:
     from veil.pipeline.engine import Engine
 
-__all__ = ["WEAK_FACTOR", "Plan", "TrackerSettings", "output_suffix", "region_key"]
+__all__ = ["WEAK_FACTOR", "Plan", "TrackerSettings", "check_spec", "output_suffix", "region_key"]
 
 WEAK_FACTOR = 0.5
 """Candidates scoring above ``threshold * WEAK_FACTOR`` may extend an existing track (never start one)."""
@@ -173,6 +173,14 @@ class Plan:
             for t in report.tracks
             if t.category in self.categories and (t.id in chosen) == include
         ]
+
+
+def check_spec(spec: RedactionSpec) -> None:
+    """``SpecError`` for a spec that validates but would quietly do less than it asks, judged by what
+    only the detectors know: a face ``detect_scale`` too coarse to find a small face in a 1080p frame.
+    The API (422 at submit) and the CLI refuse such a spec through this one check, before any work."""
+    if "face" in spec.enabled_categories():
+        check_detect_scale(spec.detection.detect_scale)
 
 
 def output_suffix(spec: RedactionSpec, info: MediaInfo) -> str:
