@@ -14,11 +14,16 @@ Failures print one line on stderr, ``error: <message> [<code>]``, and exit 1.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from veil.spec import RedactionSpec
 
 __all__ = ["register"]
 
@@ -105,33 +110,27 @@ def eval_command(
 ) -> None:
     """Recall, precision, F1, TP/FP/FN and images/second of a detector on a labelled set; or, with
     --video, frame-by-frame recall, leaks and false-mask share of Veil's masks on labelled clips."""
+    video_only: dict[str, Any] = {  # the spec options that only --video scores
+        "categories": categories,
+        "detect_every": detect_every,
+        "method": method,
+        "shape": shape,
+        "mask_scale": mask_scale,
+    }
     if video is not None:
         if images is not None or labels is not None or fmt is not None:
             _fail("--video takes no --images, --labels or --format")
         if image_search is not _Search.thorough:
             _fail("--image-search is for stills; video frames always get the video search")
-        _eval_video(
-            video,
-            categories=categories,
-            threshold=threshold,
-            detect_every=detect_every,
-            detect_scale=detect_scale,
-            method=method,
-            shape=shape,
-            mask_scale=mask_scale,
-            as_json=as_json,
-        )
+        from veil.cli.redact_cmd import build_spec
+
+        asked = None if threshold is None else str(threshold)
+        spec = build_spec(mode="detect", threshold=asked, detect_scale=detect_scale, **video_only)
+        _eval_video(video, spec, as_json=as_json)
         return
     if images is None or labels is None or fmt is None:
         _fail("give --images, --labels and --format (stills), or --video DIR")
-    video_only = {
-        "--categories": categories,
-        "--detect-every": detect_every,
-        "--method": method,
-        "--shape": shape,
-        "--mask-scale": mask_scale,
-    }
-    given = [name for name, value in video_only.items() if value is not None]
+    given = ["--" + name.replace("_", "-") for name, value in video_only.items() if value is not None]
     if given:
         _fail(f"{', '.join(given)} only apply with --video")
     if text_only is not None and (category != "text" or text_only not in ("all", "pii")):
@@ -140,13 +139,12 @@ def eval_command(
     from veil.detect.models import ModelStore
     from veil.detect.registry import build_detector
     from veil.detect.runtime import RuntimeOptions
-    from veil.errors import VeilError
     from veil.evaluate import evaluate
     from veil.settings import get_settings
 
     settings = get_settings()
     runtime = RuntimeOptions.from_settings(settings)
-    try:
+    with _one_line_errors(reading="the data set"):
         detector = build_detector(
             category,
             store=ModelStore(settings.model_dir),
@@ -157,16 +155,6 @@ def eval_command(
             overrides=() if text_only is None else (("only", text_only),),
         )
         result = evaluate(detector, images_dir=images, labels_dir=labels, fmt=fmt.value, iou=iou)
-    except VeilError as exc:
-        typer.echo(f"error: {exc.message} [{exc.code}]", err=True)
-        raise typer.Exit(code=1) from None
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        typer.echo(
-            f"error: cannot read the data set{where}: {exc.strerror or type(exc).__name__} [invalid_spec]",
-            err=True,
-        )
-        raise typer.Exit(code=1) from None
     if as_json:
         search = {"image_search": image_search.value, "detect_scale": scale}
         typer.echo(
@@ -188,60 +176,42 @@ _SHOWN_LEAKS = 10
 """The text table lists this many leaked objects, longest unmasked run first."""
 
 
+@contextmanager
+def _one_line_errors(*, reading: str) -> Iterator[None]:
+    """Veil's errors and unreadable files (``reading``: what was read) as the one ``error:`` line, exit 1."""
+    from veil.errors import VeilError
+
+    try:
+        yield
+    except VeilError as exc:
+        typer.echo(f"error: {exc.message} [{exc.code}]", err=True)
+        raise typer.Exit(code=1) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        cause = exc.strerror or type(exc).__name__
+        typer.echo(f"error: cannot read {reading}{where}: {cause} [invalid_spec]", err=True)
+        raise typer.Exit(code=1) from None
+
+
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message} [invalid_spec]", err=True)
     raise typer.Exit(code=1)
 
 
-def _eval_video(
-    directory: Path,
-    *,
-    categories: str | None,
-    threshold: float | None,
-    detect_every: int | None,
-    detect_scale: float | None,
-    method: str | None,
-    shape: str | None,
-    mask_scale: str | None,
-    as_json: bool,
-) -> None:
-    from veil.cli.redact_cmd import build_spec
-    from veil.errors import VeilError
+def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool) -> None:
     from veil.evaluate.clips import evaluate_clips
     from veil.evaluate.video import VideoScore
     from veil.pipeline import Engine
     from veil.settings import get_settings
-
-    spec = build_spec(
-        spec_file=None,
-        mode="detect",
-        categories=categories,
-        method=method,
-        shape=shape,
-        threshold=None if threshold is None else str(threshold),
-        mask_scale=mask_scale,
-        detect_scale=detect_scale,
-        detect_every=detect_every,
-    )
 
     def progress(name: str, score: VideoScore) -> None:
         if not as_json:
             parts = [f"{c} {s.masked}/{s.boxes}" for c, s in sorted(score.categories.items())]
             typer.echo(f"  {name}: {score.frames} frames, masked {', '.join(parts) or 'no labels'}", err=True)
 
-    try:
+    with _one_line_errors(reading="the clips"):
         engine = Engine.from_settings(get_settings())
         result = evaluate_clips(engine, spec, directory, on_clip=progress)
-    except VeilError as exc:
-        typer.echo(f"error: {exc.message} [{exc.code}]", err=True)
-        raise typer.Exit(code=1) from None
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        typer.echo(
-            f"error: cannot read the clips{where}: {exc.strerror or type(exc).__name__} [invalid_spec]",
-            err=True,
-        )
-        raise typer.Exit(code=1) from None
     settings = {
         "categories": spec.enabled_categories(),
         "detect_every": spec.detection.detect_every,

@@ -65,15 +65,15 @@ def _parse_per_category(value: str | None, *, what: str) -> tuple[str | None, di
 
 def build_spec(
     *,
-    spec_file: Path | None,
     mode: str,
-    categories: str | None,
-    method: str | None,
-    shape: str | None,
-    threshold: str | None,
-    mask_scale: str | None,
-    detect_scale: float | None,
-    detect_every: int | None,
+    spec_file: Path | None = None,
+    categories: str | None = None,
+    method: str | None = None,
+    shape: str | None = None,
+    threshold: str | None = None,
+    mask_scale: str | None = None,
+    detect_scale: float | None = None,
+    detect_every: int | None = None,
     image_search: str | None = None,
     codec: str | None = None,
     crf: int | None = None,
@@ -144,13 +144,12 @@ def build_spec(
     if keep_metadata:
         output["keep_metadata"] = True
     data["output"] = output
-    from veil.detect.registry import check_detect_scale
     from veil.errors import SpecError
+    from veil.pipeline.plan import check_spec
 
     try:
         spec = RedactionSpec.model_validate(data)
-        if "face" in spec.enabled_categories():
-            check_detect_scale(spec.detection.detect_scale)
+        check_spec(spec)
     except (ValidationError, ValueError) as exc:
         raise typer.BadParameter(_one_line_validation(exc)) from exc
     except SpecError as exc:
@@ -371,34 +370,47 @@ class _ReceiptWriter:
         return path
 
 
+Paths = Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")]
+Categories = Annotated[
+    str | None, typer.Option(help="Comma-separated: face,license_plate,qr_code,barcode,text,...")
+]
+Threshold = Annotated[
+    str | None, typer.Option(help="Score threshold, or per category: face=0.3,license_plate=0.4")
+]
+DetectScale = Annotated[float | None, typer.Option(help="Video: detector resolution factor (speed/recall).")]
+DetectEvery = Annotated[int | None, typer.Option(help="Video: detect on every Nth frame, track between.")]
+ImageSearch = Annotated[
+    str | None, typer.Option(help="Stills: thorough (multi-scale, default) or fast (single pass).")
+]
+SpecFile = Annotated[Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")]
+TextOnly = Annotated[
+    str | None,
+    typer.Option(
+        "--text-only",
+        help="With the text category: all (every line) or pii (only lines holding personal data).",
+    ),
+]
+"""The options ``veil redact`` and ``veil detect`` share, one definition each."""
+
+
 def redact(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
+    paths: Paths,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Output file (one input) or directory.")
     ] = None,
-    categories: Annotated[
-        str | None, typer.Option(help="Comma-separated: face,license_plate,qr_code,barcode,text,...")
-    ] = None,
+    categories: Categories = None,
     method: Annotated[
         str | None,
         typer.Option(help="blur|pixelate|black|box, or per category: face=blur,license_plate=black"),
     ] = None,
     shape: Annotated[str | None, typer.Option(help="ellipse or rect.")] = None,
-    threshold: Annotated[
-        str | None, typer.Option(help="Score threshold, or per category: face=0.3,license_plate=0.4")
-    ] = None,
+    threshold: Threshold = None,
     mask_scale: Annotated[
         str | None, typer.Option(help="Grow boxes by this factor, or per category.")
     ] = None,
-    detect_scale: Annotated[
-        float | None, typer.Option(help="Video: detector resolution factor (speed/recall).")
-    ] = None,
-    detect_every: Annotated[
-        int | None, typer.Option(help="Video: detect on every Nth frame, track between.")
-    ] = None,
-    image_search: Annotated[
-        str | None, typer.Option(help="Stills: thorough (multi-scale, default) or fast (single pass).")
-    ] = None,
+    detect_scale: DetectScale = None,
+    detect_every: DetectEvery = None,
+    image_search: ImageSearch = None,
     codec: Annotated[str | None, typer.Option(help="h264 (default) or h265.")] = None,
     crf: Annotated[int | None, typer.Option(help="Video quality, 0-51 (lower is better).")] = None,
     preset: Annotated[str | None, typer.Option(help="x264/x265 preset (default veryfast).")] = None,
@@ -411,9 +423,7 @@ def redact(
     output_format: Annotated[
         str | None, typer.Option("--format", help="Output format: mp4, mov, mkv, jpeg, png, webp.")
     ] = None,
-    spec_file: Annotated[
-        Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")
-    ] = None,
+    spec_file: SpecFile = None,
     report_path: Annotated[
         Path | None,
         typer.Option(
@@ -426,13 +436,7 @@ def redact(
         bool, typer.Option("--receipt-names", help="Put the input and output file names in the receipts.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON result line per file.")] = False,
-    text_only: Annotated[
-        str | None,
-        typer.Option(
-            "--text-only",
-            help="With the text category: all (every line) or pii (only lines holding personal data).",
-        ),
-    ] = None,
+    text_only: TextOnly = None,
 ) -> None:
     """Mask faces and licence plates in images and videos."""
     from veil.errors import ModelError
@@ -519,25 +523,15 @@ def _error_dict(exc: BaseException) -> dict[str, str]:
 
 
 def detect(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns.")],
-    categories: Annotated[str | None, typer.Option(help="Comma-separated categories.")] = None,
-    threshold: Annotated[str | None, typer.Option(help="Score threshold, or per category.")] = None,
-    detect_scale: Annotated[float | None, typer.Option(help="Video: detector resolution factor.")] = None,
-    detect_every: Annotated[int | None, typer.Option(help="Video: detect on every Nth frame.")] = None,
-    image_search: Annotated[
-        str | None, typer.Option(help="Stills: thorough (multi-scale, default) or fast (single pass).")
-    ] = None,
-    spec_file: Annotated[
-        Path | None, typer.Option("--spec", help="A JSON RedactionSpec; options override it.")
-    ] = None,
+    paths: Paths,
+    categories: Categories = None,
+    threshold: Threshold = None,
+    detect_scale: DetectScale = None,
+    detect_every: DetectEvery = None,
+    image_search: ImageSearch = None,
+    spec_file: SpecFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file, one per line.")] = False,
-    text_only: Annotated[
-        str | None,
-        typer.Option(
-            "--text-only",
-            help="With the text category: all (every line) or pii (only lines holding personal data).",
-        ),
-    ] = None,
+    text_only: TextOnly = None,
 ) -> None:
     """Find faces and plates without writing anything; boxes are in stored-frame pixels."""
     from veil.errors import ModelError
@@ -547,10 +541,7 @@ def detect(
         mode="detect",
         text_only=text_only,
         categories=categories,
-        method=None,
-        shape=None,
         threshold=threshold,
-        mask_scale=None,
         detect_scale=detect_scale,
         detect_every=detect_every,
         image_search=image_search,
