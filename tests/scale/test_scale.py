@@ -228,7 +228,8 @@ def test_worker_killed_mid_job_the_job_still_finishes_once(
         deadline = time.monotonic() + JOB_TIMEOUT_S
         while victim is None and time.monotonic() < deadline:
             for w in fleet.workers:
-                if "veil.segment.analyse" in w.log() and "received" in w.log():
+                # its own "Task veil.segment.analyse[...] received" line, not the [tasks] banner
+                if re.search(r"Task veil\.segment\.analyse\[[0-9a-f-]+\] received", w.log()):
                     victim = w
                     break
             time.sleep(0.2)
