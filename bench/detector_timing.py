@@ -45,11 +45,12 @@ def video_detector(category: str, *, threads: int | None, **options: Any) -> tup
 
 def time_detector(detector: Any, frame: np.ndarray, *, runs: int, warmup: int) -> tuple[dict[str, Any], int]:
     """Call ``detector.detect(frame)`` ``warmup`` times untimed, then ``runs`` times timed: the median,
-    min and p90 wall milliseconds and the median CPU milliseconds (after ``runs``), and how many boxes
-    it found."""
+    min and p90 wall milliseconds, the median CPU milliseconds and the 1-minute load average when the
+    timed runs started (``machine`` reads it again after them), and how many boxes it found."""
     found = detector.detect(frame)
     for _ in range(warmup - 1):
         found = detector.detect(frame)
+    load_before = os.getloadavg()[0]
     times, cpu = [], []
     for _ in range(runs):
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -62,6 +63,7 @@ def time_detector(detector: Any, frame: np.ndarray, *, runs: int, warmup: int) -
         "min_ms": round(min(times), 1),
         "p90_ms": round(float(np.percentile(times, 90)), 1),
         "cpu_ms": round(statistics.median(cpu), 1),
+        "load_avg_1m_before": round(load_before, 2),
     }
     return summary, len(found)
 

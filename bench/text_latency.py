@@ -77,7 +77,10 @@ def main() -> None:
     )
     print_times(result, target_ms=TARGET_MS)
     print(f"  lines found {found}, onnxruntime {ort.__version__}, intra-op threads {threads}")
-    print(f"  1-minute load average {result['load_avg_1m']} (shared machine: noisy)")
+    print(
+        f"  1-minute load average {result['load_avg_1m_before']} before and {result['load_avg_1m']} after "
+        f"the timed runs, {result['cpu_count']} CPUs (a shared machine's wall times are noisy)"
+    )
 
 
 if __name__ == "__main__":
