@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 
 from tests.detect.text.conftest import iou_xyxy
 from tests.textset import text_set_tool
@@ -56,3 +58,22 @@ def test_a_tilted_line_is_masked_as_a_tilted_polygon(text_detector: TextDetector
 def test_photos_without_added_text_give_few_boxes(text_detector: TextDetector, media_dir: Path) -> None:
     found = text_detector.detect(read_image(media_dir / "faces_2560.png"))
     assert len(found) <= 1
+
+
+@pytest.mark.parametrize(
+    "size_wh",
+    [
+        (3840, 2160),  # shrunk by the whole factor 3 with pixel averaging, then bilinearly to 1280x704
+        (2561, 1441),  # a factor of 2 that does not divide the sides: one INTER_AREA step
+        (1919, 1079),  # less than twice the network size: bilinear only
+    ],
+)
+def test_the_line_is_found_where_it_is_at_any_frame_size(
+    text_detector: TextDetector, media_dir: Path, size_wh: tuple[int, int]
+) -> None:
+    frame, (quad,) = _scene(media_dir, 0.0)
+    scale = np.array([size_wh[0] / frame.shape[1], size_wh[1] / frame.shape[0]], dtype=np.float32)
+    large = cv2.resize(frame, size_wh, interpolation=cv2.INTER_CUBIC)
+    truth = np.concatenate([quad.min(axis=0) * scale, quad.max(axis=0) * scale])
+    found = text_detector.detect(large)
+    assert max(iou_xyxy(box, truth) for box in found.xyxy) > 0.6
