@@ -16,7 +16,10 @@ the run at 960 px, plus the layout changes around them). The rewrite is exact al
    padding would have to become ``d``, so there the shift ``d / c`` stays, as a depthwise 1x1 conv
    with that bias: onnxruntime keeps a conv in its blocked (NCHWc) layout, where a scalar ``Add``
    costs two layout changes besides its own pass.
-4. The head's two 2x2 stride-2 transposed convolutions (with the bias, BatchNorm and ReLU between them)
+4. The neck's residual squeeze-excitation ``x + x * HardSigmoid(conv(s))`` becomes
+   ``x * Clip(conv'(s), 1, 2)``, with ``1 + HardSigmoid`` folded into the conv: one pass over the
+   feature map instead of two.
+5. The head's two 2x2 stride-2 transposed convolutions (with the bias, BatchNorm and ReLU between them)
    do not overlap, so they are per-pixel linear maps followed by a pixel shuffle: a 1x1 conv to
    4 x 24 channels (bias and BatchNorm folded in, ReLU fused), a grouped 1x1 conv to 16 channels, the
    sigmoid, and two ``DepthToSpace`` steps that lay the 4x4 block of each quarter-resolution pixel out.
@@ -52,6 +55,7 @@ class FoldCounts:
     conv_affine: int
     hardswish: int
     input_affine: int
+    residual_gate: int
     head: int
 
 
@@ -266,6 +270,48 @@ def _fold_input_affine(g: _Graph) -> int:
     return folded
 
 
+def _fold_residual_gate(g: _Graph) -> int:
+    """``x + x * HardSigmoid(Conv(s))`` into ``x * Clip(Conv'(s), 1, 2)``: 1 + clip(a*z + b, 0, 1) is
+    clip(a*z + b + 1, 1, 2), and the scale and shift go into the conv."""
+    consumers = g.consumers()
+    producers = {out: node for node in g.nodes for out in node.output}
+    dropped: list[onnx.NodeProto] = []
+    added: list[onnx.NodeProto] = []
+    for mul in g.nodes:
+        if mul.op_type != "Mul" or len(mul.input) != 2:
+            continue
+        for x, gate_name in (mul.input, mul.input[::-1]):
+            gate = producers.get(gate_name)
+            if gate is None or gate.op_type != "HardSigmoid" or g.only_consumer(gate_name, consumers) is None:
+                continue
+            conv = producers.get(gate.input[0])
+            add = g.only_consumer(mul.output[0], consumers)
+            if (
+                conv is None
+                or conv.op_type != "Conv"
+                or conv.input[1] not in g.consts
+                or g.only_consumer(conv.output[0], consumers) is None
+                or add is None
+                or add.op_type != "Add"
+                or sorted(add.input) != sorted([x, mul.output[0]])
+            ):
+                continue
+            attrs = {a.name: a.f for a in gate.attribute}
+            alpha, beta = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+            weight, bias = g.conv_weights(conv)
+            g.set_conv_weights(conv, weight * alpha, bias * alpha + beta + 1.0)
+            low, high = g.const(1.0, gate_name + ".low"), g.const(2.0, gate_name + ".high")
+            added += [
+                helper.make_node("Clip", [conv.output[0], low, high], [gate_name], name=gate_name),
+                helper.make_node("Mul", [x, gate_name], [add.output[0]], name=add.output[0]),
+            ]
+            dropped += [gate, mul, add]
+            break
+    g.remove(dropped)
+    g.nodes += added
+    return len(added) // 2
+
+
 def _fold_head(g: _Graph) -> int:
     """``ConvT(2x2, s2) -> Add(bias) -> BN -> Relu -> ConvT(2x2, s2, to 1) -> Add -> Sigmoid`` (DB's
     probability head) into 1x1 convs on the quarter-resolution map and two ``DepthToSpace``."""
@@ -358,6 +404,7 @@ def simplify_det_graph(model: onnx.ModelProto) -> tuple[onnx.ModelProto, FoldCou
         conv_affine=_fold_conv_affine(g),
         hardswish=_fold_hardswish(g),
         input_affine=_fold_input_affine(g),
+        residual_gate=_fold_residual_gate(g),
         head=_fold_head(g),
     )
     return g.model(model), counts
