@@ -13,6 +13,12 @@ claim so that a job finishes exactly once::
     veil.segment.finish(job_id, attempt)       <ns>.cpu   join the video, report, conclude (callback)
     veil.webhook(job_id)                       <ns>.cpu   deliver the signed webhook of a finished job
 
+Tenants are served round robin: a job's message priority falls with the number of its tenant's jobs
+already in flight (``job_level``), so a tenant's first job overtakes another tenant's backlog; the
+steps of a split job run one level below the job that started them, so a new tenant's job also
+overtakes the queued segments of another tenant's long video. Queues are priority queues
+(RabbitMQ ``x-max-priority``, Redis one list per level).
+
 Detection runs on the ``gpu`` queue and everything else on the ``cpu`` queue: a GPU machine runs
 ``veil worker --queues gpu`` next to ``veil worker --queues cpu``; a CPU-only fleet takes both (the
 default). Queue names and the control exchange carry ``VEIL_CELERY_NAMESPACE`` (default ``veil``), so
@@ -62,8 +68,11 @@ __all__ = [
     "TASK_WEBHOOK",
     "CeleryDispatcher",
     "CeleryNotifier",
+    "TOP_LEVEL",
     "WorkerRuntime",
     "create_celery",
+    "job_level",
+    "message_priority",
     "queue_name",
     "result_backend_url",
     "runtime_of",
@@ -106,11 +115,39 @@ def queue_name(settings: Settings, role: str) -> str:
     return f"{settings.celery_namespace}.{role}"
 
 
+TOP_LEVEL = 9
+"""Priority levels run from 0 (last) to ``TOP_LEVEL`` (first); ``message_priority`` maps them to brokers."""
+
+
+def _is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://"))
+
+
+def job_level(tenant_rank: int) -> int:
+    """The level of a job whose tenant has ``tenant_rank`` jobs in flight before it: a tenant's first job
+    is at the top, each further one a level lower (never 0, which is below every job start)."""
+    return max(1, TOP_LEVEL - tenant_rank)
+
+
+def message_priority(settings: Settings, level: int) -> int:
+    """Celery's ``priority`` for ``level`` on this deployment's broker: RabbitMQ serves high numbers
+    first, Redis (kombu's one list per priority) low numbers first."""
+    level = max(0, min(TOP_LEVEL, level))
+    return TOP_LEVEL - level if _is_redis(settings.broker_url) else level
+
+
+def level_of(settings: Settings, priority: int | None) -> int | None:
+    """The level a message's ``priority`` stands for (``None``: the message had none)."""
+    if priority is None:
+        return None
+    return TOP_LEVEL - priority if _is_redis(settings.broker_url) else priority
+
+
 def result_backend_url(settings: Settings) -> str:
     """``VEIL_RESULT_BACKEND``; else the broker when it is Redis; else the job database."""
     if settings.result_backend:
         return settings.result_backend
-    if settings.broker_url.startswith(("redis://", "rediss://")):
+    if _is_redis(settings.broker_url):
         return settings.broker_url
     from veil.jobs.db import database_url
 
@@ -137,14 +174,31 @@ class CeleryNotifier:
 class CeleryDispatcher:
     """Runs segment stages as chords: the pieces in parallel on any worker, then the join step."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, settings: Settings | None = None) -> None:
         self._app = app
+        self._settings = settings
 
     def _chord(self, header: str, body: str, job_id: str, attempt: int, count: int) -> None:
+        options = self._priority()
         signature = self._app.signature
-        pieces = [signature(header, args=(job_id, attempt, i), immutable=True) for i in range(count)]
-        callback = self._app.signature(body, args=(job_id, attempt), immutable=True)
+        pieces = [
+            signature(header, args=(job_id, attempt, i), immutable=True, **options) for i in range(count)
+        ]
+        callback = self._app.signature(body, args=(job_id, attempt), immutable=True, **options)
         chord(pieces, app=self._app)(callback)
+
+    def _priority(self) -> dict[str, int]:
+        """The steps' priority: one level below the ``veil.job`` message that started the job, the same
+        as the step that dispatches the next stage. Nothing when not run from a prioritised task."""
+        task = self._app.current_task
+        if self._settings is None or task is None or task.request is None:
+            return {}
+        level = level_of(self._settings, (task.request.delivery_info or {}).get("priority"))
+        if level is None:
+            return {}
+        if task.name == TASK_JOB:
+            level = max(0, level - 1)
+        return {"priority": message_priority(self._settings, level)}
 
     def analyse(self, job_id: str, attempt: int, count: int) -> None:
         self._chord(TASK_ANALYSE, TASK_STITCH, job_id, attempt, count)
@@ -175,7 +229,8 @@ class WorkerRuntime:
             notifier=CeleryNotifier(self._app),
             take_over_stale=True,
         )
-        self._jobs = SegmentedJobs(ctx=ctx, engine=engine, dispatcher=CeleryDispatcher(self._app))
+        dispatcher = CeleryDispatcher(self._app, self.settings)
+        self._jobs = SegmentedJobs(ctx=ctx, engine=engine, dispatcher=dispatcher)
         self._ctx = ctx
 
     def context(self) -> WorkerContext:
@@ -245,9 +300,10 @@ def create_celery(settings: Settings) -> Celery:
         "enable_utc": True,
         "timezone": "UTC",
     }
-    if settings.broker_url.startswith(("redis://", "rediss://")):
+    if _is_redis(settings.broker_url):
         conf["broker_transport_options"] = {
             "visibility_timeout": visibility,
+            "priority_steps": list(range(TOP_LEVEL + 1)),  # one list per level, not kombu's 4 buckets
             # look for messages of dead workers often enough for the timeout to mean what it says
             "unacked_restore_interval": max(1, min(10, int(visibility // 4))),
             "unacked_restore_throttle": 1,
@@ -287,8 +343,10 @@ def _task(
 
 
 def _queue(name: str) -> Queue:
-    """A durable queue with its own direct exchange and routing key, so that no message reaches two."""
-    return Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
+    """A durable priority queue with its own direct exchange and routing key, so that no message
+    reaches two."""
+    exchange = Exchange(name, type="direct")  # type: ignore[no-untyped-call]
+    return Queue(name, exchange, routing_key=name, queue_arguments={"x-max-priority": TOP_LEVEL})  # type: ignore[no-untyped-call]
 
 
 def _redelivered(task: Task[Any, Any]) -> bool:

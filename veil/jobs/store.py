@@ -66,6 +66,7 @@ __all__ = [
     "mark_deleted",
     "mark_purged",
     "next_fair_job_id",
+    "tenant_rank",
     "next_queued_job_ids",
     "pending_webhook_job_ids",
     "batch_jobs",
@@ -239,6 +240,26 @@ def next_queued_job_ids(*, session: Session, limit: int) -> list[str]:
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def tenant_rank(*, session: Session, job: JobRow) -> int:
+    """How many jobs of ``job``'s tenant, queued or running, came before it (0: the tenant has nothing
+    else in flight). The Celery routing turns it into a message priority, so that the brokers serve
+    tenants round robin as the embedded queue does."""
+    earlier = or_(
+        JobRow.created_at < job.created_at, and_(JobRow.created_at == job.created_at, JobRow.id < job.id)
+    )
+    query = (
+        select(func.count())
+        .select_from(JobRow)
+        .where(
+            JobRow.tenant_id == job.tenant_id,
+            JobRow.state.in_((JobState.QUEUED, JobState.RUNNING)),
+            JobRow.deleted_at.is_(None),
+            earlier,
+        )
+    )
+    return int(session.scalar(query) or 0)
 
 
 def next_fair_job_id(*, session: Session, kind: str | None = None) -> str | None:
