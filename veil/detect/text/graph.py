@@ -21,8 +21,8 @@ the run at 960 px, plus the layout changes around them). The rewrite is exact al
    feature map instead of two.
 5. The head's two 2x2 stride-2 transposed convolutions (with the bias, BatchNorm and ReLU between them)
    do not overlap, so they are per-pixel linear maps followed by a pixel shuffle: a 1x1 conv to
-   4 x 24 channels (bias and BatchNorm folded in, ReLU fused), a grouped 1x1 conv to 16 channels, the
-   sigmoid, and two ``DepthToSpace`` steps that lay the 4x4 block of each quarter-resolution pixel out.
+   4 x 24 channels (bias and BatchNorm folded in, ReLU fused), a 1x1 conv to 16 channels, the
+   sigmoid, and one ``DepthToSpace`` that lays the 4x4 block of each quarter-resolution pixel out.
 
 The output differs from the original by float rounding only (about 1e-5 on the probability map;
 ``tests/detect/test_text_graph.py`` checks it). Anything that does not match a pattern is left as it
@@ -314,7 +314,7 @@ def _fold_residual_gate(g: _Graph) -> int:
 
 def _fold_head(g: _Graph) -> int:
     """``ConvT(2x2, s2) -> Add(bias) -> BN -> Relu -> ConvT(2x2, s2, to 1) -> Add -> Sigmoid`` (DB's
-    probability head) into 1x1 convs on the quarter-resolution map and two ``DepthToSpace``."""
+    probability head) into 1x1 convs on the quarter-resolution map and one ``DepthToSpace``."""
     consumers = g.consumers()
     for first in g.nodes:
         chain = _head_chain(g, first, consumers)
@@ -335,11 +335,16 @@ def _fold_head(g: _Graph) -> int:
         # stage 1: channel (i*2 + j) * mid + o is sub-pixel (i, j) of mid-channel o
         k1 = np.transpose(w1, (2, 3, 1, 0)).reshape(4 * n_mid, n_in) * np.tile(scale, 4)[:, None]
         bias1 = np.tile(b1 * scale + shift, 4)
-        # stage 2: group (i, j) maps its mid channels to sub-pixels (p, q): channel (i*2+j)*4 + p*2 + q
-        k2 = np.tile(np.transpose(w2[:, 0], (1, 2, 0)).reshape(4, n_mid), (4, 1))
+        # stage 2: the 4x4 block of each quarter-resolution pixel, as the channels DepthToSpace(4) lays
+        # out: output row (2i + p) * 4 + (2j + q) reads sub-pixel (i, j)'s mid channels with w2[:, 0, p, q].
+        # A dense 1x1 conv (zeros outside each sub-pixel's channels) rather than a grouped one: 16 output
+        # channels keep onnxruntime's blocked layout, 4 per group would not.
+        k2 = np.zeros((16, 4 * n_mid), dtype=np.float32)
+        for i, j, p, q in np.ndindex(2, 2, 2, 2):
+            k2[(2 * i + p) * 4 + 2 * j + q, (i * 2 + j) * n_mid : (i * 2 + j + 1) * n_mid] = w2[:, 0, p, q]
         x = convt1.input[0]
         base = convt1.output[0]
-        mid, logits, prob, half = (f"{base}.{s}" for s in ("mid", "logits", "prob", "half"))
+        mid, logits, prob = (f"{base}.{s}" for s in ("mid", "logits", "prob"))
         w_mid = g.const(k1[:, :, None, None], base + ".w1")
         b_mid = g.const(bias1, base + ".b1")
         w_out = g.const(k2[:, :, None, None], base + ".w2")
@@ -348,12 +353,9 @@ def _fold_head(g: _Graph) -> int:
         g.nodes += [
             helper.make_node("Conv", [x, w_mid, b_mid], [mid + ".linear"], name=mid, kernel_shape=[1, 1]),
             helper.make_node("Relu", [mid + ".linear"], [mid], name=mid + ".relu"),
-            helper.make_node(
-                "Conv", [mid, w_out, b_out], [logits], name=logits, kernel_shape=[1, 1], group=4
-            ),
+            helper.make_node("Conv", [mid, w_out, b_out], [logits], name=logits, kernel_shape=[1, 1]),
             helper.make_node("Sigmoid", [logits], [prob], name=prob),
-            helper.make_node("DepthToSpace", [prob], [half], name=half, blocksize=2, mode="DCR"),
-            helper.make_node("DepthToSpace", [half], [sigmoid.output[0]], name=base + ".full", blocksize=2),
+            helper.make_node("DepthToSpace", [prob], [sigmoid.output[0]], name=base + ".full", blocksize=4),
         ]
         return 1
     return 0
