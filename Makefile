@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: serve test models lint typecheck pytest bench clean
+.PHONY: serve test models lint typecheck pytest bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: models
 	$(BIN)/python bench/video_throughput.py
 	$(BIN)/python bench/plate_latency.py
 	$(BIN)/python bench/api_latency.py
+
+# fault and load scenarios on loopback (needs PostgreSQL and RabbitMQ, root for the tmpfs): docs/reliability.md
+reliability: models
+	$(BIN)/python bench/reliability.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

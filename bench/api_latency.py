@@ -125,7 +125,7 @@ def running_server(workdir: Path, *, startup_s: float = 120.0) -> Iterator[tuple
                 proc.wait(timeout=10)
 
 
-def _one(client: Client, image: Path, spec: dict[str, Any]) -> tuple[float, Job]:
+def timed_submit(client: Client, image: Path, spec: dict[str, Any]) -> tuple[float, Job]:
     """Latency of one ``?wait=30`` submit. A job still running at the deadline counts as not succeeded,
     and is waited for before the next request, so that slow jobs do not pile up in the queue."""
     started = time.perf_counter()
@@ -170,10 +170,10 @@ def measure(
 ) -> dict[str, Any]:
     with Client(url, key, timeout=60.0) as client:
         for _ in range(warmup):
-            _one(client, image, spec)
+            timed_submit(client, image, spec)
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            results = list(pool.map(lambda _: _one(client, image, spec), range(requests)))
+            results = list(pool.map(lambda _: timed_submit(client, image, spec), range(requests)))
         wall_s = time.perf_counter() - started
     latencies = sorted(ms for ms, _ in results)
     failed = sum(1 for _, job in results if job.state != "succeeded")
