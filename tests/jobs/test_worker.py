@@ -8,11 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import av
+
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner, add_job, migrated_db
 from veil.auth.audit import list_audit
 from veil.clock import utcnow
-from veil.errors import SpecError
+from veil.errors import MediaError, SpecError
 from veil.jobs import blobs, store
 from veil.jobs.db import Database
 from veil.jobs.states import JobState
@@ -100,6 +102,26 @@ def test_veil_errors_keep_their_code(
         "invalid_spec",
         "output format 'mp4' is for video",
     )
+
+
+def test_a_full_disk_under_the_encoder_fails_the_job_as_storage_full(
+    settings: Settings, db: Database, storage: MemoryStorage, media_dir: Path
+) -> None:
+    """The encoder's ENOSPC arrives wrapped in a MediaError (measured by bench/reliability.py's full
+    disk, which ended the job ``media_error``): the job still fails ``storage_full``."""
+    import errno
+
+    try:
+        try:
+            raise av.error.OSError(errno.ENOSPC, "No space left on device")
+        except av.error.FFmpegError as exc:
+            raise MediaError("could not write the output file") from exc
+    except MediaError as wrapped:
+        encoder_failure = wrapped
+    job = add_job(db, storage, media_path=media_dir / "street.jpg")
+    execute_job(job.id, ctx=make_ctx(settings, db, storage, GateRunner(fail_with=encoder_failure)))
+    row = reload(db, job.id)
+    assert (row.state, row.error_code) == (JobState.FAILED, "storage_full")
 
 
 def test_cancel_stops_a_running_job_and_publishes_nothing(

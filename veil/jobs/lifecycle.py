@@ -165,13 +165,25 @@ def given_up(ctx: WorkerContext, claim: store.Claim) -> store.Finish | None:
 def failure(exc: BaseException) -> store.Finish:
     """How an exception ends a job: its stable code, ``storage_full`` for a full disk, or
     ``internal_error`` with no detail."""
-    if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:  # scratch files, the encoder
+    if _no_space(exc):  # scratch files, or the encoder's write wrapped in a MediaError
         exc = StorageFull("no space left on the data disk while processing")
     if isinstance(exc, VeilError):
         return store.Finish(state=JobState.FAILED, error_code=exc.code, error_message=exc.message)
     return store.Finish(
         state=JobState.FAILED, error_code="internal_error", error_message="internal error while processing"
     )
+
+
+def _no_space(exc: BaseException | None) -> bool:
+    """Whether ``exc`` or an error it was raised from is a full disk: the media layer wraps FFmpeg's
+    ENOSPC (a PyAV ``OSError``) in ``MediaError``, which must still end the job ``storage_full``."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def fetch_blob(storage: Storage, key: str, path: Path) -> Path:
