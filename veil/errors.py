@@ -16,7 +16,8 @@ narrowly as it needs::
     │   └── WebhookRefused          webhook_url_refused (scheme, credentials, private target)
     ├── StorageError                storage_error
     │   ├── StorageNotFound         not_found
-    │   └── StorageFull             storage_full        (no space: data disk, scratch or database)
+    │   ├── StorageFull             storage_full        (no space: data disk, scratch or database)
+    │   └── StorageUnavailable      unavailable         (the job database cannot be reached right now)
     ├── JobError                    job_error
     │   ├── JobNotFound             not_found
     │   ├── JobConflict             conflict
@@ -46,6 +47,7 @@ __all__ = [
     "StorageError",
     "StorageFull",
     "StorageNotFound",
+    "StorageUnavailable",
     "UnsafeModelFile",
     "UnsupportedMedia",
     "VeilError",
@@ -118,6 +120,12 @@ class StorageFull(StorageError):
     """No space left where Veil writes: the data disk, the scratch directory or the job database."""
 
     code = "storage_full"
+
+
+class StorageUnavailable(StorageError):
+    """The job database cannot be reached right now (restarting, connection lost): try again shortly."""
+
+    code = "unavailable"
 
 
 class JobError(VeilError):

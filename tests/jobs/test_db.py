@@ -73,3 +73,28 @@ def test_postgres_migrations_and_concurrent_claims(postgres_db: Database) -> Non
         append_audit(session=session, actor="a", action="x", outcome="ok", now=utcnow())
     with pytest.raises(Exception, match="append-only"), postgres_db.begin() as session:
         session.execute(text("DELETE FROM audit_log"))
+
+
+@pytest.mark.services
+def test_a_postgres_that_restarts_or_refuses_is_unavailable_not_an_internal_error(
+    postgres_db: Database,
+) -> None:
+    """While PostgreSQL restarts, every request that needs it failed with a 500 (bench/reliability.py,
+    6 x 500 in one restart): a lost or refused connection is ``unavailable`` (503 with Retry-After)."""
+    import psycopg
+
+    from tests.scale.fleet import PG_ADMIN
+    from veil.api.errors import status_for
+    from veil.errors import StorageUnavailable
+
+    with pytest.raises(StorageUnavailable) as ended, postgres_db.begin() as session:
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:  # what a restart does to a connection
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        session.execute(text("SELECT 1"))
+    assert status_for(ended.value.code) == 503
+
+    refused = Database(create_db_engine("postgresql+psycopg://postgres@127.0.0.1:9/veil"))
+    with pytest.raises(StorageUnavailable), refused.begin() as session:
+        session.execute(text("SELECT 1"))
+    refused.dispose()

@@ -260,6 +260,8 @@ def _veil_error(request: Request, exc: Exception) -> JSONResponse:
         headers.setdefault("Retry-After", "30")
     if exc.code == "storage_full":
         headers.setdefault("Retry-After", "60")
+    if exc.code == "unavailable":
+        headers.setdefault("Retry-After", "5")
     status = status_for(exc.code)
     if status >= 500:
         log.error("request failed", extra={"code": exc.code, "request_id": request_id_of(request)})

@@ -11,6 +11,7 @@ before anything serves (the migrations ship inside the package, so an installed
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,10 +20,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from veil.errors import StorageError, StorageFull
+from veil.errors import StorageError, StorageFull, StorageUnavailable
 from veil.private_files import make_private_dirs
 from veil.settings import Settings
 
@@ -80,13 +81,18 @@ _SQLITE_FULL = 13
 _SQLITE_IOERR = 10
 _SQLITE_READONLY = 8
 _PG_DISK_FULL = "53100"
+_PG_GONE = ("57P01", "57P02", "57P03")
+"""admin_shutdown, crash_shutdown, cannot_connect_now: the server is restarting (class 08 is the
+connection itself)."""
 
 
 def storage_error_of(exc: DBAPIError) -> StorageError | None:
     """The ``StorageError`` a database error means, if it means the database cannot be written
     (SQLite's "database or disk is full", a write I/O error or a read-only file; PostgreSQL's
-    disk_full), else None."""
+    disk_full), or that it cannot be reached right now (a restart, a lost connection), else None."""
     orig = exc.orig
+    if _unreachable(exc):
+        return StorageUnavailable("the job database cannot be reached right now; try again shortly")
     sqlite_code = getattr(orig, "sqlite_errorcode", None)
     primary = None if sqlite_code is None else int(sqlite_code) & 0xFF
     if primary == _SQLITE_FULL or getattr(orig, "sqlstate", None) == _PG_DISK_FULL:
@@ -94,6 +100,18 @@ def storage_error_of(exc: DBAPIError) -> StorageError | None:
     if primary in (_SQLITE_IOERR, _SQLITE_READONLY):
         return StorageError("the job database cannot be written")
     return None
+
+
+def _unreachable(exc: DBAPIError) -> bool:
+    """A lost or refused connection to a database server (not SQLite, whose file is always there)."""
+    if getattr(exc.orig, "sqlite_errorcode", None) is not None or isinstance(exc.orig, sqlite3.Error):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is None:  # psycopg: connection refused or closed, before any SQL state
+        return isinstance(exc, OperationalError)
+    return str(sqlstate).startswith("08") or sqlstate in _PG_GONE
 
 
 def alembic_config(url: str | None = None) -> Config:
