@@ -891,7 +891,7 @@ def run_postgres_restart(outcome: Outcome, workdir: Path, short: bool) -> None:
             {
                 "deployment": "veil serve + 2 veil worker, PostgreSQL, RabbitMQ",
                 "jobs": "2 videos (250 frames) and 4 images before the restart, 1 image after",
-                "restart": f"`{' '.join(restart)}` took {restart_s:.1f} s, 2nd video running",
+                "restart": f"`{' '.join(restart)}` took {restart_s:.1f} s, the first video running",
                 "client connection errors while reading": sum(poll_errors.values()),
             }
         )
