@@ -14,7 +14,7 @@ from veil.jobs import store
 from veil.jobs.schemas import job_public
 from veil.jobs.tables import JobRow
 
-__all__ = ["JobId", "audit", "base_url", "job_base_url", "load_job", "public"]
+__all__ = ["JobId", "audit", "audit_job", "base_url", "job_base_url", "load_job", "public"]
 
 JobId = Annotated[str, Path(description="Job id.", max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -69,3 +69,8 @@ def audit(
             input_sha256=None if row is None else row.input_sha256,
             output_sha256=None if row is None else row.output_sha256,
         )
+
+
+def audit_job(services: Services, request: Request, *, actor: str, action: str, row: JobRow) -> None:
+    """``audit`` of an action on the job ``row``: its tenant, id and content hashes."""
+    audit(services, request, actor=actor, action=action, tenant_id=row.tenant_id, job_id=row.id, row=row)

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from veil.api.deps import Principal, Reader, ServicesDep, Writer
 from veil.api.download import check_result_available, file_responses, result_response, source_response
 from veil.api.errors import BadRequest, Expired, error_responses, request_id_of
-from veil.api.job_access import JobId, audit, base_url, job_base_url, load_job, public
+from veil.api.job_access import JobId, audit, audit_job, base_url, job_base_url, load_job, public
 from veil.api.schemas import LinkCreate, LinkPublic
 from veil.api.services import Services
 from veil.api.signed_links import sign_link
@@ -306,15 +306,7 @@ def delete_job(request: Request, job_id: JobId, principal: Writer, services: Ser
                 store.mark_purged(session=session, job_id=job_id, now=now)
         except VeilError:
             pass  # the retention sweeper retries deleted jobs whose blobs are still there
-    audit(
-        services,
-        request,
-        actor=principal.key_id,
-        action="job.delete",
-        tenant_id=row.tenant_id,
-        job_id=job_id,
-        row=row,
-    )
+    audit_job(services, request, actor=principal.key_id, action="job.delete", row=row)
     return Response(status_code=204)
 
 
@@ -369,15 +361,7 @@ def _download(
     if not head and (
         response.status_code == 200 or (range_header or "").replace(" ", "").startswith("bytes=0-")
     ):
-        audit(
-            services,
-            request,
-            actor=principal.key_id,
-            action=action,
-            tenant_id=row.tenant_id,
-            job_id=job_id,
-            row=row,
-        )
+        audit_job(services, request, actor=principal.key_id, action=action, row=row)
     return response
 
 
@@ -470,15 +454,7 @@ def create_link(
         sig = sign_link(services.server_secret, job_id=job_id, expires=expires, file=file)
         which = "" if file == "result" else "file=source&"
         url = f"{base_url(services, request)}/v1/links/{job_id}?{which}expires={expires}&sig={sig}"
-    audit(
-        services,
-        request,
-        actor=principal.key_id,
-        action="link.create",
-        tenant_id=row.tenant_id,
-        job_id=job_id,
-        row=row,
-    )
+    audit_job(services, request, actor=principal.key_id, action="link.create", row=row)
     return LinkPublic(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
 
 

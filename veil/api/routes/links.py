@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from veil.api.deps import ServicesDep
 from veil.api.download import file_responses, result_response, source_response
-from veil.api.job_access import audit
+from veil.api.job_access import audit_job
 from veil.api.signed_links import verify_link
 from veil.errors import JobNotFound
 from veil.jobs import store
@@ -51,13 +51,6 @@ def download_link(
     serve = source_response if file == "source" else result_response
     response = serve(services.storage, row, range_header=range_header, head=head)
     if response.status_code == 200 and not head:
-        audit(
-            services,
-            request,
-            actor="link",
-            action="link.download" if file == "result" else "link.source",
-            tenant_id=row.tenant_id,
-            job_id=job_id,
-            row=row,
-        )
+        action = "link.download" if file == "result" else "link.source"
+        audit_job(services, request, actor="link", action=action, row=row)
     return response
