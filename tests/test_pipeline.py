@@ -11,13 +11,7 @@ from veil.boxes import box_iou_xyxy
 from veil.errors import CorruptMedia, SpecError, UnsupportedMedia
 from veil.media import iter_frames, probe, read_image
 from veil.pipeline import Engine, output_suffix, run
-from veil.settings import get_settings
 from veil.spec import RedactionSpec
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_settings(get_settings())
 
 
 def test_video_keeps_frames_timing_and_audio(engine: Engine, media_dir: Path, tmp_path: Path) -> None:

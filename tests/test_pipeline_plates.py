@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from veil.pipeline import Engine, run
-from veil.settings import get_settings
 from veil.spec import RedactionSpec
 
 LABELS = Path(__file__).parent / "labels" / "plates_fisheye.gt.txt"
@@ -32,9 +31,8 @@ def _labels() -> dict[int, dict[int, tuple[float, float, float, float]]]:
 
 
 @pytest.fixture(scope="module")
-def unmasked(media_dir: Path) -> dict[int, list[int]]:
+def unmasked(engine: Engine, media_dir: Path) -> dict[int, list[int]]:
     """Plate id -> the 0-based frames where the masks leave its core (partly) visible."""
-    engine = Engine.from_settings(get_settings())
     spec = RedactionSpec(mode="detect", categories={"license_plate": {}})
     report = run(engine, spec, media_dir / "plates_fisheye_audio.mp4", None)
     scale = spec.mask_scale_for("license_plate")

@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 
 from veil.pipeline import Engine, run
-from veil.settings import get_settings
 from veil.spec import RedactionSpec
 
 LABELS = json.loads((Path(__file__).parents[1] / "labels" / "hard_negatives.json").read_text())["stills"]
 SPEC = RedactionSpec(mode="detect", categories={"face": {}, "license_plate": {}, "barcode": {}})
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_settings(get_settings())
 
 
 def _covers(box: tuple[float, float, float, float], region: list[float]) -> bool:

@@ -65,10 +65,10 @@ def test_a_small_frame_is_enlarged_at_most_max_upscale_times(video_detector: Any
     assert longest <= max(32, int(np.ceil(16 * MAX_UPSCALE / 32)) * 32)
 
 
-def test_a_flat_one_pixel_video_gives_no_tracks(tmp_path: Path) -> None:
+def test_a_flat_one_pixel_video_gives_no_tracks(engine: Any, tmp_path: Path) -> None:
     import av
 
-    from veil.pipeline import Engine, run
+    from veil.pipeline import run
     from veil.spec import RedactionSpec
 
     clip = tmp_path / "flat.mkv"
@@ -79,6 +79,5 @@ def test_a_flat_one_pixel_video_gives_no_tracks(tmp_path: Path) -> None:
             frame = av.VideoFrame.from_ndarray(np.full((1, 1, 3), (i * 37) % 256, np.uint8), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    engine = Engine.from_settings(Settings())
     report = run(engine, RedactionSpec(mode="detect"), clip, None)
     assert report.tracks == [] and report.input.frame_count == 60

@@ -13,7 +13,6 @@ import pytest
 from tests.textset import text_set_tool
 from veil.media import read_image
 from veil.pipeline import Engine, run
-from veil.settings import get_settings
 from veil.spec import RedactionSpec
 
 FRAMES = 36
@@ -45,11 +44,13 @@ def _badge_clip(media_dir: Path, path: Path) -> list[list[np.ndarray]]:
 
 
 @pytest.mark.slow
-def test_a_badge_on_a_moving_person_is_masked_in_every_frame(media_dir: Path, tmp_path: Path) -> None:
+def test_a_badge_on_a_moving_person_is_masked_in_every_frame(
+    engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
     src, out = tmp_path / "walk.mp4", tmp_path / "out.mp4"
     quads_per_frame = _badge_clip(media_dir, src)
     spec = RedactionSpec.model_validate({"categories": {"text": {}}, "method": "black"})
-    report = run(Engine.from_settings(get_settings()), spec, src, out)
+    report = run(engine, spec, src, out)
     assert report.counts["text"] >= 1
     with av.open(str(out)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
