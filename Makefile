@@ -26,8 +26,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One worker per core, at most 4 (pytest-xdist); each test module runs whole on one worker, as its module
+# fixtures and test order expect. Session fixtures (servers, engine) start once per worker that needs them.
+# `$(BIN)/pytest` alone runs in one process.
 pytest: models
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadfile
 
 test: lint typecheck pytest
 
