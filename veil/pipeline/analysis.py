@@ -20,8 +20,10 @@ from veil.media import MediaInfo, iter_frames
 from veil.pipeline.engine import Engine
 from veil.pipeline.plan import WEAK_FACTOR, Plan
 from veil.track import (
+    CameraPath,
     ConfirmingTracker,
     DetectionSchedule,
+    MotionEstimator,
     Track,
     TrackerConfig,
     finalize_tracks,
@@ -114,6 +116,7 @@ def analyse(
     confirmed = frozenset(plan.categories.index(c) for c in CONFIRMED_CATEGORIES if c in plan.categories)
     tracker = ConfirmingTracker(TrackerConfig(max_age_frames=tracking.max_age_frames), class_ids=confirmed)
     schedule = DetectionSchedule(every=every)
+    motion = MotionEstimator((info.width, info.height))
     total = max(frame_limit or info.frame_count or 1, 1)
     frame_count = 0
     for frame in chain.from_iterable(iter_frames(source) for source in sources):
@@ -121,6 +124,7 @@ def analyse(
             break
         index = frame_count
         frame_count += 1
+        motion.add(frame.gray_thumbnail(width=motion.work_wh[0], height=motion.work_wh[1]))
         thumbnail = frame.gray_thumbnail() if every > 1 else None
         if not schedule.due(index, thumbnail=thumbnail):
             continue
@@ -138,6 +142,7 @@ def analyse(
         smooth=tracking.smooth,
         resolution_wh=(info.width, info.height),
         detect_every=every,
+        camera=CameraPath.from_motions(motion.motions),
     )
     return tracks, frame_count
 

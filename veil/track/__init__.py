@@ -2,6 +2,7 @@
 pad before and after, smooth (boxes only ever grow), stitch segment tracks, and serialise tracks."""
 
 from veil.track.confirm import ConfirmingTracker
+from veil.track.motion import CameraPath, MotionEstimator
 from veil.track.sampling import DetectionSchedule
 from veil.track.serialise import tracks_from_npz, tracks_to_npz
 from veil.track.stitch import stitch_segment_tracks
@@ -9,9 +10,11 @@ from veil.track.tracker import IoUTracker, TrackerConfig
 from veil.track.tracks import Track, finalize_tracks, track_from_frames, tracks_at_frames
 
 __all__ = [
+    "CameraPath",
     "ConfirmingTracker",
     "DetectionSchedule",
     "IoUTracker",
+    "MotionEstimator",
     "Track",
     "TrackerConfig",
     "finalize_tracks",

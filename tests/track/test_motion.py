@@ -1,0 +1,55 @@
+"""Camera motion between frames, and tracks that coast with it (``veil.track.motion``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from veil.track import CameraPath, MotionEstimator, Track, finalize_tracks
+
+
+def _scene(seed: int, size: tuple[int, int] = (480, 360)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, size=(size[1] // 8, size[0] // 8), dtype=np.uint8)
+    import cv2
+
+    return np.asarray(cv2.resize(small, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+
+
+def _pan(scene: np.ndarray, shifts: list[int], width: int = 320, height: int = 180) -> list[np.ndarray]:
+    return [np.ascontiguousarray(scene[40 : 40 + height, x : x + width]) for x in shifts]
+
+
+def test_a_pan_is_measured_and_a_cut_is_unknown() -> None:
+    frames = _pan(_scene(1), [100, 96, 90, 82]) + _pan(_scene(2), [50])
+    estimator = MotionEstimator((640, 360))  # source frames twice the grey copies' size
+    for gray in frames:
+        estimator.add(gray)
+    motions = estimator.motions
+    assert motions[0] is None and motions[4] is None  # first frame, then a cut to another scene
+    shifts = [float(m[0, 2]) for m in motions[1:4] if m is not None]
+    assert np.allclose(shifts, [8.0, 12.0, 16.0], atol=1.0)  # the picture moves right, x2 in source px
+    path = CameraPath.from_motions(motions)
+    assert path.connected(0, 3) and not path.connected(3, 4)
+    moved = path.move(np.array([300, 100, 340, 140], dtype=np.float32), 0, np.array([3]))
+    assert np.allclose(moved, [[336, 100, 376, 140]], atol=2.0)
+
+
+def test_a_lost_track_coasts_with_the_camera_and_stops_at_the_cut() -> None:
+    shift = [np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 0.0]]) for _ in range(28)]
+    camera = CameraPath.from_motions([None, *shift[:19], None, *shift[19:]])  # a cut at frame 20
+    seen = Track(
+        track_id=1,
+        class_id=0,
+        frames=np.array([5, 6]),
+        xyxy=np.array([[100, 100, 140, 140], [110, 100, 150, 140]]),
+        score=np.array([0.9, 0.9]),
+    )
+    (track,) = finalize_tracks(
+        [seen], frame_count=30, gap_frames=2, pad_before=3, pad_after=6, smooth=0.0,
+        resolution_wh=(640, 360), camera=camera,
+    )  # fmt: skip
+    assert track.first_frame == 0 and track.last_frame == 19  # back to the start, on to the cut
+    at = {int(f): box for f, box in zip(track.frames, track.xyxy, strict=True)}
+    for frame in (0, 13, 19):  # beyond the asked pads (3 before, 6 after): carried by the camera alone
+        centre = (at[frame][0] + at[frame][2]) / 2
+        assert abs(centre - (130 + 10 * (frame - 6))) < 1.0  # moves with the picture
