@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from veil.detect import runtime
 from veil.detect.centerface import CenterFace
 from veil.detect.centerface_int8 import centerface_int8_path
 from veil.detect.models import MODELS, ModelStore
 from veil.detect.registry import build_detector, default_threshold, model_sha256
-from veil.detect.runtime import RuntimeOptions
+from veil.detect.runtime import RuntimeOptions, cpu_runs_int8_exactly
 from veil.errors import ModelMissing
 from veil.evaluate import evaluate
 from veil.settings import Settings
@@ -51,6 +52,13 @@ def test_without_the_fp32_model_it_says_how_to_fix(tmp_path: Path) -> None:
         centerface_int8_path(ModelStore(tmp_path))
 
 
+@pytest.fixture
+def vnni_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU whose int8 convolutions do not saturate, where Veil prefers the INT8 model."""
+    monkeypatch.setattr(runtime, "cpu_runs_int8_exactly", lambda: True)
+
+
+@pytest.mark.usefixtures("vnni_cpu")
 def test_registry_picks_int8_with_its_own_thresholds(store: ModelStore) -> None:
     det = build_detector("face", store=store, runtime=INT8, mode="video")
     assert isinstance(det, CenterFace) and det.model_name == "centerface-int8"
@@ -60,10 +68,21 @@ def test_registry_picks_int8_with_its_own_thresholds(store: ModelStore) -> None:
     assert build_detector("face", store=store, runtime=RuntimeOptions()).model_name == "centerface"
 
 
+@pytest.mark.usefixtures("vnni_cpu")
 def test_int8_off_means_fp32() -> None:
     assert INT8.use_int8 and not RuntimeOptions().use_int8
 
 
+def test_a_cpu_without_vnni_runs_fp32(monkeypatch: pytest.MonkeyPatch, store: ModelStore) -> None:
+    """Without VNNI, u8s8 convolutions saturate and the INT8 model misses faces: Veil keeps fp32."""
+    monkeypatch.setattr(runtime, "cpu_runs_int8_exactly", lambda: False)
+    assert not INT8.use_int8
+    assert build_detector("face", store=store, runtime=INT8).model_name == "centerface"
+
+
+@pytest.mark.skipif(
+    not cpu_runs_int8_exactly(), reason="this CPU has no VNNI, so Veil runs the fp32 model here"
+)
 @pytest.mark.slow
 def test_int8_recall_on_faces_dev_matches_fp32(store: ModelStore, shared_data: Path) -> None:
     """fp32 scores recall 0.923 here (precision 0.755); the INT8 model must not miss more faces."""
