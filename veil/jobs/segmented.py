@@ -13,12 +13,9 @@ A ``detect`` job stops after ``stitch``: its finish step (run by the stitch task
 and one thumbnail per track for the review loop, and renders nothing. A redaction of reviewed tracks
 (``source_job``) detects nothing: ``start`` stores the chosen tracks and goes straight to ``render``.
 
-* ``start`` claims the job (the claim's ``attempt`` fences every later step), splits the input,
-  stores the pieces and a manifest, and hands the analyse stage to a ``SegmentDispatcher``.
-* ``analyse`` i, ``stitch`` and ``render`` i each store their result (tracks as ``.npz``, encoded
-  pieces) before the next stage is dispatched; ``veil.pipeline.segments`` says what they compute.
-* ``finish`` joins the pieces, stores the report and the output (a temporary key, then promoted)
-  and concludes the job.
+``start`` claims the job (the claim's ``attempt`` fences every later step), splits the input, stores
+the pieces and a manifest and dispatches ``analyse``; each stage stores its result (tracks as ``.npz``,
+encoded pieces) before the next is dispatched; ``finish`` joins, stores report and output, concludes.
 
 Every step is idempotent. It reloads the job and returns when the job is no longer ``running``
 under the same attempt, and it skips work whose result is already stored. A queue may deliver a
@@ -26,13 +23,11 @@ step twice (a lost worker, Celery's at-least-once delivery, a chord callback fir
 still finishes once, because ``store.finish_job`` is fenced by the attempt. A step that keeps
 killing its worker is tried at most ``VEIL_JOB_MAX_ATTEMPTS`` times, then the job fails.
 
-Pieces live under ``jobs/<id>/segments/<attempt>/`` (a takeover starts afresh) and are deleted
-when the job ends; retention deletes the whole ``jobs/<id>/`` prefix anyway. Each piece is one
-object written whole (an atomic PUT on S3, a rename on local disk), and a stage trusts only the
-pieces the manifest lists.
+Pieces live under ``jobs/<id>/segments/<attempt>/`` (a takeover starts afresh), are deleted when the job
+ends, and are each written whole (an atomic PUT, a rename); a stage trusts only what the manifest lists.
 
-``CeleryDispatcher`` (``veil.jobs.celery_app``) runs the stages as Celery chords. ``run_segmented``
-runs them one after the other in this process, with no broker at all.
+``CeleryDispatcher`` (``veil.jobs.celery_app``) runs the stages as Celery chords; ``run_segmented`` runs
+them one after the other in this process, with no broker.
 """
 
 from __future__ import annotations
