@@ -5,13 +5,11 @@ instead of one long task, so that many workers share one video::
 
     start ──► analyse 0..n-1 (in parallel) ──► stitch ──► render 0..n-1 (in parallel) ──► finish
 
-The steps compose the pipeline's stages (``veil.pipeline``: ``split``, ``analyse_segment``, ``stitch``,
-``render_segment``, ``join``, ``report``); this module keeps only the orchestration: the claim, the
-pieces in storage, the manifest, dispatch, retries and the job's end (``veil.jobs.lifecycle``).
+The steps compose the pipeline's stages (``veil.pipeline``); this module keeps only the orchestration:
+claim, pieces in storage, manifest, dispatch, retries and the job's end (``veil.jobs.lifecycle``).
 
-A ``detect`` job stops after ``stitch``: its finish step (run by the stitch task) writes the report
-and one thumbnail per track for the review loop, and renders nothing. A redaction of reviewed tracks
-(``source_job``) detects nothing: ``start`` stores the chosen tracks and goes straight to ``render``.
+A ``detect`` job stops after ``stitch``: its finish step writes the report and one thumbnail per track
+for the review loop. A redaction of reviewed tracks (``source_job``) goes from ``start`` to ``render``.
 
 ``start`` claims the job (the claim's ``attempt`` fences every later step), splits the input, stores
 the pieces and a manifest and dispatches ``analyse``; each stage stores its result (tracks as ``.npz``,

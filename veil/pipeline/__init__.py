@@ -9,10 +9,9 @@ tracks while the encoder writes the output. Decoding twice costs far less than d
 split is also the review loop: a ``detect`` job stops after ``analyse``, and a later ``redact`` job
 renders the reviewed tracks of its report (``Plan.reviewed_tracks``) without detecting again.
 
-``run`` composes the stages for one file (the CLI, the in-process workers and whole-file Celery tasks
-call it). Split jobs compose the same stages across workers: ``split``, ``analyse_segment`` per
-piece, ``stitch``, ``render_segment`` per piece, ``join``, ``report``; ``veil.jobs.segmented`` keeps
-only their orchestration.
+``run`` composes the stages for one file (CLI, in-process workers, whole-file Celery tasks). Split jobs
+compose ``split``, ``analyse_segment`` per piece, ``stitch``, ``render_segment`` per piece, ``join``
+and ``report`` across workers; ``veil.jobs.segmented`` keeps only their orchestration.
 """
 
 from veil.detect import available_categories
