@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from veil.boxes import box_iou_xyxy
+from veil.detect import runtime as detect_runtime
 from veil.detect.models import ModelStore, sha256_file
 from veil.detect.registry import build_detector, default_threshold, model_sha256
 from veil.detect.runtime import RuntimeOptions
@@ -50,7 +51,10 @@ def test_without_the_checkpoint_it_says_how_to_fix(tmp_path: Path) -> None:
         plate_int8_path(ModelStore(tmp_path))
 
 
-def test_registry_picks_int8_on_the_cpu_with_its_own_threshold(store: ModelStore) -> None:
+def test_registry_picks_int8_on_the_cpu_with_its_own_threshold(
+    store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(detect_runtime, "cpu_runs_int8_exactly", lambda: True)  # a VNNI CPU
     det = build_detector("license_plate", store=store, runtime=INT8, mode="video")
     assert isinstance(det, YoloV8Detector) and det.model_name == "yolov8_plate-int8"
     assert det.config.threshold == default_threshold("license_plate", store=store, runtime=INT8) == 0.15
