@@ -37,7 +37,7 @@ from PIL import Image
 from veil.client import Client, Job, VeilAPIError
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDIA = ROOT.parent / "shared" / "data" / "media"
+MEDIA = Path(os.environ.get("VEIL_TEST_DATA") or ROOT.parent / "shared" / "data") / "media"
 SOURCE_PHOTO = MEDIA / "city_crowd.jpg"
 SPEC: dict[str, Any] = {"categories": {"face": {}, "license_plate": {}}}
 TARGET_P50_MS = 400.0

@@ -26,7 +26,10 @@ import numpy as np
 import onnxruntime as ort
 from detector_timing import add_arguments, machine, print_times, time_detector, video_detector
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+MEDIA = (
+    Path(os.environ.get("VEIL_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    / "media"
+)
 TARGET_MS = 40.0
 
 

@@ -15,6 +15,7 @@ Timings on a shared 2-core machine are noisy; compare medians.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -26,7 +27,10 @@ from veil.detections import Detections
 from veil.redact import build_redactor
 from veil.track import IoUTracker, Track, tracks_at_frames
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+MEDIA = (
+    Path(os.environ.get("VEIL_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    / "media"
+)
 BOXES = np.array(
     [[200, 200, 330, 360], [600, 300, 760, 500], [1000, 250, 1120, 400], [1400, 500, 1660, 820],
      [1700, 100, 1830, 260]],

@@ -68,7 +68,7 @@ from veil.client import Client  # noqa: E402
 from veil.errors import VeilError  # noqa: E402
 from veil.media.segments import split_at_keyframes  # noqa: E402
 
-MEDIA = ROOT.parent / "shared" / "data" / "media"
+MEDIA = Path(os.environ.get("VEIL_TEST_DATA") or ROOT.parent / "shared" / "data") / "media"
 SELFIE = MEDIA / "selfie_portrait_noaudio.mp4"  # 608x1080, 600 frames, 30 fps
 DOC = ROOT / "docs" / "reliability.md"
 TERMINAL = ("succeeded", "failed", "canceled")

@@ -48,7 +48,7 @@ from tests.scale.media import long_selfie  # noqa: E402
 from veil.client import Client  # noqa: E402
 from veil.media import probe  # noqa: E402
 
-MEDIA = ROOT.parent / "shared" / "data" / "media"
+MEDIA = Path(os.environ.get("VEIL_TEST_DATA") or ROOT.parent / "shared" / "data") / "media"
 WARM_UP_CLIP = MEDIA / "faces_2560x1920_audio.mp4"
 S3_KEY, S3_SECRET = "bench-key", "bench-secret-not-a-real-one"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ import onnxruntime as ort
 from detector_timing import add_arguments, machine, print_times, time_detector, video_detector
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDIA = ROOT.parent / "shared" / "data" / "media"
+MEDIA = Path(os.environ.get("VEIL_TEST_DATA") or ROOT.parent / "shared" / "data") / "media"
 TARGET_MS = 80.0
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +50,10 @@ from veil.settings import Settings
 from veil.spec import RedactionSpec
 from veil.track import tracks_at_frames
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+MEDIA = (
+    Path(os.environ.get("VEIL_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    / "media"
+)
 CLIPS = ("selfie_portrait_noaudio.mp4", "faces_2560x1920_audio.mp4", "plates_fisheye_audio.mp4")
 
 

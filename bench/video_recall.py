@@ -47,7 +47,7 @@ from video_throughput import (  # noqa: E402  (a sibling script, not a package)
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CLIPS = ROOT.parent / "shared" / "data" / "video-dev"
+DEFAULT_CLIPS = Path(os.environ.get("VEIL_TEST_DATA") or ROOT.parent / "shared" / "data") / "video-dev"
 VEIL_METHOD = "face=black,license_plate=black"
 
 _Log = Callable[[str], None]

@@ -32,7 +32,11 @@ from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "media" / "selfie_portrait_noaudio.mp4"
+DEFAULT_CLIP = (
+    Path(os.environ.get("VEIL_TEST_DATA") or ROOT.parent / "shared" / "data")
+    / "media"
+    / "selfie_portrait_noaudio.mp4"
+)
 BENCH_VENV = ROOT / ".bench-venv"
 DEFACE_VERSION = "1.5.0"
 PLAIN_TRANSCODE = "_plain-transcode"  # internal: the child process of the `transcode` column
