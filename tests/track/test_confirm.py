@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from veil.detections import Detections
+from veil.pipeline.analysis import CONFIRM_HITS
 from veil.track import ConfirmingTracker, TrackerConfig
 
 
@@ -59,3 +60,12 @@ def test_only_the_chosen_classes_are_confirmed() -> None:
 def test_min_hits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="min_hits"):
         ConfirmingTracker(min_hits=0)
+
+
+def test_the_video_pipeline_masks_a_weak_face_after_five_sightings_but_not_a_four_frame_flicker() -> None:
+    flicker, face = _dets((10, 10, 40, 40, 0.15, 0)), _dets((300, 10, 330, 40, 0.15, 0))
+    tracker = ConfirmingTracker(TrackerConfig(), min_hits=CONFIRM_HITS)
+    for frame in range(0, 10, 2):
+        tracker.update(NONE, frame_index=frame, weak=Detections.merge([flicker, face]) if frame < 8 else face)
+    (track,) = tracker.history()  # a false candidate coasts a second each way once kept: it needs more
+    assert track.xyxy[0].tolist() == [300, 10, 330, 40] and track.frames.tolist() == [0, 2, 4, 6, 8]

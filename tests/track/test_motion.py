@@ -53,3 +53,22 @@ def test_a_lost_track_coasts_with_the_camera_and_stops_at_the_cut() -> None:
     for frame in (0, 13, 19):  # beyond the asked pads (3 before, 6 after): carried by the camera alone
         centre = (at[frame][0] + at[frame][2]) / 2
         assert abs(centre - (130 + 10 * (frame - 6))) < 1.0  # moves with the picture
+
+
+def test_a_coasting_box_on_a_still_camera_grows_at_most_a_tenth_in_a_second() -> None:
+    still = [np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]) for _ in range(79)]
+    seen = Track(
+        track_id=1,
+        class_id=0,
+        frames=np.array([10, 12]),
+        xyxy=np.array([[200, 100, 240, 150], [200, 100, 240, 150]]),
+        score=np.array([0.9, 0.9]),
+    )
+    (track,) = finalize_tracks(
+        [seen], frame_count=80, gap_frames=2, pad_before=3, pad_after=6, smooth=0.0,
+        resolution_wh=(640, 360), camera=CameraPath.from_motions([None, *still]),
+    )  # fmt: skip
+    assert track.last_frame == 72  # coasts on for 60 frames
+    coasting = track.frames > 12 + 6  # beyond the asked pad, carried by the camera alone
+    widths = track.xyxy[coasting, 2] - track.xyxy[coasting, 0]
+    assert float(widths.max()) <= 40 * 1.1 + 0.01  # a still face needs no more; more is background
