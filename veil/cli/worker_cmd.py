@@ -164,10 +164,13 @@ def _check(
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=timeout)
         report["broker"] = "ok"
-        inspect = app.control.inspect(timeout=timeout, destination=[node] if node else None)
-        pongs = inspect.ping() or {}
-        queues = inspect.active_queues() or {}
-        active = inspect.active() or {}
+        pongs = app.control.inspect(timeout=timeout, destination=[node] if node else None).ping() or {}
+        queues: dict[str, Any] = {}
+        active: dict[str, Any] = {}
+        if pongs:  # ask the workers that answered, and stop waiting once each of them replied
+            known = app.control.inspect(timeout=timeout, destination=sorted(pongs), limit=len(pongs))
+            queues = known.active_queues() or {}
+            active = known.active() or {}
         report["workers"] = [
             {
                 "name": name,
