@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: serve test models lint typecheck pytest bench reliability clean
+.PHONY: serve test models lint typecheck pytest reliability-short bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,11 +28,17 @@ typecheck: $(STAMP)
 
 # One worker per core, at most 4 (pytest-xdist); each test module runs whole on one worker, as its module
 # fixtures and test order expect. Session fixtures (servers, engine) start once per worker that needs them.
-# `$(BIN)/pytest` alone runs in one process.
+# --no-loadscope-reorder keeps the order tests/conftest.py gives: the costliest modules first.
+# The reliability short form is a step of its own (below), so that its timed scenarios run alone.
+# `$(BIN)/pytest` alone runs everything, that test too, in one process.
 pytest: models
-	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadfile
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadfile --no-loadscope-reorder -m "not reliability"
 
-test: lint typecheck pytest
+# bench/reliability.py --short (tests/test_reliability.py): the embedded fault and load scenarios, 2-3 minutes
+reliability-short: models
+	$(BIN)/pytest -m reliability tests/test_reliability.py
+
+test: lint typecheck pytest reliability-short
 
 bench: models
 	$(BIN)/python bench/video_throughput.py

@@ -4,7 +4,11 @@ The plates were marked by hand, frame by frame, in ``tests/labels/plates_fisheye
 (MOTChallenge rows ``frame,id,x,y,w,h,1,class,visibility``, frames from 1; ours, not the footage's):
 id 1 is the front plate of the white car on the left (frames 1-13, until it leaves the picture),
 id 2 the rear plate of the car at the right edge (all 24 frames). A plate counts as masked in a frame
-when the masks cover its core, the central half in width and height.
+when the masks cover its core, the central half in width and height. A second reference is an
+independent per-frame still-image plate search.
+
+The clip is redacted once for the module (plates only, default detection; ultrafast x264, as no test
+here is about picture quality) and every test reads that run's report and output.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from veil.media import iter_frames, probe
 from veil.pipeline import Engine, run
+from veil.report import Report
 from veil.spec import RedactionSpec
 
 LABELS = Path(__file__).parent / "labels" / "plates_fisheye.gt.txt"
@@ -30,18 +36,34 @@ def _labels() -> dict[int, dict[int, tuple[float, float, float, float]]]:
     return plates
 
 
+SPEC = RedactionSpec(categories={"license_plate": {}}, output={"preset": "ultrafast"})
+
+
 @pytest.fixture(scope="module")
-def unmasked(engine: Engine, media_dir: Path) -> dict[int, list[int]]:
-    """Plate id -> the 0-based frames where the masks leave its core (partly) visible."""
-    spec = RedactionSpec(mode="detect", categories={"license_plate": {}})
-    report = run(engine, spec, media_dir / "plates_fisheye_audio.mp4", None)
-    scale = spec.mask_scale_for("license_plate")
+def redacted(
+    engine: Engine, media_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Report, Path]:
+    """The clip redacted with ``SPEC``: its report and output file."""
+    out = tmp_path_factory.mktemp("plates") / "plates.mp4"
+    return run(engine, SPEC, media_dir / "plates_fisheye_audio.mp4", out), out
+
+
+def _masks(report: Report) -> dict[int, list[tuple[float, float, float, float]]]:
+    """0-based frame -> the masked boxes (the track boxes grown by the category's mask scale)."""
+    scale = SPEC.mask_scale_for("license_plate")
     masks: dict[int, list[tuple[float, float, float, float]]] = defaultdict(list)
     for track in report.tracks:
         for f in track.frames:
             x1, y1, x2, y2 = f.box
             cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * scale / 2, (y2 - y1) * scale / 2
             masks[f.frame].append((cx - hw, cy - hh, cx + hw, cy + hh))
+    return masks
+
+
+@pytest.fixture(scope="module")
+def unmasked(redacted: tuple[Report, Path]) -> dict[int, list[int]]:
+    """Plate id -> the 0-based frames where the masks leave its core (partly) visible."""
+    masks = _masks(redacted[0])
     out: dict[int, list[int]] = {}
     for plate, frames in _labels().items():
         out[plate] = []
@@ -72,3 +94,36 @@ def test_the_left_cars_front_plate_is_masked_in_every_frame(unmasked: dict[int, 
 )
 def test_the_right_edge_cars_rear_plate_is_masked_in_every_frame(unmasked: dict[int, list[int]]) -> None:
     assert unmasked[2] == []
+
+
+def _covered(ref_xyxy: np.ndarray, masked_xyxy: np.ndarray) -> float:
+    """Share of the reference box that lies inside some masked box."""
+    if not len(masked_xyxy):
+        return 0.0
+    lt = np.maximum(ref_xyxy[:2], masked_xyxy[:, :2])
+    rb = np.minimum(ref_xyxy[2:], masked_xyxy[:, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=1)
+    area = max(float(np.prod(ref_xyxy[2:] - ref_xyxy[:2])), 1e-6)
+    return float(inter.max() / area)
+
+
+@pytest.mark.slow
+def test_plates_video_masks_every_plate_an_independent_pass_finds(
+    engine: Engine, media_dir: Path, redacted: tuple[Report, Path]
+) -> None:
+    """Per-frame still-image plate search (the thorough one) is the reference; every plate it finds
+    with confidence must lie inside a masked box of the video run, in every frame. Audio is kept."""
+    src = media_dir / "plates_fisheye_audio.mp4"
+    report, out = redacted
+    assert [a.codec for a in probe(out).audio] == ["aac"]
+    masked = _masks(report)
+    checked, missed = 0, []
+    with engine.detector("license_plate", threshold=0.4, mode="image", detect_scale=1.0) as reference:
+        for frame in iter_frames(src):
+            for box in reference.detect(frame.rgb()).xyxy:
+                checked += 1
+                cover = _covered(box, np.array(masked.get(frame.index, []), dtype=np.float32).reshape(-1, 4))
+                if cover < 0.9:
+                    missed.append(f"frame {frame.index}: {cover:.0%} of {box.round().tolist()}")
+    assert checked >= 12, "the reference should see plates in most frames"
+    assert not missed, f"{len(missed)} of {checked} plates not fully masked: {missed}"
