@@ -166,6 +166,13 @@ class Settings(BaseSettings):
         le=3600,
         description="A request body that sends nothing for this many seconds is answered 408.",
     )
+    db_ride_through_s: float = Field(
+        10.0,
+        ge=0,
+        le=120,
+        description="A GET or HEAD that finds the job database unreachable (a PostgreSQL restart) is run "
+        "again for up to this many seconds before it is answered 503 `unavailable` (0: at once).",
+    )
     min_free_mb: int = Field(
         256,
         ge=0,

@@ -16,6 +16,7 @@ from veil import __version__
 from veil.api.errors import install_error_handlers
 from veil.api.middleware import RequestContextMiddleware
 from veil.api.params import reject_unknown_query
+from veil.api.ride_through import DatabaseRideThroughMiddleware
 from veil.api.routes import account, audit, batches, health, jobs, links, receipts, tracking, web
 from veil.api.schemas import JobCreate
 from veil.api.services import Services
@@ -109,6 +110,8 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
+    # added first, so it runs inside RequestContextMiddleware: one request id and log line per request
+    app.add_middleware(DatabaseRideThroughMiddleware, budget_s=services.settings.db_ride_through_s)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=services.http_metrics,
