@@ -8,6 +8,9 @@ polling client, is ``bench/reliability.py --only postgres-restart``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
@@ -32,8 +35,11 @@ class FakeTime:
         self.now += seconds
 
 
-def make_app(*, down_for: int, budget_s: float, time: FakeTime) -> tuple[FastAPI, list[str]]:
-    """An app whose database refuses the first ``down_for`` requests that need it."""
+@contextmanager
+def outage(*, down_for: int, budget_s: float) -> Iterator[tuple[TestClient, list[str], FakeTime]]:
+    """A client of an app whose database refuses the first ``down_for`` requests that need it, the
+    list of those requests, and the injected time."""
+    time = FakeTime()
     app = FastAPI()
     install_error_handlers(app)
     app.add_middleware(DatabaseRideThroughMiddleware, budget_s=budget_s, clock=time.clock, pause=time.pause)
@@ -64,13 +70,12 @@ def make_app(*, down_for: int, budget_s: float, time: FakeTime) -> tuple[FastAPI
     def busy() -> dict[str, str]:
         raise QueueFull("the queue is full")
 
-    return app, calls
+    with TestClient(app) as client:
+        yield client, calls, time
 
 
 def test_a_read_during_a_short_outage_answers_200_once_the_database_is_back() -> None:
-    time = FakeTime()
-    app, calls = make_app(down_for=3, budget_s=10.0, time=time)
-    with TestClient(app) as client:
+    with outage(down_for=3, budget_s=10.0) as (client, calls, time):
         response = client.get("/v1/jobs/job_1")
     assert response.status_code == 200
     assert response.json() == {"id": "job_1"}
@@ -80,9 +85,7 @@ def test_a_read_during_a_short_outage_answers_200_once_the_database_is_back() ->
 
 
 def test_an_outage_longer_than_the_budget_is_still_503_unavailable_with_retry_after() -> None:
-    time = FakeTime()
-    app, calls = make_app(down_for=1000, budget_s=5.0, time=time)
-    with TestClient(app) as client:
+    with outage(down_for=1000, budget_s=5.0) as (client, calls, time):
         response = client.get("/v1/jobs/job_1")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
@@ -92,9 +95,7 @@ def test_an_outage_longer_than_the_budget_is_still_503_unavailable_with_retry_af
 
 
 def test_writes_probes_and_other_503s_are_answered_at_once() -> None:
-    time = FakeTime()
-    app, calls = make_app(down_for=1000, budget_s=10.0, time=time)
-    with TestClient(app) as client:
+    with outage(down_for=1000, budget_s=10.0) as (client, calls, time):
         submit = client.post("/v1/jobs")
         ready = client.get("/readyz")
         busy = client.get("/v1/busy")
@@ -106,9 +107,7 @@ def test_writes_probes_and_other_503s_are_answered_at_once() -> None:
 
 
 def test_a_zero_budget_answers_at_once() -> None:
-    time = FakeTime()
-    app, calls = make_app(down_for=1, budget_s=0.0, time=time)
-    with TestClient(app) as client:
+    with outage(down_for=1, budget_s=0.0) as (client, calls, time):
         response = client.get("/v1/jobs/job_1")
     assert response.status_code == 503
     assert len(calls) == 1

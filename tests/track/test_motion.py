@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from veil.track import CameraPath, MotionEstimator, Track, finalize_tracks
 
@@ -36,18 +37,8 @@ def test_a_pan_is_measured_and_a_cut_is_unknown() -> None:
 
 def test_a_lost_track_coasts_with_the_camera_and_stops_at_the_cut() -> None:
     shift = [np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 0.0]]) for _ in range(28)]
-    camera = CameraPath.from_motions([None, *shift[:19], None, *shift[19:]])  # a cut at frame 20
-    seen = Track(
-        track_id=1,
-        class_id=0,
-        frames=np.array([5, 6]),
-        xyxy=np.array([[100, 100, 140, 140], [110, 100, 150, 140]]),
-        score=np.array([0.9, 0.9]),
-    )
-    (track,) = finalize_tracks(
-        [seen], frame_count=30, gap_frames=2, pad_before=3, pad_after=6, smooth=0.0,
-        resolution_wh=(640, 360), camera=camera,
-    )  # fmt: skip
+    motions = [None, *shift[:19], None, *shift[19:]]  # a cut at frame 20
+    track = _coast([5, 6], [[100, 100, 140, 140], [110, 100, 150, 140]], motions=motions)
     assert track.first_frame == 0 and track.last_frame == 19  # back to the start, on to the cut
     at = {int(f): box for f, box in zip(track.frames, track.xyxy, strict=True)}
     for frame in (0, 13, 19):  # beyond the asked pads (3 before, 6 after): carried by the camera alone
@@ -57,18 +48,27 @@ def test_a_lost_track_coasts_with_the_camera_and_stops_at_the_cut() -> None:
 
 def test_a_coasting_box_on_a_still_camera_grows_at_most_a_tenth_in_a_second() -> None:
     still = [np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]) for _ in range(79)]
-    seen = Track(
-        track_id=1,
-        class_id=0,
-        frames=np.array([10, 12]),
-        xyxy=np.array([[200, 100, 240, 150], [200, 100, 240, 150]]),
-        score=np.array([0.9, 0.9]),
-    )
-    (track,) = finalize_tracks(
-        [seen], frame_count=80, gap_frames=2, pad_before=3, pad_after=6, smooth=0.0,
-        resolution_wh=(640, 360), camera=CameraPath.from_motions([None, *still]),
-    )  # fmt: skip
+    track = _coast([10, 12], [[200, 100, 240, 150], [200, 100, 240, 150]], motions=[None, *still])
     assert track.last_frame == 72  # coasts on for 60 frames
     coasting = track.frames > 12 + 6  # beyond the asked pad, carried by the camera alone
     widths = track.xyxy[coasting, 2] - track.xyxy[coasting, 0]
     assert float(widths.max()) <= 40 * 1.1 + 0.01  # a still face needs no more; more is background
+
+
+def _coast(
+    frames: list[int], xyxy: list[list[int]], *, motions: list[npt.NDArray[np.float64] | None]
+) -> Track:
+    """One track seen at ``frames``, finalized over the whole clip (one frame per motion) with the
+    camera path of ``motions``: pads of 3 before and 6 after, no smoothing, a 640x360 frame."""
+    seen = Track(
+        track_id=1,
+        class_id=0,
+        frames=np.array(frames),
+        xyxy=np.array(xyxy),
+        score=np.full(len(frames), 0.9),
+    )
+    (track,) = finalize_tracks(
+        [seen], frame_count=len(motions), gap_frames=2, pad_before=3, pad_after=6, smooth=0.0,
+        resolution_wh=(640, 360), camera=CameraPath.from_motions(motions),
+    )  # fmt: skip
+    return track
