@@ -87,11 +87,6 @@ def test_the_left_cars_front_plate_is_masked_in_every_frame(unmasked: dict[int, 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known leak: the plate model scores the dim, tilted rear plate at the right edge below 0.1 in "
-    "most frames (fp32 and INT8 alike), so it is masked only where a track exists (README, accuracy)",
-)
 def test_the_right_edge_cars_rear_plate_is_masked_in_every_frame(unmasked: dict[int, list[int]]) -> None:
     assert unmasked[2] == []
 

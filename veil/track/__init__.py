@@ -1,6 +1,7 @@
 """Follow detections over frames, then finish the tracks offline: bridge gaps,
 pad before and after, smooth (boxes only ever grow), stitch segment tracks, and serialise tracks."""
 
+from veil.track.carry import TrackCarrier
 from veil.track.confirm import ConfirmingTracker
 from veil.track.motion import CameraPath, MotionEstimator
 from veil.track.sampling import DetectionSchedule
@@ -16,6 +17,7 @@ __all__ = [
     "IoUTracker",
     "MotionEstimator",
     "Track",
+    "TrackCarrier",
     "TrackerConfig",
     "finalize_tracks",
     "stitch_segment_tracks",

@@ -25,7 +25,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FollowLimits", "FollowResult", "Gray", "StopReason", "follow_box", "simplify_keyframes"]
+__all__ = [
+    "BoxMatcher",
+    "FollowLimits",
+    "FollowResult",
+    "Gray",
+    "StopReason",
+    "follow_box",
+    "simplify_keyframes",
+]
 
 Gray = npt.NDArray[np.uint8]
 _BACKWARD_BUFFER_BYTES = 256 << 20
@@ -75,8 +83,9 @@ class FollowResult:
     """Why tracking ended, per direction (``forward``, ``backward``)."""
 
 
-class _Matcher:
-    """One direction of template matching, frame by frame, in work-scale pixels."""
+class BoxMatcher:
+    """One direction of template matching, frame by frame, in work-scale pixels: ``step`` takes the next
+    frame (in either direction) and returns the box there and its score, or why it stopped."""
 
     def __init__(self, gray: Gray, xyxy: npt.NDArray[np.float64], limits: FollowLimits, fps: float) -> None:
         self.limits = limits
@@ -156,7 +165,7 @@ def follow_box(
     before: list[Gray] = []
     results: dict[int, tuple[npt.NDArray[np.float64], float]] = {start_frame: (start_box, 1.0)}
     stopped: dict[str, StopReason] = {}
-    forward: _Matcher | None = None
+    forward: BoxMatcher | None = None
     last_index = -1
     for index, gray_at in frames:
         last_index = index
@@ -172,9 +181,9 @@ def follow_box(
             continue
         if index == start_frame:
             stopped["backward"] = _backward(
-                before, _Matcher(gray, start_box, limits, fps), start_frame, results, deadline, clock
+                before, BoxMatcher(gray, start_box, limits, fps), start_frame, results, deadline, clock
             )
-            forward = _Matcher(gray, start_box, limits, fps)
+            forward = BoxMatcher(gray, start_box, limits, fps)
             continue
         assert forward is not None
         if index - start_frame > limits.max_frames:
@@ -204,7 +213,7 @@ def follow_box(
 
 def _backward(
     before: list[Gray],
-    matcher: _Matcher,
+    matcher: BoxMatcher,
     start_frame: int,
     results: dict[int, tuple[npt.NDArray[np.float64], float]],
     deadline: float,

@@ -20,7 +20,7 @@ Filled-in frames carry score 0, so a reviewer can tell them from detections.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,6 +169,7 @@ def finalize_tracks(
     resolution_wh: tuple[int, int],
     detect_every: int = 1,
     camera: CameraPath | None = None,
+    carried: Mapping[int, tuple[IntArray, FloatArray]] | None = None,
 ) -> list[Track]:
     """Turn raw tracker histories into the tracks that are masked (see module docstring).
 
@@ -185,6 +186,11 @@ def finalize_tracks(
     with the next one carried backwards, and a padded box is the end sighting carried by
     the camera (plus the object's own motion). Padding stops at a cut, and a gap across a
     cut is not bridged: nothing carries over into a different shot.
+
+    ``carried`` (raw track id -> frames and boxes, as ``TrackCarrier.carried``) are boxes that
+    followed the object in the picture; each widens the finished box of its frame to take it in.
+    They add to the bridged and padded boxes, never replace them: a template match can slip off
+    an object that leaves the picture, where the camera-carried box still covers it.
     """
     if frame_count < 0:
         raise ValueError(f"frame_count must be >= 0, got {frame_count}")
@@ -220,6 +226,9 @@ def finalize_tracks(
                 frame_count=frame_count,
                 camera=camera,
             )
+            extra = None if carried is None else carried.get(track.track_id)
+            if extra is not None:
+                xyxy = _unite(frames, xyxy, *extra)
             outline = _nearest_outline(track, lo, hi, frames)
             clipped = clip_xyxy(xyxy, resolution_wh)
             if outline is not None:
@@ -247,6 +256,20 @@ def finalize_tracks(
         )
         for i, (_, _, _, t) in enumerate(pieces, start=1)
     ]
+
+
+def _unite(frames: IntArray, xyxy: FloatArray, extra_frames: IntArray, extra_xyxy: FloatArray) -> FloatArray:
+    """``xyxy`` (one box per frame of ``frames``, sorted) each grown to hold the box of ``extra_frames``
+    at the same frame, where there is one."""
+    rows = np.searchsorted(frames, extra_frames)
+    inside = (rows < frames.shape[0]) & (frames[np.minimum(rows, frames.shape[0] - 1)] == extra_frames)
+    if not inside.any():
+        return xyxy
+    out = xyxy.copy()
+    rows, boxes = rows[inside], extra_xyxy[inside]
+    out[rows, :2] = np.minimum(out[rows, :2], boxes[:, :2])
+    out[rows, 2:] = np.maximum(out[rows, 2:], boxes[:, 2:])
+    return out
 
 
 def _nearest_outline(track: Track, lo: int, hi: int, frames: IntArray) -> FloatArray | None:
