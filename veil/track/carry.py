@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -48,6 +49,25 @@ frame's edge: 0.59-0.76). Not tuned on its own: every figure above is with it.""
 WORK_PX = 1280
 """Frames are matched at most this large on their longer side: a 76 px plate of a 2560 px fisheye
 frame keeps 38 px to match on, and a grey 1280x720 copy costs 0.9 MB in the backward buffer."""
+
+
+MIN_SIDE_PX = 24
+"""A track is matched on the coarsest of the frame's halvings (at most ``MAX_LEVEL``) where its box
+keeps this many pixels on its shorter side, as ``follow_box`` keeps for a drawn box: matching costs
+the search area times the template's, so a large plate matched at full size cost most of the time."""
+MAX_LEVEL = 2
+
+
+class _Frame:
+    """One grey frame and its halvings, made when first asked for."""
+
+    def __init__(self, gray: Gray) -> None:
+        self.levels = [gray]
+
+    def level(self, k: int) -> Gray:
+        while len(self.levels) <= k:
+            self.levels.append(np.asarray(cv2.pyrDown(self.levels[-1]), dtype=np.uint8))
+        return self.levels[k]
 
 
 class TrackCarrier:
@@ -76,8 +96,8 @@ class TrackCarrier:
         self.fps = fps if fps > 0 else 30.0
         self.forward_frames = forward_frames
         self.limits = limits or FollowLimits()
-        self._buffer: deque[tuple[int, Gray]] = deque(maxlen=back_frames + 1)
-        self._forward: dict[int, tuple[BoxMatcher, int]] = {}  # track id -> (matcher, anchor frame)
+        self._buffer: deque[tuple[int, _Frame]] = deque(maxlen=back_frames + 1)
+        self._forward: dict[int, tuple[BoxMatcher, int, int]] = {}  # track id -> (matcher, anchor, level)
         self._seen: dict[int, set[int]] = {}  # track id -> frames with a sighting
         self._carried: dict[int, dict[int, npt.NDArray[np.float64]]] = {}  # track id -> frame -> box
 
@@ -85,15 +105,18 @@ class TrackCarrier:
         """The next decoded frame, grey at ``work_wh``: every forward matcher steps onto it."""
         if gray.shape != (self.work_wh[1], self.work_wh[0]):
             raise ValueError(f"gray must be {self.work_wh[0]}x{self.work_wh[1]}, got {gray.shape[::-1]}")
-        for track_id, (matcher, anchor) in list(self._forward.items()):
-            step = matcher.step(gray) if index - anchor <= self.forward_frames else "frame_limit"
+        frame = _Frame(gray)
+        for track_id, (matcher, anchor, level) in list(self._forward.items()):
+            step = (
+                matcher.step(frame.level(level)) if index - anchor <= self.forward_frames else "frame_limit"
+            )
             if isinstance(step, str):
                 del self._forward[track_id]
                 continue
-            self._carried[track_id][index] = step[0] / self.scale
+            self._carried[track_id][index] = step[0] * 2**level / self.scale
             if step[1] < CONTINUE_SCORE:
                 del self._forward[track_id]
-        self._buffer.append((index, gray))
+        self._buffer.append((index, frame))
 
     def observe(self, index: int, tracked: Detections) -> None:
         """The tracker's boxes at ``index`` (the frame last given to ``add_frame``): each sighting
@@ -102,18 +125,24 @@ class TrackCarrier:
             raise ValueError(f"observe({index}) must follow add_frame({index})")
         if tracked.track_id is None or not len(tracked):
             return
-        gray = self._buffer[-1][1]
+        frame = self._buffer[-1][1]
         for row in range(len(tracked)):
             track_id, class_id = int(tracked.track_id[row]), int(tracked.class_id[row])
             if track_id <= 0 or class_id not in self.class_ids:
                 continue
             box = tracked.xyxy[row].astype(np.float64) * self.scale
+            level = _level(box)
+            box /= 2**level
             if track_id not in self._seen:
                 self._seen[track_id] = set()
                 self._carried[track_id] = {}
-                self._follow_back(track_id, gray, box)
+                self._follow_back(track_id, frame, box, level)
             self._seen[track_id].add(index)
-            self._forward[track_id] = (BoxMatcher(gray, box, self.limits, self.fps), index)
+            self._forward[track_id] = (
+                BoxMatcher(frame.level(level), box, self.limits, self.fps),
+                index,
+                level,
+            )
 
     def carried(self) -> dict[int, tuple[npt.NDArray[np.int64], FloatArray]]:
         """Per track id, the frames it was carried into (never one with a sighting) and the boxes there."""
@@ -127,12 +156,21 @@ class TrackCarrier:
                 )
         return out
 
-    def _follow_back(self, track_id: int, gray: Gray, box: npt.NDArray[np.float64]) -> None:
-        matcher = BoxMatcher(gray, box, self.limits, self.fps)
+    def _follow_back(self, track_id: int, frame: _Frame, box: npt.NDArray[np.float64], level: int) -> None:
+        matcher = BoxMatcher(frame.level(level), box, self.limits, self.fps)
         for index, earlier in list(self._buffer)[-2::-1]:
-            step = matcher.step(earlier)
+            step = matcher.step(earlier.level(level))
             if isinstance(step, str):
                 return
-            self._carried[track_id][index] = step[0] / self.scale
+            self._carried[track_id][index] = step[0] * 2**level / self.scale
             if step[1] < CONTINUE_SCORE:
                 return
+
+
+def _level(box: npt.NDArray[np.float64]) -> int:
+    """The coarsest halving (0 = the work frame) where ``box`` keeps ``MIN_SIDE_PX`` on its shorter side."""
+    side = float(min(box[2] - box[0], box[3] - box[1]))
+    level = 0
+    while level < MAX_LEVEL and side / 2 ** (level + 1) >= MIN_SIDE_PX:
+        level += 1
+    return level
