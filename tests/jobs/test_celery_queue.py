@@ -189,6 +189,10 @@ def test_the_steps_of_a_split_job_run_one_level_below_the_job_that_started_them(
         _task_stack.pop()
         started_by.pop_request()
         if hasattr(app.backend, "result_consumer"):  # outside a worker, Redis chords subscribe to results
+            # The chord's results unsubscribe when they are collected (AsyncResult.__del__, at any later
+            # moment), which would reopen the closed pubsub connection and leak its socket into whichever
+            # test runs then: forget the subscriptions first.
+            app.backend.result_consumer.subscribed_to.clear()
             app.backend.result_consumer.stop()
             app.backend.client.connection_pool.disconnect()
         app.close()
