@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
+from tests.cores import ORT_THREADS
 from tests.live_server import LiveServer
 from veil.jobs.db import Database, create_db_engine
 from veil.settings import Settings
@@ -43,9 +44,6 @@ HEAVY_FIRST = (
 whole modules to the xdist workers in collection order, so these start first and the run does not end
 with one worker busy on a big module while the other is idle. Other modules keep their place after them."""
 
-XDIST = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
-"""Several test processes share the cores: each runs its models on one onnxruntime thread."""
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The modules of ``HEAVY_FIRST`` first, in its order; each module's tests stay together and in order."""
@@ -68,13 +66,16 @@ def _clean_veil_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """No test sees the developer's VEIL_* variables. The model cache is kept,
-    since it is read-only and expensive to rebuild."""
+    since it is read-only and expensive to rebuild. Under xdist, ``VEIL_INTRA_OP_THREADS`` is 1
+    (``tests.cores``), for the settings a test makes and the ``veil`` processes it starts."""
     model_dir = os.environ.get("VEIL_MODEL_DIR")
     for name in list(os.environ):
         if name.startswith("VEIL_"):
             monkeypatch.delenv(name)
     if model_dir:
         monkeypatch.setenv("VEIL_MODEL_DIR", model_dir)
+    if ORT_THREADS:
+        monkeypatch.setenv("VEIL_INTRA_OP_THREADS", str(ORT_THREADS))
     monkeypatch.setenv("VEIL_DATA_DIR", str(tmp_path_factory.mktemp("veil-data")))
     yield
 
@@ -129,7 +130,7 @@ LIVE_ENV = {
     "VEIL_MAX_PIXELS": "5000000",
     "VEIL_WEBHOOK_ALLOW_PRIVATE": "true",
     "VEIL_WEBHOOK_RETRY_SCHEDULE_S": "[0.2, 0.2, 0.2, 0.2, 0.2]",
-    **({"VEIL_INTRA_OP_THREADS": "1"} if XDIST else {}),
+    **({"VEIL_INTRA_OP_THREADS": str(ORT_THREADS)} if ORT_THREADS else {}),
 }
 """The session server: one in-process worker thread (no images lane), upload and pixel limits just above
 the shared media (tests hit them with a bigger upload), and webhooks to loopback receivers retried quickly."""
@@ -166,4 +167,4 @@ def engine() -> Engine:
     mode, scale) is loaded and warmed once per session, then reused, as a worker process does."""
     from veil.pipeline import Engine  # onnxruntime and PyAV load only for the tests that need them
 
-    return Engine.from_settings(Settings(intra_op_threads=1) if XDIST else Settings())
+    return Engine.from_settings(Settings(intra_op_threads=ORT_THREADS))

@@ -33,6 +33,10 @@ __all__ = ["VEIL", "LiveServer", "bearer", "free_port", "wait_for"]
 
 VEIL = [sys.executable, "-m", "veil"]
 
+_KEPT = ("VEIL_MODEL_DIR", "VEIL_INTRA_OP_THREADS")
+"""The test's own ``VEIL_*`` variables a server inherits: the model cache, and the onnxruntime threads
+``tests/conftest.py`` sets under xdist (the server shares the cores with the other test processes)."""
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -51,7 +55,7 @@ class LiveServer:
         self.data_dir = data_dir
         self.tls = tls
         self.port = 0
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_") or k == "VEIL_MODEL_DIR"}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_") or k in _KEPT}
         """The environment the server runs with; ``veil keys`` runs with the same one."""
         self.env.update({"VEIL_DATA_DIR": str(data_dir), "VEIL_LOG_FORMAT": "json", **(env or {})})
         self.proc: subprocess.Popen[bytes] | None = None

@@ -10,17 +10,17 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.cores import ort_runtime
 from tests.video import video_frame
 from veil.boxes import box_iou_xyxy
 from veil.detect import Detector
 from veil.detect.centerface import CenterFace, CenterFaceConfig
 from veil.detect.models import ModelStore
-from veil.detect.runtime import RuntimeOptions
 from veil.errors import ModelCorrupt
 from veil.evaluate.metrics import MatchCounts, match_greedy
 from veil.settings import Settings
 
-RUNTIME = RuntimeOptions()
+RUNTIME = ort_runtime()
 
 
 @pytest.fixture(scope="module")

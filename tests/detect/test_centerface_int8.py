@@ -9,17 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.cores import ort_runtime
 from veil.detect import runtime
 from veil.detect.centerface import CenterFace
 from veil.detect.centerface_int8 import centerface_int8_path
 from veil.detect.models import MODELS, ModelStore
 from veil.detect.registry import build_detector, default_threshold, model_sha256
-from veil.detect.runtime import RuntimeOptions, cpu_runs_int8_exactly
+from veil.detect.runtime import cpu_runs_int8_exactly
 from veil.errors import ModelMissing
 from veil.evaluate import evaluate
 from veil.settings import Settings
 
-INT8 = RuntimeOptions(int8=True)
+INT8 = ort_runtime(int8=True)
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +64,14 @@ def test_registry_picks_int8_with_its_own_thresholds(store: ModelStore) -> None:
     det = build_detector("face", store=store, runtime=INT8, mode="video")
     assert isinstance(det, CenterFace) and det.model_name == "centerface-int8"
     assert det.config.threshold == default_threshold("face", store=store, runtime=INT8) == 0.27
-    assert default_threshold("face", store=store, runtime=RuntimeOptions()) == 0.3
+    assert default_threshold("face", store=store, runtime=ort_runtime()) == 0.3
     assert model_sha256("face", store=store, runtime=INT8) != MODELS["centerface"].sha256
-    assert build_detector("face", store=store, runtime=RuntimeOptions()).model_name == "centerface"
+    assert build_detector("face", store=store, runtime=ort_runtime()).model_name == "centerface"
 
 
 @pytest.mark.usefixtures("vnni_cpu")
 def test_int8_off_means_fp32() -> None:
-    assert INT8.use_int8 and not RuntimeOptions().use_int8
+    assert INT8.use_int8 and not ort_runtime().use_int8
 
 
 def test_a_cpu_without_vnni_runs_fp32(monkeypatch: pytest.MonkeyPatch, store: ModelStore) -> None:

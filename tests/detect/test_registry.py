@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cores import ort_runtime
 from veil.detect.centerface import CenterFace, CenterFaceConfig
 from veil.detect.models import MODELS, ModelStore
 from veil.detect.registry import (
@@ -16,11 +17,10 @@ from veil.detect.registry import (
     model_sha256,
     parse_detector_config,
 )
-from veil.detect.runtime import RuntimeOptions
 from veil.errors import ModelMissing, SpecError
 from veil.settings import Settings
 
-RUNTIME = RuntimeOptions()
+RUNTIME = ort_runtime()
 
 
 @pytest.fixture(scope="module")

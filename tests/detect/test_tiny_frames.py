@@ -12,17 +12,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.cores import ort_runtime
 from veil.detect.base import MAX_UPSCALE
 from veil.detect.models import ModelStore
 from veil.detect.registry import build_detector
-from veil.detect.runtime import RuntimeOptions
 from veil.settings import Settings
 
 
 @pytest.fixture(scope="module", params=["face", "license_plate"])
 def video_detector(request: pytest.FixtureRequest) -> Any:
     store = ModelStore(Settings().model_dir)
-    return build_detector(request.param, store=store, runtime=RuntimeOptions(), mode="video")
+    return build_detector(request.param, store=store, runtime=ort_runtime(), mode="video")
 
 
 class _Spy:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.cores import ort_runtime
 from veil.detect import Detector
 from veil.detect.models import ModelStore
 from veil.detect.registry import build_detector
-from veil.detect.runtime import RuntimeOptions
 from veil.settings import Settings
 
 
@@ -19,7 +19,7 @@ from veil.settings import Settings
 def face_detector() -> Detector:
     store = ModelStore(Settings().model_dir)
     store.pull(["centerface"])
-    return build_detector("face", store=store, runtime=RuntimeOptions())
+    return build_detector("face", store=store, runtime=ort_runtime())
 
 
 @pytest.fixture(scope="session")

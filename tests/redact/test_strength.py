@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cores import ort_runtime
 from tests.redact.test_effects import FACES_2560, dets, laplacian_variance, read_rgb
 from veil.detect import Detector
 from veil.detect.models import ModelStore
 from veil.detect.registry import build_detector
-from veil.detect.runtime import RuntimeOptions
 from veil.redact import Blur, Pixelate, build_redactor
 from veil.redact.factory import blur_kernel, pixelate_blocks
 from veil.settings import Settings
@@ -22,7 +22,7 @@ from veil.spec import RedactionSpec, resolve_strength
 def face_detector() -> Detector:
     store = ModelStore(Settings().model_dir)
     store.pull(["centerface"])
-    return build_detector("face", store=store, runtime=RuntimeOptions())
+    return build_detector("face", store=store, runtime=ort_runtime())
 
 
 def test_medium_is_the_strength_veil_always_used() -> None:

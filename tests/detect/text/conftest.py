@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cores import ort_runtime
 from veil.detect.models import ModelStore
-from veil.detect.runtime import RuntimeOptions
 from veil.detect.text import TextConfig, TextDetector
 from veil.settings import Settings
 
@@ -22,7 +22,7 @@ def model_store() -> ModelStore:
 @pytest.fixture(scope="session")
 def text_detector(model_store: ModelStore) -> TextDetector:
     return TextDetector(
-        TextConfig(long_side=1280), model_path=model_store.path("text_det"), runtime=RuntimeOptions()
+        TextConfig(long_side=1280), model_path=model_store.path("text_det"), runtime=ort_runtime()
     )
 
 
@@ -32,7 +32,7 @@ def pii_detector(model_store: ModelStore) -> TextDetector:
         TextConfig(long_side=1280, only="pii"),
         model_path=model_store.path("text_det"),
         recogniser_path=model_store.path("text_rec"),
-        runtime=RuntimeOptions(),
+        runtime=ort_runtime(),
     )
 
 

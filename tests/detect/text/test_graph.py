@@ -10,8 +10,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from tests.cores import ort_runtime
 from veil.detect.models import ModelStore
-from veil.detect.runtime import RuntimeOptions, create_session
+from veil.detect.runtime import create_session
 from veil.detect.text.graph import FoldCounts, simplified_det_bytes, simplify_det_graph
 from veil.errors import ModelCorrupt
 from veil.media import read_image
@@ -41,8 +42,8 @@ def test_the_probability_map_is_the_original_one(
     path = model_store.path("text_det")
     photo = cv2.resize(read_image(media_dir / "faces_2560.png"), size_wh, interpolation=cv2.INTER_AREA)
     blob = ((photo[:, :, ::-1].astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None].copy()
-    original = _run(create_session(path, options=RuntimeOptions()), blob)
-    rewritten = _run(create_session(simplified_det_bytes(path), options=RuntimeOptions()), blob)
+    original = _run(create_session(path, options=ort_runtime()), blob)
+    rewritten = _run(create_session(simplified_det_bytes(path), options=ort_runtime()), blob)
     assert rewritten.shape == original.shape == (1, 1, size_wh[1], size_wh[0])
     assert float(np.abs(rewritten - original).max()) < 1e-4  # float rounding, nothing more
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from tests.cores import ort_runtime
 from tests.video import video_frame
 from veil.boxes import box_iou_xyxy
 from veil.detect.base import Detector
@@ -22,7 +23,7 @@ from veil.settings import Settings
 
 @pytest.fixture(scope="module")
 def detector(plate_onnx: Path) -> YoloV8Detector:
-    return YoloV8Detector(YoloV8Config(), model_path=plate_onnx, runtime=RuntimeOptions(), class_id=7)
+    return YoloV8Detector(YoloV8Config(), model_path=plate_onnx, runtime=ort_runtime(), class_id=7)
 
 
 def test_is_a_detector(detector: YoloV8Detector) -> None:
@@ -68,7 +69,7 @@ def test_large_fisheye_frame_finds_the_front_plate(detector: YoloV8Detector, med
 @pytest.mark.slow
 def test_second_scale_and_rotation_find_small_and_tilted_plates(plate_onnx: Path, media_dir: Path) -> None:
     video = media_dir / "plates_fisheye_audio.mp4"
-    runtime = RuntimeOptions()
+    runtime = ort_runtime()
     # Frame 2: a white SUV's front plate and a black SUV's rear plate, ~40-55 px wide in 2560 px;
     # at 640 alone they shrink to ~12 px and vanish.
     far = video_frame(video, 2)
@@ -89,7 +90,7 @@ def test_second_scale_and_rotation_find_small_and_tilted_plates(plate_onnx: Path
 
 def test_rotated_passes_do_not_duplicate_upright_plates(plate_onnx: Path, labelled_plates: list) -> None:
     rotating = YoloV8Detector(
-        YoloV8Config(rotations_deg=(-20, 20)), model_path=plate_onnx, runtime=RuntimeOptions()
+        YoloV8Config(rotations_deg=(-20, 20)), model_path=plate_onnx, runtime=ort_runtime()
     )
     for name, rgb, plate in labelled_plates[:3]:
         overlaps = box_iou_xyxy(rotating.detect(rgb).xyxy, plate)[:, 0]

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.cores import ort_runtime
 from veil.boxes import box_iou_xyxy
 from veil.detect import runtime as detect_runtime
 from veil.detect.models import ModelStore, sha256_file
 from veil.detect.registry import build_detector, default_threshold, model_sha256
-from veil.detect.runtime import RuntimeOptions
 from veil.detect.yolov8.detector import YoloV8Detector
 from veil.detect.yolov8.int8 import plate_int8_path
 from veil.detect.yolov8.provision import plate_model_path
 from veil.errors import ModelMissing
 from veil.evaluate import evaluate
 
-INT8 = RuntimeOptions(int8=True)
+INT8 = ort_runtime(int8=True)
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +59,10 @@ def test_registry_picks_int8_on_the_cpu_with_its_own_threshold(
     assert isinstance(det, YoloV8Detector) and det.model_name == "yolov8_plate-int8"
     assert det.config.threshold == default_threshold("license_plate", store=store, runtime=INT8) == 0.15
     assert build_detector("license_plate", store=store, runtime=INT8, threshold=0.4).config.threshold == 0.4
-    fp32 = build_detector("license_plate", store=store, runtime=RuntimeOptions(), mode="video")
+    fp32 = build_detector("license_plate", store=store, runtime=ort_runtime(), mode="video")
     assert fp32.model_name == "yolov8_plate" and not fp32.config.int8  # type: ignore[attr-defined]
-    assert default_threshold("license_plate", store=store, runtime=RuntimeOptions()) == 0.2
-    for runtime in (INT8, RuntimeOptions()):  # stills: one threshold above the hands' scores
+    assert default_threshold("license_plate", store=store, runtime=ort_runtime()) == 0.2
+    for runtime in (INT8, ort_runtime()):  # stills: one threshold above the hands' scores
         assert build_detector("license_plate", store=store, runtime=runtime).config.threshold == 0.25  # type: ignore[attr-defined]
     assert model_sha256("license_plate", store=store, runtime=INT8) == sha256_file(plate_int8_path(store))
 
@@ -93,7 +93,7 @@ def test_scores_rank_plates_instead_of_collapsing(store: ModelStore, labelled_pl
     """The head's output convolutions stay in float: quantized, every plate scored the same 0.5929
     (the top of the calibrated range), so no threshold could separate plates from tail lights."""
     int8 = build_detector("license_plate", store=store, runtime=INT8)
-    fp32 = build_detector("license_plate", store=store, runtime=RuntimeOptions())
+    fp32 = build_detector("license_plate", store=store, runtime=ort_runtime())
     best: list[tuple[float, float]] = []
     for _name, rgb, plate in labelled_plates:
         pair = []

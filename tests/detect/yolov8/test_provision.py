@@ -12,9 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from tests.cores import ort_runtime
 from veil.boxes import box_iou_xyxy
 from veil.detect.models import ModelStore
-from veil.detect.runtime import RuntimeOptions
 from veil.detect.yolov8 import YoloV8Config, YoloV8Detector
 from veil.detect.yolov8.provision import add_custom_model, custom_models, plate_model_path
 from veil.errors import ModelCorrupt, ModelError, ModelMissing, SpecError, UnsafeModelFile
@@ -71,7 +71,7 @@ def test_custom_model_added_from_onnx_or_pt_detects_plates(
     detector = YoloV8Detector(
         YoloV8Config(),
         model_path=added.path,
-        runtime=RuntimeOptions(),
+        runtime=ort_runtime(),
         class_id=4,
         model_name="parking_permit",
     )
@@ -90,7 +90,7 @@ def test_custom_onnx_with_a_fixed_input_size_is_letterboxed_into_it(
     fixed = tmp_path / "fixed.onnx"
     onnx.save(model, str(fixed))
     added = add_custom_model(own_store, category="fixed_size", source=fixed)
-    detector = YoloV8Detector(YoloV8Config(), model_path=added.path, runtime=RuntimeOptions())
+    detector = YoloV8Detector(YoloV8Config(), model_path=added.path, runtime=ort_runtime())
     for name, rgb, plate in labelled_plates[:2] + labelled_plates[-1:]:
         assert box_iou_xyxy(detector.detect(rgb).xyxy, plate).max() >= 0.5, name
 
