@@ -168,10 +168,54 @@ def test_eval_video_scores_the_masks_of_labelled_clips(labelled_clips: Path) -> 
     assert "not scored, no .gt.txt beside: unlabelled.mp4" in table.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("use_cache")
+def test_eval_video_saves_a_picture_of_every_leak(labelled_clips: Path, tmp_path: Path) -> None:
+    """A label over plain jacket, which no mask covers, leaks in frames 1-10: its picture is frame 5."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "cut.mp4").symlink_to(labelled_clips / "cut.mp4")
+    lines = [
+        ln for ln in (labelled_clips / "cut.gt.txt").read_text().splitlines() if int(ln.split(",")[0]) <= 10
+    ]
+    lines += [f"{f},900,30,340,40,40,1,1,1.0" for f in range(1, 11)]
+    (clips / "cut.gt.txt").write_text("\n".join(lines) + "\n")
+    shots = tmp_path / "shots"
+    result = runner.invoke(
+        app, ["eval", "--video", str(clips), "--categories", "face", "--leak-shots", str(shots), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    leaks = doc["per_clip"]["cut"]["leaks"]
+    jacket = next(leak for leak in leaks if leak["object_id"] == 900)
+    assert jacket["runs"] == [[1, 10]] and jacket["core_hidden"] == 0.0
+    longest = [max(leak["runs"], key=lambda run: run[1] - run[0]) for leak in leaks]
+    expected = {
+        f"cut-face-{leak['object_id']}-frame{(a + b) // 2}.png"
+        for leak, (a, b) in zip(leaks, longest, strict=True)
+    }
+    assert {Path(p).name for p in doc["leak_shots"]} == expected  # one per leak, its longest run's middle
+    assert (shots / "cut-face-900-frame5.png").is_file()
+
+    table = runner.invoke(
+        app, ["eval", "--video", str(clips), "--categories", "face", "--leak-shots", str(shots)]
+    )
+    assert table.exit_code == 0, table.output
+    assert (
+        "#900: 10 of 10 frames unmasked (frames 1-10), median side 40 px, 0% of its core hidden"
+        in table.stdout
+    )
+    assert f"leak pictures in {shots}" in table.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--video", "{tmp}", "--images", "{tmp}"], "--video takes no --images"),
+        (
+            ["--images", "{tmp}", "--labels", "{tmp}", "--format", "voc", "--leak-shots", "{tmp}"],
+            "only apply",
+        ),
         (["--video", "{tmp}/missing"], "does not exist"),
         (["--video", "{tmp}"], "no labelled clips in"),
         (["--images", "{tmp}", "--labels", "{tmp}", "--format", "voc", "--detect-every", "2"], "only apply"),

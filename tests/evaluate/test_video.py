@@ -12,8 +12,10 @@ from veil.errors import SpecError
 from veil.evaluate.video import (
     ClipScorer,
     MotLabels,
+    ObjectLeak,
     VideoScore,
     core_covered,
+    core_hidden_share,
     load_mot_labels,
     solid_fill_hidden,
 )
@@ -158,9 +160,31 @@ def test_each_leaked_object_says_which_frames_leaked_and_how_small_it_was() -> N
             "longest_run": 2,
             "runs": [[2, 3], [5, 6]],  # 1-based frame numbers, as in gt.txt
             "min_side_px": 20.0,
+            "core_hidden": 0.0,
         }
     ]
     assert score.to_dict()["leaks"] == [leak.to_dict() for leak in score.leaks]
+
+
+def test_a_leak_says_how_much_of_its_core_a_mask_hid_and_which_frame_to_look_at() -> None:
+    """A mask a little off the face (half its core hidden) reads differently from no mask at all."""
+    rows = [(f, 1, 8.0, 8.0, 32.0, 32.0, "face", 1.0) for f in range(7)]
+    scorer = ClipScorer(_labels(rows), resolution_wh=(W, H))
+    for f in range(7):  # the core is x 16..32: hide its left half in frames 2-6, nothing in 0-1
+        scorer.add_frame(f, _hidden((0, 0, 24, H)) if f >= 2 else _hidden())
+    (leak,) = scorer.result().leaks
+    assert leak.runs == ((1, 7),) and leak.core_hidden == pytest.approx(0.5)
+    assert leak.worst_frame == 4  # the middle of the longest run, 1-based
+
+    runs = ObjectLeak("face", 1, 6, 9, ((1, 2), (4, 7), (9, 9)), 20.0)
+    assert runs.worst_frame == 5
+
+
+def test_core_hidden_share_counts_the_core_pixels_under_a_mask() -> None:
+    label = _boxes((8, 8, 40, 40), (100, 100, 120, 120))  # the second lies outside the picture
+    shares = core_hidden_share(_hidden((0, 0, 20, H)), label)
+    assert shares[0] == pytest.approx(0.25) and shares[1] == 0.0
+    assert core_hidden_share(_hidden((0, 0, W, H)), label)[0] == 1.0
 
 
 def test_frames_a_tool_never_delivered_count_as_unmasked() -> None:

@@ -71,6 +71,15 @@ def eval_command(
         typer.Option("--method", help="With --video: masking method(s) whose mask shape is scored."),
     ] = None,
     shape: Annotated[str | None, typer.Option("--shape", help="With --video: ellipse or rect.")] = None,
+    leak_shots: Annotated[
+        Path | None,
+        typer.Option(
+            "--leak-shots",
+            metavar="DIR",
+            help="With --video: save a picture of every leaked object there (the middle frame of its "
+            "longest leak; masks tinted red, label box green, core yellow).",
+        ),
+    ] = None,
     mask_scale: Annotated[
         str | None, typer.Option("--mask-scale", help="With --video: box growth, e.g. 1.3 or face=1.5.")
     ] = None,
@@ -126,11 +135,13 @@ def eval_command(
 
         asked = None if threshold is None else str(threshold)
         spec = build_spec(mode="detect", threshold=asked, detect_scale=detect_scale, **video_only)
-        _eval_video(video, spec, as_json=as_json)
+        _eval_video(video, spec, as_json=as_json, leak_shots=leak_shots)
         return
     if images is None or labels is None or fmt is None:
         _fail("give --images, --labels and --format (stills), or --video DIR")
     given = ["--" + name.replace("_", "-") for name, value in video_only.items() if value is not None]
+    if leak_shots is not None:
+        given.append("--leak-shots")
     if given:
         _fail(f"{', '.join(given)} only apply with --video")
     if text_only is not None and (category != "text" or text_only not in ("all", "pii")):
@@ -198,7 +209,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
-def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool) -> None:
+def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool, leak_shots: Path | None) -> None:
     from veil.evaluate.clips import evaluate_clips
     from veil.evaluate.video import VideoScore
     from veil.pipeline import Engine
@@ -211,7 +222,9 @@ def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool) -> None:
 
     with _one_line_errors(reading="the clips"):
         engine = Engine.from_settings(get_settings())
-        result = evaluate_clips(engine, spec, directory, on_clip=progress)
+        if leak_shots is not None and leak_shots.exists() and not leak_shots.is_dir():
+            _fail(f"--leak-shots {leak_shots} is not a folder")
+        result = evaluate_clips(engine, spec, directory, on_clip=progress, leak_shots=leak_shots)
     settings = {
         "categories": spec.enabled_categories(),
         "detect_every": spec.detection.detect_every,
@@ -249,8 +262,11 @@ def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool) -> None:
         runs = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in leak.runs)
         typer.echo(
             f"  {name} {leak.category} #{leak.object_id}: {leak.leaked_frames} of {leak.counted_frames} "
-            f"frames unmasked (frames {runs}), median side {leak.min_side_px:.0f} px"
+            f"frames unmasked (frames {runs}), median side {leak.min_side_px:.0f} px, "
+            f"{leak.core_hidden:.0%} of its core hidden"
         )
+    if leak_shots is not None:
+        typer.echo(f"{len(result.shots)} leak pictures in {leak_shots}", err=True)
     if result.unlabelled:
         typer.echo(f"warning: not scored, no {'.gt.txt'} beside: {', '.join(result.unlabelled)}", err=True)
 

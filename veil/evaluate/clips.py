@@ -11,17 +11,21 @@ are scored. Only the labels of enabled categories are scored.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
+from veil.detections import Detections
 from veil.errors import SpecError
+from veil.evaluate.shots import save_leak_shots
 from veil.evaluate.video import ClipScorer, ScoreRule, VideoScore, load_mot_labels
 from veil.media import probe
 from veil.pipeline import Engine, Plan, analyse
-from veil.redact import build_redactor
+from veil.redact import Redactor, build_redactor
 from veil.redact.coverage import hidden_mask
 from veil.spec import RedactionSpec
 from veil.track import tracks_at_frames
@@ -29,6 +33,8 @@ from veil.track import tracks_at_frames
 __all__ = ["LABEL_SUFFIX", "LabelledClip", "VideoEvalResult", "evaluate_clips", "find_labelled_clips"]
 
 LABEL_SUFFIX = ".gt.txt"
+Painted = dict[str, npt.NDArray[np.bool_]]
+"""Per category, what its masks hide in one frame."""
 _VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
 
 
@@ -52,6 +58,8 @@ class VideoEvalResult:
     """Wall time of the analysis (decode, detect, track, finalize), summed over clips; scoring excluded."""
     unlabelled: list[str] = field(default_factory=list)
     """Videos in the folder without a ``.gt.txt`` beside them (not scored)."""
+    shots: list[Path] = field(default_factory=list)
+    """Pictures of the leaks, when asked for (``leak_shots``)."""
 
     @property
     def fps(self) -> float:
@@ -63,6 +71,7 @@ class VideoEvalResult:
             "seconds": round(self.seconds, 2),
             "fps": round(self.fps, 2),
             "unlabelled": self.unlabelled,
+            **({"leak_shots": [str(p) for p in self.shots]} if self.shots else {}),
             "per_clip": {name: score.to_dict() for name, score in self.clips.items()},
         }
 
@@ -96,8 +105,10 @@ def evaluate_clips(
     *,
     rule: ScoreRule | None = None,
     on_clip: Callable[[str, VideoScore], None] | None = None,
+    leak_shots: Path | None = None,
 ) -> VideoEvalResult:
-    """Analyse every labelled clip of ``directory`` with ``spec`` and score the pixels its masks hide."""
+    """Analyse every labelled clip of ``directory`` with ``spec`` and score the pixels its masks hide.
+    With ``leak_shots``, a picture of every leaked object is saved there (``veil.evaluate.shots``)."""
     clips, unlabelled = find_labelled_clips(directory)
     categories = spec.enabled_categories()
     redactors = [
@@ -123,20 +134,54 @@ def evaluate_clips(
         tracks, frame_count = analyse(engine, Plan.build(spec, engine=engine), [clip.video], info=info)
         result.seconds += time.perf_counter() - started
         scorer = ClipScorer(labels, resolution_wh=resolution_wh, rule=rule)
-        for index, dets in enumerate(tracks_at_frames(tracks, frame_count)):
-            painted = {
-                category: hidden_mask(redactor, dets[dets.class_id == class_id], resolution_wh=resolution_wh)
-                for class_id, (category, redactor) in enumerate(zip(categories, redactors, strict=True))
-            }
-            hidden = (
-                np.logical_or.reduce(list(painted.values()))
-                if painted
-                else np.zeros((info.height, info.width), dtype=bool)
-            )
-            scorer.add_frame(index, hidden, painted=painted)
+        paint = partial(
+            _painted_at, tracks_at_frames(tracks, frame_count), categories, redactors, resolution_wh
+        )
+        for index in range(frame_count):
+            painted = paint(index)
+            scorer.add_frame(index, _union(painted, resolution_wh=resolution_wh), painted=painted)
         score = scorer.result()
         result.clips[clip.name] = score
         result.total.add(score)
+        if leak_shots is not None:
+            result.shots += save_leak_shots(
+                clip.video,
+                clip.name,
+                score.leaks,
+                labels,
+                hidden_at=partial(_hidden_at, paint, resolution_wh),
+                directory=leak_shots,
+                core_fraction=(rule or ScoreRule()).core_fraction,
+            )
         if on_clip is not None:
             on_clip(clip.name, score)
     return result
+
+
+def _painted_at(
+    per_frame: Sequence[Detections],
+    categories: Sequence[str],
+    redactors: Sequence[Redactor],
+    resolution_wh: tuple[int, int],
+    index: int,
+) -> Painted:
+    """What each category's masks hide in frame ``index``."""
+    dets = per_frame[index]
+    return {
+        category: hidden_mask(redactor, dets[dets.class_id == class_id], resolution_wh=resolution_wh)
+        for class_id, (category, redactor) in enumerate(zip(categories, redactors, strict=True))
+    }
+
+
+def _hidden_at(
+    paint: Callable[[int], Painted], resolution_wh: tuple[int, int], index: int
+) -> npt.NDArray[np.bool_]:
+    return _union(paint(index), resolution_wh=resolution_wh)
+
+
+def _union(painted: Painted, *, resolution_wh: tuple[int, int]) -> npt.NDArray[np.bool_]:
+    """Everything hidden in a frame, whoever painted it."""
+    hidden = np.zeros((resolution_wh[1], resolution_wh[0]), dtype=bool)
+    for mask in painted.values():
+        hidden |= mask
+    return hidden

@@ -40,6 +40,8 @@ __all__ = [
     "ScoreRule",
     "VideoScore",
     "core_covered",
+    "core_hidden_share",
+    "core_pixels",
     "load_mot_labels",
     "solid_fill_hidden",
 ]
@@ -141,7 +143,7 @@ class ScoreRule:
         return counted
 
 
-def _core_pixels(xyxy: FloatArray, *, fraction: float, resolution_wh: tuple[int, int]) -> IntArray:
+def core_pixels(xyxy: FloatArray, *, fraction: float, resolution_wh: tuple[int, int]) -> IntArray:
     """Pixel index ranges [x1, x2) x [y1, y2) of each box's core: the pixels whose centres lie in the
     central ``fraction`` of the box, clipped to the picture. A core narrower than a pixel keeps the
     pixel under its centre, so no box is scored on nothing."""
@@ -161,17 +163,35 @@ def _core_pixels(xyxy: FloatArray, *, fraction: float, resolution_wh: tuple[int,
 def core_covered(hidden: BoolImage, xyxy: FloatArray, *, core_fraction: float = 0.5) -> npt.NDArray[np.bool_]:
     """For each box, whether every pixel of its core (clipped to the picture) is hidden.
     A core wholly outside the picture is never covered."""
+    unhidden, area = _core_unhidden(hidden, xyxy, core_fraction=core_fraction)
+    covered: npt.NDArray[np.bool_] = (unhidden == 0) & (area > 0)
+    return covered
+
+
+def core_hidden_share(hidden: BoolImage, xyxy: FloatArray, *, core_fraction: float = 0.5) -> FloatArray:
+    """For each box, the share of its core's pixels that are hidden (0 for a core wholly outside the
+    picture). A leaked box near 1 was masked a little off; one near 0 was not masked at all."""
+    unhidden, area = _core_unhidden(hidden, xyxy, core_fraction=core_fraction)
+    return _shares(unhidden, area)
+
+
+def _shares(unhidden: IntArray, area: IntArray) -> FloatArray:
+    share = np.where(area > 0, 1.0 - unhidden / np.maximum(area, 1), 0.0)
+    return share.astype(np.float32)
+
+
+def _core_unhidden(hidden: BoolImage, xyxy: FloatArray, *, core_fraction: float) -> tuple[IntArray, IntArray]:
+    """Per box, the core's pixels left visible and the core's area (both 0 for an empty core)."""
     height, width = hidden.shape
     if xyxy.shape[0] == 0:
-        return np.zeros(0, dtype=np.bool_)
-    core = _core_pixels(xyxy.astype(np.float64), fraction=core_fraction, resolution_wh=(width, height))
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    core = core_pixels(xyxy.astype(np.float64), fraction=core_fraction, resolution_wh=(width, height))
     shown = np.zeros((height + 1, width + 1), dtype=np.int64)
     shown[1:, 1:] = np.cumsum(np.cumsum(~hidden, axis=0, dtype=np.int64), axis=1)
     x1, y1, x2, y2 = core.T
-    empty = (x2 <= x1) | (y2 <= y1)
+    area = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
     unhidden = shown[y2, x2] - shown[y1, x2] - shown[y2, x1] + shown[y1, x1]
-    covered: npt.NDArray[np.bool_] = (unhidden == 0) & ~empty
-    return covered
+    return np.where(area > 0, unhidden, 0), area
 
 
 def solid_fill_hidden(
@@ -235,7 +255,9 @@ class ObjectLeak:
     """One labelled object left unmasked in at least one counted frame: where to look, and how small it was.
 
     ``runs`` are the unmasked stretches as inclusive ``[first, last]`` frame numbers, 1-based as in
-    ``gt.txt``; ``min_side_px`` is the median shorter side of the object's unmasked boxes."""
+    ``gt.txt``; ``min_side_px`` is the median shorter side of the object's unmasked boxes;
+    ``core_hidden`` the median share of their cores that was hidden all the same: near 0 the object
+    was never found there, near 1 a mask was on it but left an edge of the core showing."""
 
     category: str
     object_id: int
@@ -243,6 +265,13 @@ class ObjectLeak:
     counted_frames: int
     runs: tuple[tuple[int, int], ...]
     min_side_px: float
+    core_hidden: float = 0.0
+
+    @property
+    def worst_frame(self) -> int:
+        """A frame to look at (1-based): the middle of the longest unmasked run."""
+        first, last = max(self.runs, key=lambda r: (r[1] - r[0], -r[0]))
+        return (first + last) // 2
 
     @property
     def longest_run(self) -> int:
@@ -257,6 +286,7 @@ class ObjectLeak:
             "longest_run": self.longest_run,
             "runs": [list(r) for r in self.runs],
             "min_side_px": round(self.min_side_px, 1),
+            "core_hidden": round(self.core_hidden, 3),
         }
 
 
@@ -326,7 +356,7 @@ class ClipScorer:
         self._shares: dict[str, MaskShare] = {}
         self._run: dict[tuple[str, int], tuple[int, int]] = {}  # (category, id) -> (last frame, run)
         self._seen: dict[tuple[str, int], int] = {}  # counted frames per object
-        self._leaked: dict[tuple[str, int], list[tuple[int, float]]] = {}  # (frame, shorter side) unmasked
+        self._leaked: dict[tuple[str, int], list[tuple[int, float, float]]] = {}  # (frame, side, core hidden)
 
     def add_frame(
         self, index: int, hidden: BoolImage, *, painted: Mapping[str, BoolImage] | None = None
@@ -347,12 +377,16 @@ class ClipScorer:
         counted = self._counts[rows]
         if not counted.any():
             return
-        covered = core_covered(hidden, xyxy[counted], core_fraction=self.rule.core_fraction)
+        unhidden, area = _core_unhidden(hidden, xyxy[counted], core_fraction=self.rule.core_fraction)
+        covered = (unhidden == 0) & (area > 0)
+        shares = _shares(unhidden, area)
         categories = [c for c, k in zip(self.labels.category[rows], counted.tolist(), strict=True) if k]
         ids = self.labels.object_id[rows][counted].tolist()
         sides = np.minimum(xyxy[counted, 2] - xyxy[counted, 0], xyxy[counted, 3] - xyxy[counted, 1]).tolist()
         leaked_here: set[str] = set()
-        for category, object_id, ok, side in zip(categories, ids, covered.tolist(), sides, strict=True):
+        for category, object_id, ok, side, share in zip(
+            categories, ids, covered.tolist(), sides, shares.tolist(), strict=True
+        ):
             score = self._scores[category]
             key = (category, object_id)
             score.boxes += 1
@@ -367,7 +401,7 @@ class ClipScorer:
             if key not in self._leaked:
                 self._leaked[key] = []
                 score.objects_leaked += 1
-            self._leaked[key].append((index, float(side)))
+            self._leaked[key].append((index, float(side), float(share)))
             last, run = self._run.get(key, (-2, 0))
             run = run + 1 if last == index - 1 else 1
             self._run[key] = (index, run)
@@ -397,8 +431,8 @@ class ClipScorer:
             leaks=[self._leak(key, rows) for key, rows in sorted(self._leaked.items())],
         )
 
-    def _leak(self, key: tuple[str, int], unmasked: list[tuple[int, float]]) -> ObjectLeak:
-        frames = [f for f, _ in unmasked]
+    def _leak(self, key: tuple[str, int], unmasked: list[tuple[int, float, float]]) -> ObjectLeak:
+        frames = [f for f, _, _ in unmasked]
         runs: list[tuple[int, int]] = []
         for frame in frames:
             if runs and runs[-1][1] == frame:  # 1-based last == this 0-based frame: consecutive
@@ -411,5 +445,6 @@ class ClipScorer:
             leaked_frames=len(frames),
             counted_frames=self._seen[key],
             runs=tuple(runs),
-            min_side_px=float(np.median([side for _, side in unmasked])),
+            min_side_px=float(np.median([side for _, side, _ in unmasked])),
+            core_hidden=float(np.median([share for _, _, share in unmasked])),
         )
