@@ -202,7 +202,7 @@ def test_eval_video_saves_a_picture_of_every_leak(labelled_clips: Path, tmp_path
     )
     assert table.exit_code == 0, table.output
     assert (
-        "#900: 10 of 10 frames unmasked (frames 1-10), median side 40 px, 0% of its core hidden"
+        "#900: 10 of 10 frames unmasked (frames 1-10), median side 40 px, 0 % of its core hidden"
         in table.stdout
     )
     assert f"leak pictures in {shots}" in table.stderr

@@ -14,6 +14,7 @@ Failures print one line on stderr, ``error: <message> [<code>]``, and exit 1.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -263,12 +264,17 @@ def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool, leak_sho
         typer.echo(
             f"  {name} {leak.category} #{leak.object_id}: {leak.leaked_frames} of {leak.counted_frames} "
             f"frames unmasked (frames {runs}), median side {leak.min_side_px:.0f} px, "
-            f"{leak.core_hidden:.0%} of its core hidden"
+            f"{_percent_down(leak.core_hidden)} of its core hidden"
         )
     if leak_shots is not None:
         typer.echo(f"{len(result.shots)} leak pictures in {leak_shots}", err=True)
     if result.unlabelled:
         typer.echo(f"warning: not scored, no {'.gt.txt'} beside: {', '.join(result.unlabelled)}", err=True)
+
+
+def _percent_down(share: float) -> str:
+    """``share`` as a percentage rounded down to 0.1, so a core 99.96 % hidden never reads as 100 %."""
+    return f"{math.floor(share * 1000) / 10:g} %"
 
 
 def register(app: typer.Typer) -> None:
