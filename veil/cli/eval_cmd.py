@@ -221,10 +221,10 @@ def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool, leak_sho
             parts = [f"{c} {s.masked}/{s.boxes}" for c, s in sorted(score.categories.items())]
             typer.echo(f"  {name}: {score.frames} frames, masked {', '.join(parts) or 'no labels'}", err=True)
 
+    if leak_shots is not None:
+        _make_shots_folder(leak_shots)
     with _one_line_errors(reading="the clips"):
         engine = Engine.from_settings(get_settings())
-        if leak_shots is not None and leak_shots.exists() and not leak_shots.is_dir():
-            _fail(f"--leak-shots {leak_shots} is not a folder")
         result = evaluate_clips(engine, spec, directory, on_clip=progress, leak_shots=leak_shots)
     settings = {
         "categories": spec.enabled_categories(),
@@ -270,6 +270,17 @@ def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool, leak_sho
         typer.echo(f"{len(result.shots)} leak pictures in {leak_shots}", err=True)
     if result.unlabelled:
         typer.echo(f"warning: not scored, no {'.gt.txt'} beside: {', '.join(result.unlabelled)}", err=True)
+
+
+def _make_shots_folder(folder: Path) -> None:
+    """Create ``--leak-shots`` before the analysis, so a path that cannot hold pictures fails at once,
+    not after minutes of analysis."""
+    if folder.exists() and not folder.is_dir():
+        _fail(f"--leak-shots {folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"--leak-shots {folder}: cannot create it ({exc.strerror or type(exc).__name__})")
 
 
 def _percent_down(share: float) -> str:
