@@ -74,3 +74,10 @@ def test_scale_grows_or_shrinks_about_the_centre(factor: float, expected: list[f
     scaled = scale_xyxy(box, factor)
     assert scaled.tolist() == [expected] and scaled.dtype == np.float32
     assert box.tolist() == [[10, 20, 30, 60]]
+
+
+def test_a_least_margin_grows_small_boxes_more_than_the_factor_and_large_ones_not_at_all() -> None:
+    small, large = [0, 0, 10, 10], [0, 0, 100, 100]
+    grown = scale_xyxy(_boxes(small, large), 1.3, min_margin=6.0)
+    assert grown[0].tolist() == [-6, -6, 16, 16], "1.3x would add 1.5 px a side; the margin adds 6"
+    assert grown[1].tolist() == pytest.approx([-15, -15, 115, 115]), "1.3x adds 15 px, more than the margin"

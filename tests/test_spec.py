@@ -45,6 +45,8 @@ FLOAT_FIELDS = [
     "mask_scale",
     "categories.face.threshold",
     "categories.face.mask_scale",
+    "mask_margin",
+    "categories.face.mask_margin",
     "detection.detect_scale",
     "tracking.smooth",
 ]
@@ -103,6 +105,24 @@ def test_a_category_inherits_what_it_does_not_set(
     assert parsed.mask_scale_for(category) == mask_scale
 
 
+@pytest.mark.parametrize(
+    ("spec", "margins"),
+    [
+        ({}, {"face": 6.0, "license_plate": 0.0, "my_logo": 0.0}),  # faces' boxes are the imprecise ones
+        ({"mask_margin": 2}, {"face": 2.0, "license_plate": 2.0, "my_logo": 2.0}),
+        (
+            {"mask_margin": 0, "categories": {"license_plate": {"mask_margin": 3}}},
+            {"face": 0.0, "license_plate": 3.0},
+        ),
+    ],
+)
+def test_mask_margin_defaults_to_six_pixels_for_faces_only(
+    spec: dict[str, Any], margins: dict[str, float]
+) -> None:
+    parsed = RedactionSpec.model_validate(spec)
+    assert {c: parsed.mask_margin_for(c) for c in margins} == margins
+
+
 def test_disabled_categories_are_left_out_in_the_order_written() -> None:
     spec = RedactionSpec.model_validate(
         {"categories": {"qr_code": {}, "face": {"enabled": False}, "license_plate": {}}}
@@ -119,6 +139,8 @@ def test_disabled_categories_are_left_out_in_the_order_written() -> None:
         ({"mode": "review"}, "mode"),
         ({"mask_scale": 0.5}, "mask_scale"),
         ({"mask_scale": 3.5}, "mask_scale"),
+        ({"mask_margin": -1}, "mask_margin"),
+        ({"categories": {"face": {"mask_margin": 65}}}, "mask_margin"),
         ({"categories": {"face": {"threshold": 0}}}, "threshold"),
         ({"categories": {"face": {"threshold": 1.0}}}, "threshold"),
         ({"categories": {"face": {"treshold": 0.5}}}, "treshold"),

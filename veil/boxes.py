@@ -48,9 +48,14 @@ def clip_xyxy(xyxy: Boxes, resolution_wh: tuple[int, int]) -> Boxes:
     return out
 
 
-def scale_xyxy(xyxy: Boxes, factor: float) -> Boxes:
-    """Grow (factor > 1) or shrink boxes about their centres; returns a new array."""
+def scale_xyxy(xyxy: Boxes, factor: float, *, min_margin: float = 0.0) -> Boxes:
+    """Grow (factor > 1) or shrink boxes about their centres; returns a new array.
+
+    With ``min_margin`` (pixels), a grown box also reaches at least that far beyond the box on every
+    side: a small box's position is uncertain by a few pixels whatever its size, so a factor alone
+    grows it too little."""
     boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-    half = (boxes[:, 2:] - boxes[:, :2]) / 2 * factor
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2
+    half = np.maximum(half * factor, half + min_margin) if min_margin > 0 else half * factor
     return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)

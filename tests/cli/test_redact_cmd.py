@@ -77,6 +77,30 @@ def test_per_category_methods_and_categories(media_dir: Path, tmp_path: Path) ->
     assert probe(out).container == "png"
 
 
+def test_mask_margin_option_sets_the_spec_default_or_one_category() -> None:
+    from veil.cli.redact_cmd import build_spec
+
+    spec = build_spec(mode="redact", mask_margin="2,face=9")
+    assert (spec.mask_margin_for("face"), spec.mask_margin_for("license_plate")) == (9.0, 2.0)
+    assert build_spec(mode="redact", mask_margin="0").mask_margin_for("face") == 0.0  # 0 is a value
+    assert build_spec(mode="redact").mask_margin_for("face") == 6.0
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("wide", "mask margin must be a number"), ("qr_code=4", "not enabled"), ("face=99", "mask_margin")],
+)
+def test_a_bad_mask_margin_is_refused_before_any_work(
+    media_dir: Path, tmp_path: Path, value: str, error: str
+) -> None:
+    out = tmp_path / "out.jpg"
+    result = runner.invoke(
+        app, ["redact", str(media_dir / "street.jpg"), "-o", str(out), "--mask-margin", value]
+    )
+    assert result.exit_code != 0 and not out.exists()
+    assert error in result.output
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "content", [b"hello, not media", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64], ids=["text", "stub-mp4"]

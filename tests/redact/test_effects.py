@@ -218,6 +218,9 @@ def test_refuses_read_only_frames() -> None:
         (lambda: Pixelate(blocks=100), "blocks"),
         (lambda: Fill(color=(0, 0, 300)), "color"),
         (lambda: Fill(mask_scale=0.1), "mask_scale"),
+        (lambda: Fill(mask_margin=-1.0), "mask_margin"),
+        (lambda: Blur(mask_margin=1000.0), "mask_margin"),
+        (lambda: Outline(mask_margin=-0.5), "mask_margin"),
         (lambda: Outline(thickness=0), "thickness"),
     ],
 )

@@ -42,6 +42,14 @@ def test_region_of_a_box(
     assert region.box_wh == (whole[2] - whole[0], whole[3] - whole[1])
 
 
+def test_a_margin_widens_a_small_box_on_every_side_and_clips_to_the_frame() -> None:
+    boxes = np.array([[10, 20, 20, 30], [95, 0, 100, 5]], dtype=np.float32)
+    inner, corner = mask_regions(boxes, mask_scale=1.3, resolution_wh=FRAME_WH, mask_margin=6.0)
+    assert (inner.box_x1, inner.box_y1, inner.box_x2, inner.box_y2) == (4, 14, 26, 36)
+    assert (corner.box_x1, corner.box_y1, corner.box_x2, corner.box_y2) == (89, -6, 106, 11)
+    assert (corner.x1, corner.y1, corner.x2, corner.y2) == (89, 0, 100, 11)
+
+
 @pytest.mark.parametrize(
     "box",
     [[-50, -50, -1, -1], [100, 0, 150, 10], [0, 80, 10, 90], [np.nan, 0, 10, 10], [0, 0, np.inf, 10]],

@@ -84,6 +84,10 @@ def eval_command(
     mask_scale: Annotated[
         str | None, typer.Option("--mask-scale", help="With --video: box growth, e.g. 1.3 or face=1.5.")
     ] = None,
+    mask_margin: Annotated[
+        str | None,
+        typer.Option("--mask-margin", help="With --video: least growth in pixels a side, e.g. 0 or face=6."),
+    ] = None,
     category: Annotated[str, typer.Option("--category", help="Category whose detector is scored.")] = "face",
     iou: Annotated[
         float, typer.Option("--iou", min=0.05, max=0.95, help="IoU at which a box matches a label.")
@@ -126,6 +130,7 @@ def eval_command(
         "method": method,
         "shape": shape,
         "mask_scale": mask_scale,
+        "mask_margin": mask_margin,
     }
     if video is not None:
         if images is not None or labels is not None or fmt is not None:
@@ -233,6 +238,7 @@ def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool, leak_sho
         "method": {c: spec.method_for(c) for c in spec.enabled_categories()},
         "shape": {c: spec.shape_for(c) for c in spec.enabled_categories()},
         "mask_scale": {c: spec.mask_scale_for(c) for c in spec.enabled_categories()},
+        "mask_margin": {c: spec.mask_margin_for(c) for c in spec.enabled_categories()},
     }
     if as_json:
         typer.echo(json.dumps({"video": str(directory), "settings": settings, **result.to_dict()}, indent=2))

@@ -63,6 +63,13 @@ def _parse_per_category(value: str | None, *, what: str) -> tuple[str | None, di
     return default, per
 
 
+def _number(value: str, *, what: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be a number, got {value!r}") from None
+
+
 def build_spec(
     *,
     mode: str,
@@ -72,6 +79,7 @@ def build_spec(
     shape: str | None = None,
     threshold: str | None = None,
     mask_scale: str | None = None,
+    mask_margin: str | None = None,
     detect_scale: float | None = None,
     detect_every: int | None = None,
     image_search: str | None = None,
@@ -104,18 +112,21 @@ def build_spec(
     default_method, methods = _parse_per_category(method, what="method")
     default_threshold, thresholds = _parse_per_category(threshold, what="threshold")
     default_scale, scales = _parse_per_category(mask_scale, what="mask scale")
+    default_margin, margins = _parse_per_category(mask_margin, what="mask margin")
     for name, cat in cats.items():
         if name in methods:
             cat["method"] = methods[name]
         if default_threshold is not None or name in thresholds:
             cat["threshold"] = float(thresholds.get(name, default_threshold))  # type: ignore[arg-type]
         if name in scales:
-            cat["mask_scale"] = float(scales[name])
+            cat["mask_scale"] = _number(scales[name], what="mask scale")
+        if name in margins:
+            cat["mask_margin"] = _number(margins[name], what="mask margin")
     if text_only is not None:
         if "text" not in cats:
             raise typer.BadParameter("--text-only needs the text category (add it to --categories)")
         cats["text"]["only"] = text_only
-    unknown = (set(methods) | set(thresholds) | set(scales)) - set(cats)
+    unknown = (set(methods) | set(thresholds) | set(scales) | set(margins)) - set(cats)
     if unknown:
         raise typer.BadParameter(
             f"settings for categories that are not enabled: {', '.join(sorted(unknown))}"
@@ -126,7 +137,9 @@ def build_spec(
     if shape:
         data["shape"] = shape
     if default_scale:
-        data["mask_scale"] = float(default_scale)
+        data["mask_scale"] = _number(default_scale, what="mask scale")
+    if default_margin is not None:
+        data["mask_margin"] = _number(default_margin, what="mask margin")
     detection = dict(data.get("detection") or {})
     if detect_scale is not None:
         detection["detect_scale"] = detect_scale
@@ -408,6 +421,12 @@ def redact(
     mask_scale: Annotated[
         str | None, typer.Option(help="Grow boxes by this factor, or per category.")
     ] = None,
+    mask_margin: Annotated[
+        str | None,
+        typer.Option(
+            help="Grow boxes by at least this many pixels a side, or per category (default face=6, others 0)."
+        ),
+    ] = None,
     detect_scale: DetectScale = None,
     detect_every: DetectEvery = None,
     image_search: ImageSearch = None,
@@ -450,6 +469,7 @@ def redact(
         shape=shape,
         threshold=threshold,
         mask_scale=mask_scale,
+        mask_margin=mask_margin,
         detect_scale=detect_scale,
         detect_every=detect_every,
         image_search=image_search,

@@ -25,7 +25,7 @@ from veil.evaluate.shots import save_leak_shots
 from veil.evaluate.video import ClipScorer, ScoreRule, VideoScore, load_mot_labels
 from veil.media import probe
 from veil.pipeline import Engine, Plan, analyse
-from veil.redact import Redactor, build_redactor
+from veil.redact import Redactor
 from veil.redact.coverage import hidden_mask
 from veil.spec import RedactionSpec
 from veil.track import tracks_at_frames
@@ -111,10 +111,8 @@ def evaluate_clips(
     With ``leak_shots``, a picture of every leaked object is saved there (``veil.evaluate.shots``)."""
     clips, unlabelled = find_labelled_clips(directory)
     categories = spec.enabled_categories()
-    redactors = [
-        build_redactor(spec.method_for(c), shape=spec.shape_for(c), mask_scale=spec.mask_scale_for(c))
-        for c in categories
-    ]
+    plan = Plan.build(spec, engine=engine)
+    redactors = plan.redactors  # the masks a render of this spec paints, margins and all
     result = VideoEvalResult(total=VideoScore(), unlabelled=unlabelled)
     for clip in clips:
         labels = load_mot_labels(clip.labels)
@@ -131,7 +129,7 @@ def evaluate_clips(
             raise SpecError(f"{clip.video.name} is not a video")
         resolution_wh = (info.width, info.height)
         started = time.perf_counter()
-        tracks, frame_count = analyse(engine, Plan.build(spec, engine=engine), [clip.video], info=info)
+        tracks, frame_count = analyse(engine, plan, [clip.video], info=info)
         result.seconds += time.perf_counter() - started
         scorer = ClipScorer(labels, resolution_wh=resolution_wh, rule=rule)
         paint = partial(

@@ -120,6 +120,7 @@ class Plan:
                     spec.method_for(c),
                     shape=spec.shape_for(c),
                     mask_scale=spec.mask_scale_for(c),
+                    mask_margin=spec.mask_margin_for(c),
                     strength=spec.strength_for(c),
                 )
                 for c in categories
@@ -213,6 +214,7 @@ def _track_redactors(spec: RedactionSpec, source_report: Report | None) -> dict[
             style.method or spec.method_for(category),
             shape=spec.shape_for(category),
             mask_scale=spec.mask_scale_for(category),
+            mask_margin=spec.mask_margin_for(category),
             strength=strength,
         )
     return redactors

@@ -39,11 +39,25 @@ class Redactor(Protocol):
 
 
 def touched_rects(
-    detections: Detections, *, mask_scale: float, resolution_wh: tuple[int, int]
+    detections: Detections, *, mask_scale: float, resolution_wh: tuple[int, int], mask_margin: float = 0.0
 ) -> list[tuple[int, int, int, int]]:
     """The (x1, y1, x2, y2) rectangles of the grown, clipped boxes: all an effect may read or change."""
-    regions = mask_regions(detections.xyxy, mask_scale=mask_scale, resolution_wh=resolution_wh)
+    regions = mask_regions(
+        detections.xyxy, mask_scale=mask_scale, resolution_wh=resolution_wh, mask_margin=mask_margin
+    )
     return [(r.x1, r.y1, r.x2, r.y2) for r in regions]
+
+
+MAX_MASK_MARGIN = 256.0
+"""Pixels: a margin beyond this is a mistake, not a mask."""
+
+
+def check_growth(mask_scale: float, mask_margin: float) -> None:
+    """Refuse a growth factor or margin outside what any mask needs."""
+    if not 0.5 <= mask_scale <= 10.0:
+        raise ValueError(f"mask_scale must be in [0.5, 10], got {mask_scale}")
+    if not 0.0 <= mask_margin <= MAX_MASK_MARGIN:
+        raise ValueError(f"mask_margin must be in [0, {MAX_MASK_MARGIN:g}] pixels, got {mask_margin}")
 
 
 def check_frame(frame: RGBFrame) -> None:
@@ -75,22 +89,23 @@ class MaskedEffect(ABC):
     """Base of the masking effects: finds each box's region and shape, then lets
     the subclass paint it. Subclasses implement ``_paint`` (or ``_render``)."""
 
-    def __init__(self, *, shape: Shape, mask_scale: float, feather: float) -> None:
+    def __init__(self, *, shape: Shape, mask_scale: float, feather: float, mask_margin: float = 0.0) -> None:
         if shape not in _SHAPES:
             raise ValueError(f"shape must be one of {_SHAPES}, got {shape!r}")
-        if not 0.5 <= mask_scale <= 10.0:
-            raise ValueError(f"mask_scale must be in [0.5, 10], got {mask_scale}")
+        check_growth(mask_scale, mask_margin)
         if not 0.0 <= feather <= 0.5:
             raise ValueError(f"feather must be in [0, 0.5], got {feather}")
         self.shape: Shape = shape
         self.mask_scale = float(mask_scale)
+        self.mask_margin = float(mask_margin)
         self.feather = float(feather)
 
     def apply(self, frame: RGBFrame, detections: Detections) -> RGBFrame:
         """Mask every box of ``detections`` in ``frame``, in place; returns ``frame``.
 
-        Boxes are grown by ``mask_scale`` about their centre and clipped to the
-        frame; pixels outside the grown box never change. A box with a polygon
+        Boxes are grown by ``mask_scale`` about their centre (and by at least
+        ``mask_margin`` pixels a side) and clipped to the frame; pixels outside
+        the grown box never change. A box with a polygon
         (``Detections.outline``, e.g. a rotated text line) is masked inside the
         polygon, grown with its box, instead of the effect's shape. Empty
         detections return the frame untouched.
@@ -100,7 +115,10 @@ class MaskedEffect(ABC):
             return frame
         height, width = frame.shape[:2]
         for region in mask_regions(
-            detections.xyxy, mask_scale=self.mask_scale, resolution_wh=(width, height)
+            detections.xyxy,
+            mask_scale=self.mask_scale,
+            resolution_wh=(width, height),
+            mask_margin=self.mask_margin,
         ):
             mask = self.region_mask(detections, region)
             if mask is not None:
@@ -119,7 +137,9 @@ class MaskedEffect(ABC):
     def touched(
         self, detections: Detections, *, resolution_wh: tuple[int, int]
     ) -> list[tuple[int, int, int, int]]:
-        return touched_rects(detections, mask_scale=self.mask_scale, resolution_wh=resolution_wh)
+        return touched_rects(
+            detections, mask_scale=self.mask_scale, resolution_wh=resolution_wh, mask_margin=self.mask_margin
+        )
 
     def _paint(self, view: RGBFrame, mask: ShapeMask | None, region: MaskRegion) -> None:
         blend_into(view, self._render(view, region), mask)

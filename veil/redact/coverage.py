@@ -31,7 +31,13 @@ def hidden_mask(
     hidden = np.zeros((height, width), dtype=np.bool_)
     if not isinstance(redactor, MaskedEffect) or len(detections) == 0:
         return hidden
-    for region in mask_regions(detections.xyxy, mask_scale=redactor.mask_scale, resolution_wh=resolution_wh):
+    regions = mask_regions(
+        detections.xyxy,
+        mask_scale=redactor.mask_scale,
+        resolution_wh=resolution_wh,
+        mask_margin=redactor.mask_margin,
+    )
+    for region in regions:
         mask = redactor.region_mask(detections, region)
         view = hidden[region.window]
         if mask is None:

@@ -48,8 +48,9 @@ class Blur(MaskedEffect):
         kernel: float = 0.75,
         feather: float = 0.1,
         work_px: int = 32,
+        mask_margin: float = 0.0,
     ) -> None:
-        super().__init__(shape=shape, mask_scale=mask_scale, feather=feather)
+        super().__init__(shape=shape, mask_scale=mask_scale, feather=feather, mask_margin=mask_margin)
         if not MIN_BLUR_KERNEL_FRACTION <= kernel <= 3.0:
             raise ValueError(f"kernel must be in [{MIN_BLUR_KERNEL_FRACTION:.3f}, 3], got {kernel}")
         if not 8 <= work_px <= 256:
@@ -93,8 +94,9 @@ class Pixelate(MaskedEffect):
         blocks: int = 10,
         min_block_px: int = 2,
         feather: float = 0.0,
+        mask_margin: float = 0.0,
     ) -> None:
-        super().__init__(shape=shape, mask_scale=mask_scale, feather=feather)
+        super().__init__(shape=shape, mask_scale=mask_scale, feather=feather, mask_margin=mask_margin)
         if not 2 <= blocks <= 32:
             raise ValueError(f"blocks must be in [2, 32], got {blocks}")
         if not 1 <= min_block_px <= 64:
@@ -124,8 +126,9 @@ class Fill(MaskedEffect):
         mask_scale: float = 1.3,
         color: tuple[int, int, int] = (0, 0, 0),
         feather: float = 0.0,
+        mask_margin: float = 0.0,
     ) -> None:
-        super().__init__(shape=shape, mask_scale=mask_scale, feather=feather)
+        super().__init__(shape=shape, mask_scale=mask_scale, feather=feather, mask_margin=mask_margin)
         if len(color) != 3 or not all(0 <= int(c) <= 255 for c in color):
             raise ValueError(f"color must be three integers in [0, 255], got {color}")
         self.color = (int(color[0]), int(color[1]), int(color[2]))

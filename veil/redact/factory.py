@@ -38,19 +38,27 @@ def pixelate_blocks(strength: int) -> int:
 
 
 def build_redactor(
-    method: Method, *, shape: Shape, mask_scale: float, strength: int = DEFAULT_STRENGTH
+    method: Method,
+    *,
+    shape: Shape,
+    mask_scale: float,
+    strength: int = DEFAULT_STRENGTH,
+    mask_margin: float = 0.0,
 ) -> Redactor:
-    """The effect for ``method`` at ``strength`` (1-100, used by blur and pixelate).
+    """The effect for ``method`` at ``strength`` (1-100, used by blur and pixelate), on boxes grown by
+    ``mask_scale`` and by at least ``mask_margin`` pixels a side.
 
     ``blur``, ``pixelate`` and ``black`` hide the box; ``box`` only outlines
     it (with the track id) for review.
     """
     if method == "blur":
-        return Blur(shape=shape, mask_scale=mask_scale, kernel=blur_kernel(strength))
+        return Blur(shape=shape, mask_scale=mask_scale, mask_margin=mask_margin, kernel=blur_kernel(strength))
     if method == "pixelate":
-        return Pixelate(shape=shape, mask_scale=mask_scale, blocks=pixelate_blocks(strength))
+        return Pixelate(
+            shape=shape, mask_scale=mask_scale, mask_margin=mask_margin, blocks=pixelate_blocks(strength)
+        )
     if method == "black":
-        return Fill(shape=shape, mask_scale=mask_scale, color=(0, 0, 0))
+        return Fill(shape=shape, mask_scale=mask_scale, mask_margin=mask_margin, color=(0, 0, 0))
     if method == "box":
-        return Outline(shape=shape, mask_scale=mask_scale)
+        return Outline(shape=shape, mask_scale=mask_scale, mask_margin=mask_margin)
     raise ValueError(f"unknown masking method {method!r}")

@@ -12,7 +12,7 @@ import numpy as np
 
 from veil.detections import Detections
 from veil.frames import RGBFrame
-from veil.redact.base import check_frame, touched_rects
+from veil.redact.base import check_frame, check_growth, touched_rects
 from veil.redact.regions import mask_regions, polygon_points
 from veil.spec import Shape
 
@@ -22,7 +22,8 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 class Outline:
-    """Outline each box (grown by ``mask_scale``) with a rectangle or an ellipse.
+    """Outline each box (grown by ``mask_scale``, and by ``mask_margin`` pixels at least) with a
+    rectangle or an ellipse.
 
     Lines are ``thickness`` pixels wide; ``None`` scales them with the frame
     (about 3 px at 1080p). Everything is drawn inside the grown box, so
@@ -38,17 +39,18 @@ class Outline:
         color: tuple[int, int, int] = (0, 255, 0),
         thickness: int | None = None,
         show_track_id: bool = True,
+        mask_margin: float = 0.0,
     ) -> None:
         if shape not in ("ellipse", "rect"):
             raise ValueError(f"shape must be 'ellipse' or 'rect', got {shape!r}")
-        if not 0.5 <= mask_scale <= 10.0:
-            raise ValueError(f"mask_scale must be in [0.5, 10], got {mask_scale}")
+        check_growth(mask_scale, mask_margin)
         if len(color) != 3 or not all(0 <= int(c) <= 255 for c in color):
             raise ValueError(f"color must be three integers in [0, 255], got {color}")
         if thickness is not None and not 1 <= thickness <= 64:
             raise ValueError(f"thickness must be in [1, 64], got {thickness}")
         self.shape: Shape = shape
         self.mask_scale = float(mask_scale)
+        self.mask_margin = float(mask_margin)
         self.color = tuple(int(c) for c in color)
         self.thickness = thickness
         self.show_track_id = show_track_id
@@ -56,7 +58,9 @@ class Outline:
     def touched(
         self, detections: Detections, *, resolution_wh: tuple[int, int]
     ) -> list[tuple[int, int, int, int]]:
-        return touched_rects(detections, mask_scale=self.mask_scale, resolution_wh=resolution_wh)
+        return touched_rects(
+            detections, mask_scale=self.mask_scale, resolution_wh=resolution_wh, mask_margin=self.mask_margin
+        )
 
     def line_px(self, resolution_wh: tuple[int, int]) -> int:
         """Line width for a frame of this size: fixed, or 1/640 of its long side."""
@@ -74,7 +78,10 @@ class Outline:
         track_ids = detections.track_id if self.show_track_id else None
         polygons = detections.has_outline
         for region in mask_regions(
-            detections.xyxy, mask_scale=self.mask_scale, resolution_wh=(width, height)
+            detections.xyxy,
+            mask_scale=self.mask_scale,
+            resolution_wh=(width, height),
+            mask_margin=self.mask_margin,
         ):
             view = frame[region.window]
             bw, bh = region.box_wh

@@ -1,7 +1,8 @@
 """Where a mask goes: integer pixel regions for boxes, and the shape masks inside them.
 
-A box is grown by ``mask_scale`` about its centre, then the pixels it touches
-(``floor`` of its top-left to ``ceil`` of its bottom-right) form its region.
+A box is grown by ``mask_scale`` about its centre, and by at least ``mask_margin``
+pixels on every side; then the pixels it touches (``floor`` of its top-left to
+``ceil`` of its bottom-right) form its region.
 Only the part inside the frame is ever touched. Shape masks are laid over
 the whole (unclipped) region and sliced to the visible part,
 so a box half outside the frame keeps the same ellipse as a box inside it.
@@ -71,9 +72,14 @@ class MaskRegion:
 
 
 def mask_regions(
-    xyxy: npt.NDArray[np.float32], *, mask_scale: float, resolution_wh: tuple[int, int]
+    xyxy: npt.NDArray[np.float32],
+    *,
+    mask_scale: float,
+    resolution_wh: tuple[int, int],
+    mask_margin: float = 0.0,
 ) -> list[MaskRegion]:
-    """Regions of ``xyxy`` grown by ``mask_scale``, clipped to ``resolution_wh``.
+    """Regions of ``xyxy`` grown by ``mask_scale`` (and by at least ``mask_margin`` pixels a side),
+    clipped to ``resolution_wh``.
 
     Boxes that do not reach into the frame, or are not finite, yield no region.
     """
@@ -81,7 +87,7 @@ def mask_regions(
         return []
     w, h = resolution_wh
     with np.errstate(invalid="ignore"):  # inf - inf is NaN here, and dropped as not finite below
-        scaled = scale_xyxy(xyxy, mask_scale).astype(np.float64)
+        scaled = scale_xyxy(xyxy, mask_scale, min_margin=mask_margin).astype(np.float64)
     finite = np.all(np.isfinite(scaled), axis=1)
     # Clamp far-out coordinates so absurd boxes cannot allocate absurd masks.
     limit = 4.0 * max(w, h) + 4.0
