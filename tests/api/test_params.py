@@ -22,6 +22,12 @@ def test_unknown_query_parameters_are_named(api: Api) -> None:
     assert "`wait`" in error["message"], "the message lists what the endpoint takes"
 
 
+def test_a_mask_margin_sent_as_a_query_parameter_points_to_the_spec_field(api: Api) -> None:
+    r = api.submit(api.key(), params={"maskMargin": "8"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_parameter"
+    assert '`maskMargin` (Veil: spec `"mask_margin": 6` (pixels)' in r.json()["error"]["message"]
+
+
 def test_unknown_query_parameter_on_a_get_is_refused_and_known_ones_work(api: Api) -> None:
     h = api.key()
     bad = api.client.get("/v1/jobs", headers=h, params={"limit": 5, "page": 2})
@@ -43,9 +49,9 @@ def test_unknown_form_fields_are_all_named(api: Api) -> None:
     assert r.status_code == 400, r.text
     message = r.json()["error"]["message"]
     assert r.json()["error"]["code"] == "unknown_parameter"
-    assert "`blurringKind` (Veil: spec `\"method\"`" in message
+    assert '`blurringKind` (Veil: spec `"method"`' in message
     assert '`blacken` (Veil: spec `"method": "black"`)' in message
-    assert "`categories[]` (Veil: spec `\"categories\"" in message
+    assert '`categories[]` (Veil: spec `"categories"' in message
     assert "takes: `file`, `spec`" in message
 
 
@@ -53,7 +59,7 @@ def test_seed_names_inside_the_spec_get_the_equivalent(api: Api) -> None:
     r = api.submit(api.key(), spec=json.dumps({"blurringKind": "HighBlur"}))
     assert r.status_code == 422
     message = r.json()["error"]["message"]
-    assert "blurringKind: Extra inputs are not permitted (Veil: spec `\"method\"`" in message
+    assert 'blurringKind: Extra inputs are not permitted (Veil: spec `"method"`' in message
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -166,6 +167,25 @@ def test_eval_video_scores_the_masks_of_labelled_clips(labelled_clips: Path) -> 
     assert table.exit_code == 0, table.output
     assert "objects leaked" in table.stdout and "\nface " in table.stdout
     assert "not scored, no .gt.txt beside: unlabelled.mp4" in table.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("use_cache")
+def test_eval_video_scores_the_face_mask_margin_a_render_would_paint(labelled_clips: Path) -> None:
+    def run(*extra: str) -> dict[str, Any]:
+        args = ["eval", "--video", str(labelled_clips), "--categories", "face", "--method", "black", "--json"]
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    # at --mask-scale 1.0 the margin is all the growth, so it shows on the cut's large faces too
+    default, none = run("--mask-scale", "1.0"), run("--mask-scale", "1.0", "--mask-margin", "face=0")
+    assert default["settings"]["mask_margin"] == {"face": 6.0} and none["settings"]["mask_margin"] == {
+        "face": 0.0
+    }
+    grown, plain = (doc["false_mask"]["face"]["masked_px"] for doc in (default, none))
+    assert grown > plain, "the default face masks reach 6 px beyond their boxes"
+    assert default["categories"]["face"]["masked"] >= none["categories"]["face"]["masked"]
 
 
 @pytest.mark.slow

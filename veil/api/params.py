@@ -71,6 +71,8 @@ SEED_EQUIVALENTS: dict[str, str] = {
     "confidence": _THRESHOLD,
     "mask_scale": 'spec `"mask_scale": 1.3`',
     "maskscale": 'spec `"mask_scale": 1.3`',
+    "mask_margin": 'spec `"mask_margin": 6` (pixels), or per category `categories.face.mask_margin`',
+    "maskmargin": 'spec `"mask_margin": 6` (pixels), or per category `categories.face.mask_margin`',
     "mode": 'spec `"mode": "redact"` or `"detect"`',
     "format": 'spec `"output": {"format": "mp4"}`',
     "output_format": 'spec `"output": {"format": "mp4"}`',
