@@ -108,7 +108,7 @@ def test_a_category_inherits_what_it_does_not_set(
 @pytest.mark.parametrize(
     ("spec", "margins"),
     [
-        ({}, {"face": 6.0, "license_plate": 0.0, "my_logo": 0.0}),  # faces' boxes are the imprecise ones
+        ({}, {"face": 8.0, "license_plate": 0.0, "my_logo": 0.0}),  # faces' boxes are the imprecise ones
         ({"mask_margin": 2}, {"face": 2.0, "license_plate": 2.0, "my_logo": 2.0}),
         (
             {"mask_margin": 0, "categories": {"license_plate": {"mask_margin": 3}}},
@@ -116,7 +116,7 @@ def test_a_category_inherits_what_it_does_not_set(
         ),
     ],
 )
-def test_mask_margin_defaults_to_six_pixels_for_faces_only(
+def test_mask_margin_defaults_to_eight_pixels_for_faces_only(
     spec: dict[str, Any], margins: dict[str, float]
 ) -> None:
     parsed = RedactionSpec.model_validate(spec)

@@ -69,7 +69,7 @@ BUILTIN_CATEGORIES: tuple[str, ...] = ("face", "license_plate", "qr_code", "barc
 
 DEFAULT_CATEGORIES: tuple[str, ...] = ("face", "license_plate")
 
-FACE_MASK_MARGIN = 6.0
+FACE_MASK_MARGIN = 8.0
 """Pixels a face mask reaches at least beyond its box on every side. The face detector places a small
 face's box a few pixels off (its output grid is 4 px), so 1.3x of a 15 px box misses part of the face:
 measured on labelled clips in README's accuracy table (issue 12)."""

@@ -25,7 +25,7 @@ def test_unknown_query_parameters_are_named(api: Api) -> None:
 def test_a_mask_margin_sent_as_a_query_parameter_points_to_the_spec_field(api: Api) -> None:
     r = api.submit(api.key(), params={"maskMargin": "8"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_parameter"
-    assert '`maskMargin` (Veil: spec `"mask_margin": 6` (pixels)' in r.json()["error"]["message"]
+    assert '`maskMargin` (Veil: spec `"mask_margin": 8` (pixels)' in r.json()["error"]["message"]
 
 
 def test_unknown_query_parameter_on_a_get_is_refused_and_known_ones_work(api: Api) -> None:

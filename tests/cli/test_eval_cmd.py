@@ -180,11 +180,11 @@ def test_eval_video_scores_the_face_mask_margin_a_render_would_paint(labelled_cl
 
     # at --mask-scale 1.0 the margin is all the growth, so it shows on the cut's large faces too
     default, none = run("--mask-scale", "1.0"), run("--mask-scale", "1.0", "--mask-margin", "face=0")
-    assert default["settings"]["mask_margin"] == {"face": 6.0} and none["settings"]["mask_margin"] == {
+    assert default["settings"]["mask_margin"] == {"face": 8.0} and none["settings"]["mask_margin"] == {
         "face": 0.0
     }
     grown, plain = (doc["false_mask"]["face"]["masked_px"] for doc in (default, none))
-    assert grown > plain, "the default face masks reach 6 px beyond their boxes"
+    assert grown > plain, "the default face masks reach 8 px beyond their boxes"
     assert default["categories"]["face"]["masked"] >= none["categories"]["face"]["masked"]
 
 

@@ -83,7 +83,7 @@ def test_mask_margin_option_sets_the_spec_default_or_one_category() -> None:
     spec = build_spec(mode="redact", mask_margin="2,face=9")
     assert (spec.mask_margin_for("face"), spec.mask_margin_for("license_plate")) == (9.0, 2.0)
     assert build_spec(mode="redact", mask_margin="0").mask_margin_for("face") == 0.0  # 0 is a value
-    assert build_spec(mode="redact").mask_margin_for("face") == 6.0
+    assert build_spec(mode="redact").mask_margin_for("face") == 8.0
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from veil.track import CameraPath, MotionEstimator, Track, finalize_tracks
+from veil.track.tracks import COAST_FRAMES, WEAK_COAST_FRAMES
 
 
 def _scene(seed: int, size: tuple[int, int] = (480, 360)) -> np.ndarray:
@@ -55,11 +56,25 @@ def test_a_coasting_box_on_a_still_camera_grows_at_most_a_tenth_in_a_second() ->
     assert float(widths.max()) <= 40 * 1.1 + 0.01  # a still face needs no more; more is background
 
 
+def test_a_track_of_weak_sightings_only_coasts_a_third_as_far() -> None:
+    still = [np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]) for _ in range(139)]
+    strong = _coast([70, 72], [[200, 100, 240, 150]] * 2, motions=[None, *still])
+    weak = _coast([70, 72], [[200, 100, 240, 150]] * 2, motions=[None, *still], weak=True)
+    assert (strong.first_frame, strong.last_frame) == (70 - COAST_FRAMES, 72 + COAST_FRAMES)
+    assert (weak.first_frame, weak.last_frame) == (70 - WEAK_COAST_FRAMES, 72 + WEAK_COAST_FRAMES)
+    assert WEAK_COAST_FRAMES * 3 == COAST_FRAMES
+
+
 def _coast(
-    frames: list[int], xyxy: list[list[int]], *, motions: list[npt.NDArray[np.float64] | None]
+    frames: list[int],
+    xyxy: list[list[int]],
+    *,
+    motions: list[npt.NDArray[np.float64] | None],
+    weak: bool = False,
 ) -> Track:
     """One track seen at ``frames``, finalized over the whole clip (one frame per motion) with the
-    camera path of ``motions``: pads of 3 before and 6 after, no smoothing, a 640x360 frame."""
+    camera path of ``motions``: pads of 3 before and 6 after, no smoothing, a 640x360 frame. ``weak``:
+    the track is one of weak sightings only."""
     seen = Track(
         track_id=1,
         class_id=0,
@@ -69,6 +84,6 @@ def _coast(
     )
     (track,) = finalize_tracks(
         [seen], frame_count=len(motions), gap_frames=2, pad_before=3, pad_after=6, smooth=0.0,
-        resolution_wh=(640, 360), camera=CameraPath.from_motions(motions),
+        resolution_wh=(640, 360), camera=CameraPath.from_motions(motions), weak_ids={1} if weak else (),
     )  # fmt: skip
     return track

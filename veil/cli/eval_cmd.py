@@ -86,7 +86,7 @@ def eval_command(
     ] = None,
     mask_margin: Annotated[
         str | None,
-        typer.Option("--mask-margin", help="With --video: least growth in pixels a side, e.g. 0 or face=6."),
+        typer.Option("--mask-margin", help="With --video: least growth in pixels a side, e.g. 0 or face=8."),
     ] = None,
     category: Annotated[str, typer.Option("--category", help="Category whose detector is scored.")] = "face",
     iou: Annotated[

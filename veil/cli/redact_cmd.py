@@ -424,7 +424,7 @@ def redact(
     mask_margin: Annotated[
         str | None,
         typer.Option(
-            help="Grow boxes by at least this many pixels a side, or per category (default face=6, others 0)."
+            help="Grow boxes by at least this many pixels a side, or per category (default face=8, others 0)."
         ),
     ] = None,
     detect_scale: DetectScale = None,

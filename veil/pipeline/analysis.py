@@ -172,6 +172,7 @@ def analyse(
         detect_every=every,
         camera=CameraPath.from_motions(motion.motions),
         carried=None if carrier is None else carrier.carried(),
+        weak_ids=tracker.confirmed_ids(),
     )
     return tracks, frame_count
 

@@ -66,10 +66,19 @@ class ConfirmingTracker:
 
     def history(self) -> list[Track]:
         """The main tracker's histories, then the confirmed tentative ones (ids continue)."""
+        main, confirmed = self._split()
+        return main + confirmed
+
+    def confirmed_ids(self) -> frozenset[int]:
+        """Ids (as ``history`` numbers them) of the tracks made of weak sightings only."""
+        return frozenset(t.track_id for t in self._split()[1])
+
+    def _split(self) -> tuple[list[Track], list[Track]]:
         main = self._main.history()
         next_id = max((t.track_id for t in main), default=0) + 1
-        confirmed = [t for t in self._tentative.history() if len(t) >= self.min_hits]
-        return main + [
+        tentative = [t for t in self._tentative.history() if len(t) >= self.min_hits]
+        confirmed = [
             Track(track_id=next_id + i, class_id=t.class_id, frames=t.frames, xyxy=t.xyxy, score=t.score)
-            for i, t in enumerate(confirmed)
+            for i, t in enumerate(tentative)
         ]
+        return main, confirmed

@@ -20,7 +20,7 @@ Filled-in frames carry score 0, so a reviewer can tell them from detections.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +46,12 @@ shot, carried by the camera: a face the detector loses in a pan, at the frame's 
 mask is still where the camera took it. On video-dev (replayed detections, defaults) it lifts face box
 recall from 0.945 to 0.972 and halves the leaked faces (14 to 7 of 88), at a false-mask share of 0.547
 against 0.500 (deface's: 0.559)."""
+
+WEAK_COAST_FRAMES = 20
+"""Coasting of a track made of weak sightings only (``ConfirmingTracker``): a third of ``COAST_FRAMES``.
+Such a track is more often background than a face, and a false one masks 121 frames of it for a few
+sightings; a third as much coasting gives the false-mask share room for the face mask margin
+(``veil.spec.FACE_MASK_MARGIN``) that hides more faces. Measured in the README's accuracy section."""
 CAMERA_GROWTH_PER_FRAME = 0.01
 """A camera-carried pad grows this much per frame away from its sighting: the camera's motion is
 measured, so it needs less slack than a held box (``PAD_GROWTH_PER_FRAME``)."""
@@ -170,6 +176,7 @@ def finalize_tracks(
     detect_every: int = 1,
     camera: CameraPath | None = None,
     carried: Mapping[int, tuple[IntArray, FloatArray]] | None = None,
+    weak_ids: Collection[int] = (),
 ) -> list[Track]:
     """Turn raw tracker histories into the tracks that are masked (see module docstring).
 
@@ -186,6 +193,8 @@ def finalize_tracks(
     with the next one carried backwards, and a padded box is the end sighting carried by
     the camera (plus the object's own motion). Padding stops at a cut, and a gap across a
     cut is not bridged: nothing carries over into a different shot.
+
+    ``weak_ids`` are raw tracks made of weak sightings only; they coast ``WEAK_COAST_FRAMES``.
 
     ``carried`` (raw track id -> frames and boxes, as ``TrackCarrier.carried``) are boxes that
     followed the object in the picture; each widens the finished box of its frame to take it in.
@@ -214,7 +223,7 @@ def finalize_tracks(
                 track.frames[lo:hi], track.xyxy[lo:hi], track.score[lo:hi], camera=camera
             )
             xyxy = _smooth_union(xyxy, half_window=half_window)
-            coast = 0 if camera is None else COAST_FRAMES
+            coast = 0 if camera is None else WEAK_COAST_FRAMES if track.track_id in weak_ids else COAST_FRAMES
             frames, xyxy, score = _pad(
                 frames,
                 xyxy,
