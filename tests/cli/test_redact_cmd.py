@@ -101,6 +101,16 @@ def test_a_bad_mask_margin_is_refused_before_any_work(
     assert error in result.output
 
 
+@pytest.mark.parametrize(("option", "what"), [("--threshold", "threshold"), ("--mask-scale", "mask scale")])
+def test_a_number_option_that_is_not_a_number_is_a_usage_error(
+    media_dir: Path, tmp_path: Path, option: str, what: str
+) -> None:
+    out = tmp_path / "out.jpg"
+    result = runner.invoke(app, ["redact", str(media_dir / "street.jpg"), "-o", str(out), option, "face=abc"])
+    assert result.exit_code == 2 and not out.exists()
+    assert f"{what} must be a number, got 'abc'" in result.output
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "content", [b"hello, not media", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64], ids=["text", "stub-mp4"]

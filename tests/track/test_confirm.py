@@ -46,7 +46,9 @@ def test_a_weak_second_view_of_a_tracked_face_starts_no_track_of_its_own() -> No
         )
     ids_and_starts = [(t.track_id, t.frames[0], t.xyxy[0, 0]) for t in tracker.history()]
     assert ids_and_starts == [(1, 0, 10), (2, 0, 100)]  # the far candidate is confirmed, numbered after
-    assert tracker.confirmed_ids() == {2}  # the weak-only track, as history numbers it
+    main, weak = tracker.split_history()
+    assert [t.track_id for t in weak] == [2]  # the weak-only track, numbered as history numbers it
+    assert [t.track_id for t in main + weak] == [t.track_id for t in tracker.history()]
 
 
 def test_only_the_chosen_classes_are_confirmed() -> None:

@@ -117,7 +117,8 @@ def build_spec(
         if name in methods:
             cat["method"] = methods[name]
         if default_threshold is not None or name in thresholds:
-            cat["threshold"] = float(thresholds.get(name, default_threshold))  # type: ignore[arg-type]
+            given = thresholds.get(name, default_threshold)
+            cat["threshold"] = _number(given, what="threshold")  # type: ignore[arg-type]
         if name in scales:
             cat["mask_scale"] = _number(scales[name], what="mask scale")
         if name in margins:

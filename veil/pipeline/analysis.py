@@ -162,8 +162,9 @@ def analyse(
             carrier.observe(index, tracked)
         schedule.observe(index, tracked, thumbnail=thumbnail)
         report_progress(min(frame_count / total, 1.0))
+    main_tracks, weak_tracks = tracker.split_history()
     tracks = finalize_tracks(
-        tracker.history(),
+        [*main_tracks, *weak_tracks],
         frame_count=frame_count,
         gap_frames=tracking.gap_frames,
         pad_before=tracking.pad_before,
@@ -173,7 +174,7 @@ def analyse(
         detect_every=every,
         camera=CameraPath.from_motions(motion.motions),
         carried=None if carrier is None else carrier.carried(),
-        weak_ids=tracker.confirmed_ids(),
+        weak_ids={t.track_id for t in weak_tracks},
     )
     return tracks, frame_count
 

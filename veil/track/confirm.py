@@ -66,14 +66,11 @@ class ConfirmingTracker:
 
     def history(self) -> list[Track]:
         """The main tracker's histories, then the confirmed tentative ones (ids continue)."""
-        main, confirmed = self._split()
+        main, confirmed = self.split_history()
         return main + confirmed
 
-    def confirmed_ids(self) -> frozenset[int]:
-        """Ids (as ``history`` numbers them) of the tracks made of weak sightings only."""
-        return frozenset(t.track_id for t in self._split()[1])
-
-    def _split(self) -> tuple[list[Track], list[Track]]:
+    def split_history(self) -> tuple[list[Track], list[Track]]:
+        """``history`` in its two parts: the main tracker's tracks, and those made of weak sightings only."""
         main = self._main.history()
         next_id = max((t.track_id for t in main), default=0) + 1
         tentative = [t for t in self._tentative.history() if len(t) >= self.min_hits]
