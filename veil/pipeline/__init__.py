@@ -3,11 +3,13 @@
     Plan.build(spec)  →  analyse  →  stitch (split jobs)  →  render  →  report
 
 Video runs in two passes over the file. ``analyse`` decodes, detects (on the frames the schedule
-picks) and tracks; tracks are then finalized offline, because padding a track *before* it first
-appears needs to know the future. ``render`` decodes again and masks each frame with the finished
-tracks while the encoder writes the output. Decoding twice costs far less than detection, and the
-split is also the review loop: a ``detect`` job stops after ``analyse``, and a later ``redact`` job
-renders the reviewed tracks of its report (``Plan.reviewed_tracks``) without detecting again.
+picks) and tracks; a reader thread decodes a few frames ahead and estimates the camera's motion
+(``readahead``), so that this work fills the cores onnxruntime leaves idle. Tracks are then finalized
+offline, because padding a track *before* it first appears needs to know the future. ``render``
+decodes again and masks each frame with the finished tracks while the encoder writes the output.
+Decoding twice costs far less than detection, and the split is also the review loop: a ``detect`` job
+stops after ``analyse``, and a later ``redact`` job renders the reviewed tracks of its report
+(``Plan.reviewed_tracks``) without detecting again.
 
 ``run`` composes the stages for one file (CLI, in-process workers, whole-file Celery tasks). Split jobs
 compose ``split``, ``analyse_segment`` per piece, ``stitch``, ``render_segment`` per piece, ``join``

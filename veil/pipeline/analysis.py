@@ -6,19 +6,23 @@ track *before* it first appears needs to know the future.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from itertools import chain
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from veil.detect.face_overlap import drop_boxes_over_faces
 from veil.detections import Detections
 from veil.errors import JobCanceled
 from veil.frames import RGBFrame
-from veil.media import MediaInfo, iter_frames
+from veil.media import MediaInfo, VideoFrame, iter_frames
 from veil.pipeline.engine import Engine
 from veil.pipeline.plan import WEAK_FACTOR, Plan
+from veil.pipeline.readahead import read_ahead
 from veil.track import (
     CameraPath,
     ConfirmingTracker,
@@ -58,6 +62,15 @@ camera-carried coasting only (not measured with following)."""
 
 STITCH_IOU = 0.3
 """Mean IoU on the shared frames above which two segment tracks are one face (see ``veil.track.stitch``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Thumbnails:
+    """Small grey copies of one frame: for the plate carrier's template matching, and for the
+    detection schedule's scene-change test (None where that part is off)."""
+
+    carrier: npt.NDArray[np.uint8] | None
+    schedule: npt.NDArray[np.uint8] | None
 
 
 def detect_frame(engine: Engine, plan: Plan, rgb: RGBFrame, *, mode: str) -> tuple[Detections, Detections]:
@@ -141,27 +154,23 @@ def analyse(
     )
     total = max(frame_limit or info.frame_count or 1, 1)
     frame_count = 0
-    for frame in chain.from_iterable(iter_frames(source) for source in sources):
-        if frame_limit is not None and frame_count >= frame_limit:
-            break
-        index = frame_count
-        frame_count += 1
-        motion.add(frame.gray_thumbnail(width=motion.work_wh[0], height=motion.work_wh[1]))
-        if carrier is not None:
-            carrier.add_frame(
-                index, frame.gray_thumbnail(width=carrier.work_wh[0], height=carrier.work_wh[1])
-            )
-        thumbnail = frame.gray_thumbnail() if every > 1 else None
-        if not schedule.due(index, thumbnail=thumbnail):
-            continue
-        if is_canceled():
-            raise JobCanceled("the job was canceled")
-        strong, weak = detect_frame(engine, plan, frame.detection_rgb(), mode="video")
-        tracked = tracker.update(strong, frame_index=index, weak=weak)
-        if carrier is not None:
-            carrier.observe(index, tracked)
-        schedule.observe(index, tracked, thumbnail=thumbnail)
-        report_progress(min(frame_count / total, 1.0))
+    reading = _read_ahead(sources, frame_limit=frame_limit, motion=motion, carrier=carrier, every=every)
+    with closing(reading) as stream:  # an early exit stops the reader at once
+        for frame, thumbs in stream:
+            index = frame_count
+            frame_count += 1
+            if carrier is not None and thumbs.carrier is not None:
+                carrier.add_frame(index, thumbs.carrier)
+            if not schedule.due(index, thumbnail=thumbs.schedule):
+                continue
+            if is_canceled():
+                raise JobCanceled("the job was canceled")
+            strong, weak = detect_frame(engine, plan, frame.detection_rgb(), mode="video")
+            tracked = tracker.update(strong, frame_index=index, weak=weak)
+            if carrier is not None:
+                carrier.observe(index, tracked)
+            schedule.observe(index, tracked, thumbnail=thumbs.schedule)
+            report_progress(min(frame_count / total, 1.0))
     main_tracks, weak_tracks = tracker.split_history()
     tracks = finalize_tracks(
         [*main_tracks, *weak_tracks],
@@ -177,6 +186,32 @@ def analyse(
         weak_ids={t.track_id for t in weak_tracks},
     )
     return tracks, frame_count
+
+
+def _read_ahead(
+    sources: Sequence[Path],
+    *,
+    frame_limit: int | None,
+    motion: MotionEstimator,
+    carrier: TrackCarrier | None,
+    every: int,
+) -> Generator[tuple[VideoFrame, _Thumbnails], None, None]:
+    """The frames of ``sources`` (at most ``frame_limit``), each with its small greys, decoded ahead on a
+    reader thread that also feeds every frame to ``motion`` (read ``motion.motions`` once the stream ends)."""
+    frames: Iterator[VideoFrame] = chain.from_iterable(iter_frames(source) for source in sources)
+    if frame_limit is not None:
+        frames = islice(frames, frame_limit)
+
+    def thumbnails(frame: VideoFrame) -> _Thumbnails:
+        motion.add(frame.gray_thumbnail(width=motion.work_wh[0], height=motion.work_wh[1]))
+        return _Thumbnails(
+            carrier=None
+            if carrier is None
+            else frame.gray_thumbnail(width=carrier.work_wh[0], height=carrier.work_wh[1]),
+            schedule=frame.gray_thumbnail() if every > 1 else None,
+        )
+
+    return read_ahead(frames, thumbnails)
 
 
 def stitch(per_segment: Sequence[tuple[int, Sequence[Track]]]) -> list[Track]:
