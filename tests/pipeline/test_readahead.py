@@ -4,7 +4,8 @@ behind when the consumer stops early (a frame limit, a cancel, an error)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,26 @@ def test_a_cancel_mid_analysis_leaves_no_reader_behind(engine: Engine, clip: Pat
     with pytest.raises(JobCanceled):
         analyse(engine, plan, [clip], info=probe(clip), cancel=cancel)
     assert not _readers()
+
+
+def test_stopping_early_closes_the_sources_on_the_reader_thread() -> None:
+    """Frames come from one generator per source file; stopping early must close the one in use (and
+    with it its container) on the thread that decoded it, not later on another."""
+    closed_on: list[str] = []
+
+    def source() -> Generator[int, None, None]:
+        try:
+            yield from range(100)
+        finally:
+            closed_on.append(threading.current_thread().name)
+
+    def sources() -> Iterator[int]:
+        for _ in range(2):
+            with closing(source()) as items:
+                yield from items
+
+    with closing(read_ahead(sources(), lambda n: n, depth=2)) as stream:
+        for n, _ in stream:
+            if n == 5:
+                break
+    assert closed_on == ["veil-read-ahead"]

@@ -17,7 +17,7 @@ frames do not flicker against each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -201,7 +201,7 @@ class EncodeOptions:
             raise ValueError(f"frame_rate must be positive, got {self.frame_rate}")
 
 
-def iter_frames(path: Path) -> Iterator[VideoFrame]:
+def iter_frames(path: Path) -> Generator[VideoFrame, None, None]:
     """Decode every frame of the main video stream, in presentation order.
 
     Yields exactly the frames a player shows (the count ``probe`` reports).

@@ -6,10 +6,9 @@ track *before* it first appears needs to know the future.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
@@ -198,9 +197,17 @@ def _read_ahead(
 ) -> Generator[tuple[VideoFrame, _Thumbnails], None, None]:
     """The frames of ``sources`` (at most ``frame_limit``), each with its small greys, decoded ahead on a
     reader thread that also feeds every frame to ``motion`` (read ``motion.motions`` once the stream ends)."""
-    frames: Iterator[VideoFrame] = chain.from_iterable(iter_frames(source) for source in sources)
-    if frame_limit is not None:
-        frames = islice(frames, frame_limit)
+
+    def frames() -> Generator[VideoFrame, None, None]:
+        """Back to back, at most ``frame_limit``; closing this closes the open container at once."""
+        left = frame_limit
+        for source in sources:
+            with closing(iter_frames(source)) as decoded:
+                for frame in decoded:
+                    if left is not None and left <= 0:
+                        return
+                    yield frame
+                    left = None if left is None else left - 1
 
     def thumbnails(frame: VideoFrame) -> _Thumbnails:
         motion.add(frame.gray_thumbnail(width=motion.work_wh[0], height=motion.work_wh[1]))
@@ -211,7 +218,7 @@ def _read_ahead(
             schedule=frame.gray_thumbnail() if every > 1 else None,
         )
 
-    return read_ahead(frames, thumbnails)
+    return read_ahead(frames(), thumbnails)
 
 
 def stitch(per_segment: Sequence[tuple[int, Sequence[Track]]]) -> list[Track]:
