@@ -47,6 +47,17 @@ def test_an_error_while_reading_reaches_the_consumer_after_the_items_before_it()
     assert not _readers()
 
 
+@pytest.mark.timeout(30)  # the failure this guards against is a consumer waiting for ever
+def test_items_that_cannot_even_start_raise_instead_of_hanging() -> None:
+    class Broken:
+        def __iter__(self) -> Iterator[int]:
+            raise PermissionError("cannot open")
+
+    with pytest.raises(PermissionError, match="cannot open"):
+        list(read_ahead(Broken(), lambda n: n))
+    assert not _readers()
+
+
 def test_stopping_early_stops_the_reader_and_closes_the_source() -> None:
     closed = threading.Event()
     prepared: list[int] = []

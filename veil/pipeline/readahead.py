@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Generic, TypeVar
 
 __all__ = ["READ_AHEAD_DEPTH", "read_ahead"]
@@ -48,8 +48,9 @@ class _Reader(threading.Thread, Generic[T, U]):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        iterator = iter(self.items)
+        iterator: Iterator[T] | None = None
         try:
+            iterator = iter(self.items)
             for item in iterator:
                 if not self._put((item, self.prepare(item))):
                     return
