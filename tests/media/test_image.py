@@ -49,6 +49,25 @@ def test_read_real_images_as_rgb(media_dir: Path, name: str) -> None:
     assert rgb.std() > 10  # real picture content, not a blank frame
 
 
+def test_greyscale_wider_than_8_bits_reads_as_its_8_bit_picture(media_dir: Path, tmp_path: Path) -> None:
+    with Image.open(media_dir / "city_crowd.jpg") as photo:
+        grey = np.asarray(photo.convert("L"))
+    full_range = tmp_path / "full.png"  # 0..65535, as cameras and scanners write 16 bits
+    Image.fromarray(grey.astype(np.uint16) * 257).save(full_range)
+    eight_in_sixteen = tmp_path / "eight.png"  # 0..255 in a 16-bit file, as some tools convert
+    Image.fromarray(grey.astype(np.uint16)).save(eight_in_sixteen)
+    floats = tmp_path / "float.tiff"  # 0.0..1.0, as scientific tools write
+    Image.fromarray(grey.astype(np.float32) / 255).save(floats)
+
+    for path, mode in ((full_range, "I;16"), (eight_in_sixteen, "I;16"), (floats, "F")):
+        with Image.open(path) as stored:
+            assert stored.mode == mode
+        rgb = read_image(path)
+        assert rgb.shape == (*grey.shape, 3)
+        # the same picture, not one scaled into black (where no face would be found either)
+        assert np.array_equal(rgb[:, :, 0], grey) and np.array_equal(rgb[:, :, 2], grey), path.name
+
+
 def test_read_keeps_stored_orientation(camera_jpeg: Path) -> None:
     rgb = read_image(camera_jpeg)
     assert rgb.shape == (40, 60, 3)  # not transposed to the displayed 40x60

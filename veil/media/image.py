@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, PngImagePlugin
 
 from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
@@ -34,9 +35,9 @@ _PIL_FORMAT: dict[str, str] = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 def read_image(path: Path) -> RGBFrame:
     """Decode an image to an RGB frame in stored orientation (EXIF Orientation is not applied).
 
-    Alpha is dropped, 16-bit samples are scaled to 8 bits, palettes and
-    greyscale are expanded. Raises ``UnsupportedMedia``, ``CorruptMedia`` or
-    ``MediaTooLarge`` (Pillow's decompression-bomb guard).
+    Alpha is dropped, 16-bit and floating-point greyscale is scaled to 8 bits (8-bit samples in a
+    16-bit file are kept as they are), palettes and greyscale are expanded. Raises
+    ``UnsupportedMedia``, ``CorruptMedia`` or ``MediaTooLarge`` (Pillow's decompression-bomb guard).
     """
     sniffed = sniff(path)
     if sniffed.kind != "image":
@@ -140,10 +141,19 @@ def _read_source_metadata(source: Path) -> _SourceMetadata:
 
 
 def _to_rgb(image: Image.Image) -> RGBFrame:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        samples = np.asarray(image).astype(np.int64)
-        peak = 65535 if image.mode != "I" or samples.max(initial=0) > 255 else 255
-        grey = np.clip(samples * 255 // peak, 0, 255).astype(np.uint8)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        samples = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        grey = np.clip(np.rint(samples * (255 / _peak(image.mode, samples))), 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
     converted = image if image.mode == "RGB" else image.convert("RGB")
     return np.ascontiguousarray(np.asarray(converted, dtype=np.uint8))
+
+
+def _peak(mode: str, samples: npt.NDArray[np.float64]) -> float:
+    """The white level of greyscale samples wider than 8 bits: 65535, or 255 for 8-bit samples stored in
+    a 16-bit file (as some tools write them; scaled as 16-bit they would all round to black, and so
+    would the output), or 1.0 for floating-point samples in 0..1."""
+    top = float(samples.max(initial=0.0))
+    if mode == "F" and top <= 1.0:
+        return 1.0
+    return 255.0 if top <= 255 else 65535.0
