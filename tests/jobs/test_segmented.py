@@ -378,6 +378,25 @@ def test_a_camera_mov_with_pcm_sound_is_split_and_its_sound_converted(
     assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
 
 
+def test_a_dashcam_transport_stream_is_split_and_joined_frame_exact(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
+    """MPEG-TS as dashcams and DVRs export it (timestamps at 90 kHz, MP2 sound) splits across workers too."""
+    dashcam = _small_selfie(
+        media_dir / "selfie_portrait_noaudio.mp4", tmp_path / "dashcam.ts", audio_codec="mp2"
+    )
+    row = _add_video_job(db, storage, dashcam)
+
+    done = _run_in_four_segments(row, ctx=ctx, engine=engine)
+    out = tmp_path / "out.mp4"
+    storage.get_file(done.output_key or "", out)
+    before, after = probe(dashcam), probe(out)
+    assert before.container == "ts"
+    assert after.frame_count == before.frame_count == 120
+    assert [a.codec for a in after.audio] == ["aac"]  # as a whole run converts MP2 for MP4 players
+    assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
+
+
 def test_a_video_without_inner_keyframes_goes_back_to_run_whole(
     ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, one_gop_clip: Path
 ) -> None:

@@ -4,6 +4,7 @@ decoder sees it."""
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,29 @@ def test_images_are_known_by_their_bytes_not_their_name(fmt: str, expected: Snif
         ("mov", ".mov", Sniffed("video", "mov", "mov")),
         ("matroska", ".mkv", Sniffed("video", "mkv", "matroska")),
         ("avi", ".avi", Sniffed("video", "avi", "avi")),
+        ("mpegts", ".ts", Sniffed("video", "ts", "mpegts")),
+        ("mpeg", ".mpg", Sniffed("video", "mpg", "mpeg")),
+        ("asf", ".wmv", Sniffed("video", "asf", "asf")),
+        ("flv", ".flv", Sniffed("video", "flv", "flv")),
     ],
 )
 def test_real_clips_of_every_container(fmt: str, suffix: str, expected: Sniffed, tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / f"clip{suffix}", fmt=fmt, codec="mpeg4", frames=3)
+    codec = {"mpeg": "mpeg2video", "flv": "flv"}.get(fmt, "mpeg4")
+    clip = make_clip(tmp_path / f"clip{suffix}", fmt=fmt, codec=codec, frames=3, time_base=Fraction(1, 30))
     renamed = clip.rename(tmp_path / "clip.jpg")
     assert sniff(renamed) == expected
+
+
+def test_m2ts_with_its_timestamped_packets_is_a_transport_stream(tmp_path: Path) -> None:
+    clip = make_clip(
+        tmp_path / "00001.mts",
+        fmt="mpegts",
+        codec="mpeg4",
+        frames=3,
+        container_options={"mpegts_m2ts_mode": "1"},
+    )
+    assert clip.read_bytes()[:1] != b"G" and clip.read_bytes()[4:5] == b"G"  # 4 bytes of timestamp first
+    assert sniff(clip) == Sniffed("video", "ts", "mpegts")
 
 
 def test_webm_is_told_apart_from_matroska(tmp_path: Path) -> None:
@@ -79,11 +97,12 @@ def test_iso_media_brands(head: bytes, kind: str, container: str, tmp_path: Path
         (b"hello, this is text and not an image\n", "not a supported image or video format"),
         (b"GIF89a" + b"\x00" * 32, "not a supported image or video format"),
         (b"%PDF-1.7\n", "not a supported image or video format"),
+        (b"G" + b"ood morning, this text only starts like a transport stream\n" * 8, "not a supported"),
         (b"BM" + b"\x01" * 30, "not a supported image or video format"),  # 'BM' text, not a bitmap header
         (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 8, "HEIF/AVIF still images are not supported"),
         (b"\x00\x00\x00\x18ftypavif" + b"\x00" * 8, "HEIF/AVIF still images are not supported"),
     ],
-    ids=["empty", "text", "gif", "pdf", "bm-text", "heic", "avif"],
+    ids=["empty", "text", "gif", "pdf", "g-text", "bm-text", "heic", "avif"],
 )
 def test_what_is_not_media_is_refused_with_a_reason(content: bytes, message: str, tmp_path: Path) -> None:
     path = tmp_path / "photo.jpg"

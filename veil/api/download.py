@@ -11,23 +11,10 @@ from veil.api.ranges import parse_range
 from veil.errors import JobConflict, StorageNotFound
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
+from veil.media.formats import SOURCE_CONTENT_TYPES
 from veil.storage import Storage
 
 __all__ = ["check_result_available", "file_responses", "result_response", "source_response"]
-
-_SOURCE_TYPES = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".mov": "video/quicktime",
-    ".mkv": "video/x-matroska",
-    ".webm": "video/webm",
-    ".avi": "video/x-msvideo",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-}
-
 
 def file_responses(description: str, *errors: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of a route that streams a file: 200 (the whole file, ``description``), 206
@@ -90,7 +77,7 @@ def source_response(
         "Cache-Control": "private, no-store",
         "ETag": f'"{row.input_sha256}"',
     }
-    media_type = _SOURCE_TYPES.get(suffix, "application/octet-stream")
+    media_type = SOURCE_CONTENT_TYPES.get(suffix, "application/octet-stream")
     return _ranged(storage, row.input_key, size, headers, media_type, range_header=range_header, head=head)
 
 

@@ -24,6 +24,7 @@ from veil.errors import SpecError
 from veil.evaluate.shots import save_leak_shots
 from veil.evaluate.video import ClipScorer, ScoreRule, VideoScore, load_mot_labels
 from veil.media import probe
+from veil.media.formats import VIDEO_SUFFIXES
 from veil.pipeline import Engine, Plan, analyse
 from veil.redact import Redactor
 from veil.redact.coverage import hidden_mask
@@ -35,7 +36,6 @@ __all__ = ["LABEL_SUFFIX", "LabelledClip", "VideoEvalResult", "evaluate_clips", 
 LABEL_SUFFIX = ".gt.txt"
 Painted = dict[str, npt.NDArray[np.bool_]]
 """Per category, what its masks hide in one frame."""
-_VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def find_labelled_clips(directory: Path) -> tuple[list[LabelledClip], list[str]]
     clips: list[LabelledClip] = []
     unlabelled: list[str] = []
     for video in sorted(
-        p for p in directory.iterdir() if p.suffix.lower() in _VIDEO_SUFFIXES and p.is_file()
+        p for p in directory.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
     ):
         labels = video.with_name(video.stem + LABEL_SUFFIX)
         if labels.is_file():

@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # PyAV's Packet is generic only in its stubs
 _MP4_COPYABLE_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
 _AAC_FRAME_SAMPLES = 1024
 _AAC_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000})
+_AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+"""The layout AAC is written with for a source whose channels come in no stated order, by channel count."""
 
 
 class AudioRoutes:
@@ -66,11 +68,12 @@ class AudioRoutes:
                 self._copies[stream.index] = copy
             else:
                 rate = context.sample_rate if context.sample_rate in _AAC_RATES else 48000
+                layout = _aac_layout(context.layout)
                 aac = out.add_stream("aac", rate=rate)
-                aac.layout = context.layout
+                aac.layout = layout
                 aac.metadata.update(tags)
                 resampler = av.AudioResampler(
-                    format="fltp", layout=context.layout, rate=rate, frame_size=_AAC_FRAME_SAMPLES
+                    format="fltp", layout=layout, rate=rate, frame_size=_AAC_FRAME_SAMPLES
                 )
                 self._converts[stream.index] = (aac, resampler)
             self.inputs.append(stream)
@@ -103,6 +106,19 @@ class AudioRoutes:
                 packets.extend(_encode(aac, chunk))
             packets.extend(_encode(aac, None))
         return packets
+
+
+def _aac_layout(layout: av.AudioLayout) -> av.AudioLayout | str:
+    """The source's layout where it names its channels; else the usual one for its channel count.
+
+    Windows Media audio and some cameras' PCM decode as "2 channels" with no order, which the AAC
+    encoder refuses, so such a video could not be written at all."""
+    if not layout.name.endswith(" channels"):
+        return layout
+    named = _AAC_LAYOUTS.get(layout.nb_channels)
+    if named is None:
+        raise UnsupportedMedia(f"an audio stream has {layout.nb_channels} channels in no stated order")
+    return named
 
 
 def _encode(stream: av.audio.stream.AudioStream, frame: av.AudioFrame | None) -> list[_Packet]:

@@ -14,26 +14,34 @@ __all__ = [
     "MUXER_ALIASES",
     "MUXER_BY_SUFFIX",
     "OUTPUT_FORMAT_BY_SUFFIX",
+    "SOURCE_CONTENT_TYPES",
+    "VIDEO_SUFFIXES",
     "content_type_for",
 ]
 
-MEDIA_SUFFIXES = frozenset(
+VIDEO_SUFFIXES = frozenset(
     {
-        ".jpg",
-        ".jpeg",
-        ".png",
-        ".webp",
-        ".bmp",
-        ".tif",
-        ".tiff",
         ".mp4",
         ".m4v",
         ".mov",
+        ".3gp",  # phones
+        ".3g2",
         ".mkv",
         ".webm",
         ".avi",
+        ".ts",  # MPEG-TS: dashcams, DVR exports, broadcast
+        ".mts",  # M2TS, as AVCHD camcorders write it
+        ".m2ts",
+        ".mpg",  # MPEG-PS: DVR exports
+        ".mpeg",
+        ".asf",  # Windows Media: CCTV exports
+        ".wmv",
+        ".flv",
     }
 )
+"""Suffixes of the video containers Veil reads (``veil.media.sniff`` decides by content all the same)."""
+
+MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"} | VIDEO_SUFFIXES)
 """Suffixes Veil reads as media (directories are walked for these; other upload names lose their suffix)."""
 
 OUTPUT_FORMAT_BY_SUFFIX: dict[str, str] = {
@@ -67,6 +75,27 @@ CONTENT_TYPES: dict[str, str] = {
     ".webp": "image/webp",
 }
 """MIME types of the outputs Veil writes, by suffix."""
+
+SOURCE_CONTENT_TYPES: dict[str, str] = {
+    **CONTENT_TYPES,
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".3gp": "video/3gpp",
+    ".3g2": "video/3gpp2",
+    ".ts": "video/mp2t",
+    ".mts": "video/mp2t",
+    ".m2ts": "video/mp2t",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
+    ".asf": "video/x-ms-asf",
+    ".wmv": "video/x-ms-wmv",
+    ".flv": "video/x-flv",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+}
+"""MIME types of the inputs Veil keeps (the source download), by suffix."""
 
 
 def content_type_for(suffix: str) -> str:

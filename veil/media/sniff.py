@@ -21,6 +21,8 @@ HEAD_BYTES = 512
 
 _IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 _MOV_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+_TS_SYNC = 0x47
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,7 @@ class Sniffed:
 
     kind: Literal["image", "video"]
     container: str
-    """Short container name: jpeg, png, webp, bmp, tiff, mp4, mov, mkv, webm, avi."""
+    """Short container name: jpeg, png, webp, bmp, tiff, mp4, mov, mkv, webm, avi, ts, mpg, asf, flv."""
     opener: str
     """Pillow format name for images, FFmpeg demuxer name for video."""
 
@@ -71,6 +73,14 @@ def _classify(head: bytes) -> Sniffed | None:
     if head[:4] == b"\x1a\x45\xdf\xa3":
         container = "webm" if b"webm" in head[:64] else "mkv"
         return Sniffed("video", container, "matroska")
+    if _is_transport_stream(head):
+        return Sniffed("video", "ts", "mpegts")
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return Sniffed("video", "mpg", "mpeg")
+    if head.startswith(_ASF_GUID):
+        return Sniffed("video", "asf", "asf")
+    if head.startswith(b"FLV\x01"):
+        return Sniffed("video", "flv", "flv")
     if head[4:8] in _MOV_BOXES:
         if head[4:8] == b"ftyp":
             brand = head[8:12]
@@ -79,3 +89,13 @@ def _classify(head: bytes) -> Sniffed | None:
             return Sniffed("video", "mov" if brand == b"qt  " else "mp4", "mov")
         return Sniffed("video", "mov", "mov")
     return None
+
+
+def _is_transport_stream(head: bytes) -> bool:
+    """MPEG-TS (dashcams, DVR exports, broadcast): a sync byte every 188 bytes; or every 192 bytes
+    after a 4-byte timestamp (M2TS, as AVCHD camcorders write ``.mts``). Three in a row, so that a
+    file merely starting with "G" is not taken for one."""
+    return any(
+        len(head) > offset + 2 * size and all(head[offset + k * size] == _TS_SYNC for k in range(3))
+        for offset, size in ((0, 188), (4, 192))
+    )

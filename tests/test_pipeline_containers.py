@@ -1,0 +1,91 @@
+"""Footage as CCTV systems, DVRs, dashcams and camcorders export it (MPEG-TS, M2TS, MPEG-PS, Windows
+Media, Flash video): read by its bytes, a face masked in every frame, every frame and the sound kept."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from veil.media import iter_frames, probe
+from veil.media.sniff import sniff
+from veil.pipeline import Engine, run
+from veil.spec import RedactionSpec
+
+FRAMES = 30
+
+
+def _export(src: Path, dst: Path, *, fmt: str, video: str, audio: str, options: dict[str, str]) -> Path:
+    """The first ``FRAMES`` frames of ``src`` at 304x540, 30 fps, with a second of tone, as ``fmt``."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt, options=options) as out:
+        stream = out.add_stream(video, rate=30)
+        stream.width, stream.height, stream.pix_fmt = 304, 540, "yuv420p"
+        sound = out.add_stream(audio, rate=48000, layout="stereo")
+        sound.bit_rate = 128_000
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i >= FRAMES:
+                break
+            small = frame.reformat(width=304, height=540, format="yuv420p")
+            small.pts, small.time_base = i, Fraction(1, 30)
+            out.mux(stream.encode(small))
+        out.mux(stream.encode())
+        size = sound.codec_context.frame_size or 1152
+        for pos in range(0, 48000 * FRAMES // 30, size):
+            t = np.arange(pos, pos + size, dtype=np.float32) / 48000
+            tone = np.repeat((0.2 * np.sin(2 * np.pi * 440 * t))[None, :], 2, axis=0).astype(np.float32)
+            chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout="stereo")
+            chunk.sample_rate, chunk.pts = 48000, pos
+            out.mux(sound.encode(chunk))
+        out.mux(sound.encode())
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "video", "audio", "options", "container"),
+    [
+        ("dashcam.ts", "mpegts", "libx264", "mp2", {}, "ts"),
+        ("camcorder.mts", "mpegts", "libx264", "ac3", {"mpegts_m2ts_mode": "1"}, "ts"),
+        ("dvr.mpg", "mpeg", "mpeg2video", "mp2", {}, "mpg"),
+        ("cctv.wmv", "asf", "wmv2", "wmav2", {}, "asf"),
+        ("old.flv", "flv", "flv", "libmp3lame", {}, "flv"),
+    ],
+)
+def test_exported_footage_is_masked_in_every_frame_with_its_sound(
+    engine: Engine,
+    media_dir: Path,
+    tmp_path: Path,
+    name: str,
+    fmt: str,
+    video: str,
+    audio: str,
+    options: dict[str, str],
+    container: str,
+) -> None:
+    src = _export(
+        media_dir / "selfie_portrait_noaudio.mp4",
+        tmp_path / name,
+        fmt=fmt,
+        video=video,
+        audio=audio,
+        options=options,
+    )
+    assert sniff(src.rename(tmp_path / "renamed.bin")).container == container  # its bytes say what it is
+    src = (tmp_path / "renamed.bin").rename(tmp_path / name)
+
+    out = tmp_path / "out.mp4"
+    report = run(engine, RedactionSpec(categories={"face": {}}, method="black"), src, out)
+
+    before, after = probe(src), probe(out)
+    assert after.frame_count == before.frame_count == FRAMES
+    assert len(after.audio) == 1 and after.audio[0].duration is not None
+    assert after.audio[0].duration == pytest.approx(1.0, abs=0.1)
+    boxes = {f.frame: f.box for t in report.tracks if t.category == "face" for f in t.frames}
+    assert set(boxes) == set(range(FRAMES)), sorted(boxes)  # the face has a mask in every frame
+    for index, frame in enumerate(iter_frames(out)):
+        x1, y1, x2, y2 = boxes[index]
+        cx, cy = round((x1 + x2) / 2), round((y1 + y2) / 2)
+        centre = frame.rgb()[cy - 3 : cy + 4, cx - 3 : cx + 4]
+        assert centre.mean() < 24, (index, float(centre.mean()))  # black over the face
