@@ -3,44 +3,17 @@ Media, Flash video): read by its bytes, a face masked in every frame, every fram
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 
+from tests.media.synthetic import export_clip
 from veil.media import iter_frames, probe
 from veil.media.sniff import sniff
 from veil.pipeline import Engine, run
 from veil.spec import RedactionSpec
 
 FRAMES = 30
-
-
-def _export(src: Path, dst: Path, *, fmt: str, video: str, audio: str, options: dict[str, str]) -> Path:
-    """The first ``FRAMES`` frames of ``src`` at 304x540, 30 fps, with a second of tone, as ``fmt``."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt, options=options) as out:
-        stream = out.add_stream(video, rate=30)
-        stream.width, stream.height, stream.pix_fmt = 304, 540, "yuv420p"
-        sound = out.add_stream(audio, rate=48000, layout="stereo")
-        sound.bit_rate = 128_000
-        for i, frame in enumerate(inp.decode(video=0)):
-            if i >= FRAMES:
-                break
-            small = frame.reformat(width=304, height=540, format="yuv420p")
-            small.pts, small.time_base = i, Fraction(1, 30)
-            out.mux(stream.encode(small))
-        out.mux(stream.encode())
-        size = sound.codec_context.frame_size or 1152
-        for pos in range(0, 48000 * FRAMES // 30, size):
-            t = np.arange(pos, pos + size, dtype=np.float32) / 48000
-            tone = np.repeat((0.2 * np.sin(2 * np.pi * 440 * t))[None, :], 2, axis=0).astype(np.float32)
-            chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout="stereo")
-            chunk.sample_rate, chunk.pts = 48000, pos
-            out.mux(sound.encode(chunk))
-        out.mux(sound.encode())
-    return dst
 
 
 @pytest.mark.parametrize(
@@ -64,7 +37,7 @@ def test_exported_footage_is_masked_in_every_frame_with_its_sound(
     options: dict[str, str],
     container: str,
 ) -> None:
-    src = _export(
+    src = export_clip(
         media_dir / "selfie_portrait_noaudio.mp4",
         tmp_path / name,
         fmt=fmt,

@@ -116,3 +116,31 @@ def top_level_boxes(path: Path) -> list[str]:
             break
         offset += size
     return names
+
+
+def export_clip(
+    src: Path, dst: Path, *, fmt: str, video: str, audio: str, options: Mapping[str, str], frames: int = 30
+) -> Path:
+    """The first ``frames`` frames of real footage ``src`` at 304x540, 30 fps, with a tone as long, as
+    ``fmt`` with ``video`` and ``audio`` codecs: how cameras and DVRs export it."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt, options=dict(options)) as out:
+        stream = out.add_stream(video, rate=30)
+        stream.width, stream.height, stream.pix_fmt = 304, 540, "yuv420p"
+        sound = out.add_stream(audio, rate=48000, layout="stereo")
+        sound.bit_rate = 128_000
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i >= frames:
+                break
+            small = frame.reformat(width=304, height=540, format="yuv420p")
+            small.pts, small.time_base = i, Fraction(1, 30)
+            out.mux(stream.encode(small))
+        out.mux(stream.encode())
+        size = sound.codec_context.frame_size or 1152
+        for pos in range(0, 48000 * frames // 30, size):
+            t = np.arange(pos, pos + size, dtype=np.float32) / 48000
+            tone = np.repeat((0.2 * np.sin(2 * np.pi * 440 * t))[None, :], 2, axis=0).astype(np.float32)
+            chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout="stereo")
+            chunk.sample_rate, chunk.pts = 48000, pos
+            out.mux(sound.encode(chunk))
+        out.mux(sound.encode())
+    return dst

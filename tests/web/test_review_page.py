@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from tests.live_server import LiveServer
+from tests.media.synthetic import export_clip
 from veil.client import Client
 
 pytestmark = pytest.mark.slow
@@ -365,6 +366,27 @@ def test_fisheye_a_missed_plate_drawn_once_and_tracked_is_masked_in_every_frame(
         box = _box_at(keyframes, index)
         assert box is not None and _black(_crop(out, box, 3)), index
     assert seen == len(PLATE_CENTRES)
+
+
+def test_a_dvr_export_the_browser_cannot_play_says_so_and_renders_to_a_playable_mp4(
+    browser: Any, server: LiveServer, api_key: str, media_dir: Path, tmp_path: Path
+) -> None:
+    selfie = media_dir / "selfie_portrait_noaudio.mp4"
+    dvr = export_clip(selfie, tmp_path / "dvr.ts", fmt="mpegts", video="libx264", audio="mp2", options={})
+    _login(browser, server, api_key)
+    _upload_and_open(browser, dvr)  # the page is ready although the player cannot load the file
+    status = _by_id(browser, "job-status")
+    assert "cannot play the source file (ts container)" in status.text
+    assert status.get_attribute("class") == "error"
+    assert browser.find_elements("css selector", '.lane[data-type="track"]')  # the tracks are there to review
+
+    result = _render_and_download(browser)
+    player = "return document.getElementById('video')"
+    _wait(browser, 60).until(lambda d: d.execute_script(f"{player}.readyState") >= 2)
+    assert browser.execute_script(f"{player}.error") is None  # the redacted MP4 plays
+    out = tmp_path / "out.mp4"
+    out.write_bytes(result)
+    assert len(list(_frames(out))) == 30
 
 
 def test_a_photo_gets_the_page_without_a_timeline(

@@ -698,7 +698,24 @@ export async function openJob(jobId) {
   renderLanes();
   showView("original");
   if (!isVideo()) $("still").addEventListener("load", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
-  else $("video").addEventListener("loadeddata", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
+  else {
+    $("video").addEventListener("loadeddata", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
+    $("video").addEventListener("error", () => unplayableSource(media.container), { once: true });
+  }
+}
+
+// A browser plays MP4, MOV and WebM, not the MPEG-TS, AVI or WMV that cameras and DVRs export. The tracks
+// are still there to review, and the render is an MP4 it can play, so the page says so instead of waiting.
+function unplayableSource(container) {
+  if (!S || S.view !== "original") return;
+  $("stage").dataset.ready = "true";
+  say(
+    "job-status",
+    `This browser cannot play the source file (${container || "unknown"} container). ` +
+      `Its ${S.tracks.length} tracks are listed below: choose what to mask, then Render, and review the ` +
+      "redacted MP4 here, which it can play.",
+    true,
+  );
 }
 
 export function closeJob() {
