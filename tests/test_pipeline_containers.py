@@ -9,6 +9,7 @@ import pytest
 
 from tests.media.synthetic import export_clip
 from veil.media import iter_frames, probe
+from veil.media.formats import PREVIEW_NAME
 from veil.media.sniff import sniff
 from veil.pipeline import Engine, run
 from veil.spec import RedactionSpec
@@ -62,3 +63,23 @@ def test_exported_footage_is_masked_in_every_frame_with_its_sound(
         cx, cy = round((x1 + x2) / 2), round((y1 + y2) / 2)
         centre = frame.rgb()[cy - 3 : cy + 4, cx - 3 : cx + 4]
         assert centre.mean() < 24, (index, float(centre.mean()))  # black over the face
+
+
+def test_a_detect_run_makes_a_preview_only_of_what_browsers_cannot_play(
+    engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
+    """The review page plays the preview (H.264 MP4, every frame at its time) where the source will not."""
+    selfie = media_dir / "selfie_portrait_noaudio.mp4"
+    dvr = export_clip(selfie, tmp_path / "dvr.mpg", fmt="mpeg", video="mpeg2video", audio="mp2", options={})
+    review = tmp_path / "review"
+    review.mkdir()
+    run(engine, RedactionSpec(mode="detect", categories={"face": {}}), dvr, None, thumbnails_dir=review)
+    before, shown = probe(dvr), probe(review / PREVIEW_NAME)
+    assert (shown.container, shown.codec) == ("mp4", "h264")
+    assert shown.frame_count == before.frame_count == FRAMES
+    assert shown.fps == before.fps and len(shown.audio) == 1
+
+    playable = tmp_path / "playable"
+    playable.mkdir()
+    run(engine, RedactionSpec(mode="detect", categories={"face": {}}), selfie, None, thumbnails_dir=playable)
+    assert not (playable / PREVIEW_NAME).exists()  # an H.264 MP4 plays as it is

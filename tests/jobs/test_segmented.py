@@ -397,6 +397,21 @@ def test_a_dashcam_transport_stream_is_split_and_joined_frame_exact(
     assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
 
 
+def test_a_split_detect_job_of_a_dashcam_transport_stream_stores_a_preview_browsers_play(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
+    dashcam = _small_selfie(
+        media_dir / "selfie_portrait_noaudio.mp4", tmp_path / "dashcam.ts", audio_codec="mp2"
+    )
+    row = _add_video_job(db, storage, dashcam, {**SPEC, "mode": "detect"})
+
+    _run_in_four_segments(row, ctx=ctx, engine=engine)
+    preview = tmp_path / "preview.mp4"
+    storage.get_file(blobs.preview_key(row.id), preview)
+    shown = probe(preview)
+    assert (shown.container, shown.codec, shown.frame_count) == ("mp4", "h264", 120)
+
+
 def test_a_video_without_inner_keyframes_goes_back_to_run_whole(
     ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, one_gop_clip: Path
 ) -> None:

@@ -368,27 +368,6 @@ def test_fisheye_a_missed_plate_drawn_once_and_tracked_is_masked_in_every_frame(
     assert seen == len(PLATE_CENTRES)
 
 
-def test_a_dvr_export_the_browser_cannot_play_says_so_and_renders_to_a_playable_mp4(
-    browser: Any, server: LiveServer, api_key: str, media_dir: Path, tmp_path: Path
-) -> None:
-    selfie = media_dir / "selfie_portrait_noaudio.mp4"
-    dvr = export_clip(selfie, tmp_path / "dvr.ts", fmt="mpegts", video="libx264", audio="mp2", options={})
-    _login(browser, server, api_key)
-    _upload_and_open(browser, dvr)  # the page is ready although the player cannot load the file
-    status = _by_id(browser, "job-status")
-    assert "cannot play the source file (ts container)" in status.text
-    assert status.get_attribute("class") == "error"
-    assert browser.find_elements("css selector", '.lane[data-type="track"]')  # the tracks are there to review
-
-    result = _render_and_download(browser)
-    player = "return document.getElementById('video')"
-    _wait(browser, 60).until(lambda d: d.execute_script(f"{player}.readyState") >= 2)
-    assert browser.execute_script(f"{player}.error") is None  # the redacted MP4 plays
-    out = tmp_path / "out.mp4"
-    out.write_bytes(result)
-    assert len(list(_frames(out))) == 30
-
-
 def test_a_photo_gets_the_page_without_a_timeline(
     browser: Any, server: LiveServer, api_key: str, media_dir: Path
 ) -> None:
@@ -493,3 +472,38 @@ def test_drawn_regions_are_adjusted_trimmed_deleted_and_zones_drawn(
     _by_id(browser, "pending-frame").click()
     zones = spec()["exclusion_zones"]
     assert len(zones) == 1 and zones[0]["start"] < 8 / fps < zones[0]["end"] < 9 / fps
+
+
+def test_a_dvr_export_the_browser_cannot_play_is_reviewed_on_its_preview(
+    browser: Any, server: LiveServer, api_key: str, media_dir: Path, tmp_path: Path
+) -> None:
+    """Last in the module: the earlier tests open the newest video job, and this one's is short and
+    loses its preview."""
+    selfie = media_dir / "selfie_portrait_noaudio.mp4"
+    dvr = export_clip(selfie, tmp_path / "dvr.ts", fmt="mpegts", video="libx264", audio="mp2", options={})
+    player = "return document.getElementById('video')"
+    _login(browser, server, api_key)
+    job_id = _upload_and_open(browser, dvr)
+    # the player plays the detect job's H.264 preview of the MPEG-TS file, frame by frame
+    assert "plays here as a preview" in _by_id(browser, "job-status").text
+    assert browser.execute_script(f"{player}.error") is None
+    assert browser.execute_script(f"{player}.src").split("?")[0].endswith(f"/v1/links/{job_id}")
+    _seek(browser, 12)
+    assert browser.execute_script(f"{player}.readyState") >= 2
+    assert browser.find_elements("css selector", '.lane[data-type="track"]')
+
+    # without a preview (a job from before them), the page says what it cannot play and stays usable
+    (server.data_dir / "blobs" / "jobs" / job_id / "preview.mp4").unlink()
+    browser.refresh()
+    _wait(browser, 120).until(lambda d: _by_id(d, "stage").get_attribute("data-ready") == "true")
+    status = _by_id(browser, "job-status")
+    assert "cannot play the source file (ts container)" in status.text
+    assert status.get_attribute("class") == "error"
+    assert browser.find_elements("css selector", '.lane[data-type="track"]')  # the tracks are there to review
+
+    result = _render_and_download(browser)
+    _wait(browser, 60).until(lambda d: d.execute_script(f"{player}.readyState") >= 2)
+    assert browser.execute_script(f"{player}.error") is None  # the redacted MP4 plays
+    out = tmp_path / "out.mp4"
+    out.write_bytes(result)
+    assert len(list(_frames(out))) == 30

@@ -6,15 +6,23 @@ from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
-from veil.api.errors import Expired, error_responses
+from veil.api.errors import Expired, PreviewNotFound, error_responses
 from veil.api.ranges import parse_range
 from veil.errors import JobConflict, StorageNotFound
+from veil.jobs import blobs
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
 from veil.media.formats import SOURCE_CONTENT_TYPES
 from veil.storage import Storage
 
-__all__ = ["check_result_available", "file_responses", "result_response", "source_response"]
+__all__ = [
+    "check_result_available",
+    "file_responses",
+    "preview_key_of",
+    "preview_response",
+    "result_response",
+    "source_response",
+]
 
 def file_responses(description: str, *errors: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of a route that streams a file: 200 (the whole file, ``description``), 206
@@ -79,6 +87,35 @@ def source_response(
     }
     media_type = SOURCE_CONTENT_TYPES.get(suffix, "application/octet-stream")
     return _ranged(storage, row.input_key, size, headers, media_type, range_header=range_header, head=head)
+
+
+def preview_key_of(storage: Storage, row: JobRow) -> str:
+    """The key of ``row``'s video preview; 404 when it has none, 410 once retention deleted it."""
+    if row.purged_at is not None:
+        raise Expired("retention deleted this job's files")
+    key = blobs.preview_key(row.id)
+    try:
+        storage.size(key)
+    except StorageNotFound as exc:
+        raise PreviewNotFound(
+            "this job has no preview: detect jobs make one only of a video browsers cannot play as it is"
+        ) from exc
+    return key
+
+
+def preview_response(
+    storage: Storage, row: JobRow, *, range_header: str | None, head: bool = False
+) -> Response:
+    """A detect job's copy of its video as H.264 MP4, every frame at its own time, for the review player
+    when the browser cannot play the source (MPEG-TS, AVI, WMV, ...)."""
+    key = preview_key_of(storage, row)
+    size = storage.size(key)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'inline; filename="{row.id}-preview.mp4"',
+        "Cache-Control": "private, no-store",
+    }
+    return _ranged(storage, key, size, headers, "video/mp4", range_header=range_header, head=head)
 
 
 def _ranged(

@@ -106,6 +106,10 @@ class Expired(ApiError):
     code = "expired"
 
 
+class PreviewNotFound(ApiError):
+    code = "not_found"
+
+
 class UploadTooLarge(ApiError):
     code = "upload_too_large"
 

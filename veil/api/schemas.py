@@ -35,10 +35,11 @@ class LinkCreate(_Model):
         le=7 * 86400,
         description="Lifetime in seconds (1 s to 7 days). Unset: VEIL_LINK_TTL_S (24 h).",
     )
-    file: Literal["result", "source"] = Field(
+    file: Literal["result", "source", "preview"] = Field(
         "result",
         description="`result`: the redacted file. `source`: the job's unredacted input, e.g. for a "
-        "review player (a `<video>` element cannot send an API key).",
+        "review player (a `<video>` element cannot send an API key). `preview`: a detect job's copy of its "
+        "video as H.264 MP4, made when browsers cannot play the source (`GET /v1/jobs/{id}/preview`).",
     )
 
 

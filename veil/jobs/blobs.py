@@ -10,6 +10,7 @@ __all__ = [
     "input_key",
     "job_prefix",
     "output_key",
+    "preview_key",
     "report_key",
     "temp_output_key",
     "thumbnail_key",
@@ -36,6 +37,11 @@ def temp_output_key(job_id: str, attempt: int, suffix: str) -> str:
 
 def report_key(job_id: str) -> str:
     return f"jobs/{job_id}/report.json"
+
+
+def preview_key(job_id: str) -> str:
+    """A detect job's copy of its video that browsers can play (``veil.pipeline.write_video_preview``)."""
+    return f"jobs/{job_id}/preview.mp4"
 
 
 def thumbnail_key(job_id: str, track_id: int) -> str:

@@ -45,7 +45,7 @@ from veil.jobs.metrics import JobMetrics
 from veil.jobs.runner import JobRunner, PipelineRunner
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
-from veil.media.formats import content_type_for
+from veil.media.formats import PREVIEW_NAME, content_type_for
 from veil.private_files import NO_SPACE_ERRNOS
 from veil.report import Report
 from veil.settings import Settings
@@ -229,8 +229,8 @@ def store_result(
     output_path: Path | None = None,
     thumbnails: Path | None = None,
 ) -> store.Finish:
-    """Store the report (without the file label), the track thumbnails and the output (to a temporary
-    key of this attempt, then promoted); the success to conclude with."""
+    """Store the report (without the file label), the track thumbnails and video preview, and the output
+    (to a temporary key of this attempt, then promoted); the success to conclude with."""
     job_id = claim.job_id
     report = report.model_copy(update={"file": None})
     report_key = blobs.report_key(job_id)
@@ -238,6 +238,9 @@ def store_result(
     for thumb in sorted(thumbnails.glob("*.jpg")) if thumbnails is not None else []:
         if thumb.stem.isdigit():
             ctx.storage.put_file(blobs.thumbnail_key(job_id, int(thumb.stem)), thumb)
+    preview = None if thumbnails is None else thumbnails / PREVIEW_NAME
+    if preview is not None and preview.is_file():
+        ctx.storage.put_file(blobs.preview_key(job_id), preview)
     finish = store.Finish(
         state=JobState.SUCCEEDED,
         kind=report.kind,

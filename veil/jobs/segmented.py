@@ -521,13 +521,18 @@ class SegmentedJobs:
         self._guard(job_id, attempt, "finish", body)
 
     def _report_detect(self, plan: Plan, manifest: Manifest, input_path: Path, thumbnails: Path) -> Report:
-        """A detect job's end: the report with the stitched tracks, and a thumbnail per track."""
+        """A detect job's end: the report with the stitched tracks, a thumbnail per track, and a preview
+        when browsers cannot play the video."""
         tracks, scalars = self._tracks(manifest.job_id, manifest.attempt)
         thumbnails.mkdir()
+        info = pipeline.probe(input_path)
         started = time.perf_counter()
         pipeline.write_video_thumbnails(thumbnails, tracks, input_path)
+        pipeline.write_video_preview(thumbnails, input_path, info)
         timings = manifest.timings(scalars, thumbnails=time.perf_counter() - started)
-        return pipeline.report(self.engine, plan, input_path=input_path, tracks=tracks, timings=timings)
+        return pipeline.report(
+            self.engine, plan, input_path=input_path, tracks=tracks, info=info, timings=timings
+        )
 
     def _join(self, plan: Plan, manifest: Manifest, input_path: Path, output: Path) -> Report:
         """A redaction's end: the rendered pieces joined with the source's audio, and its report."""

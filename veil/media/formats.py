@@ -14,6 +14,9 @@ __all__ = [
     "MUXER_ALIASES",
     "MUXER_BY_SUFFIX",
     "OUTPUT_FORMAT_BY_SUFFIX",
+    "BROWSER_CODECS",
+    "BROWSER_CONTAINERS",
+    "PREVIEW_NAME",
     "SOURCE_CONTENT_TYPES",
     "VIDEO_SUFFIXES",
     "content_type_for",
@@ -101,3 +104,11 @@ SOURCE_CONTENT_TYPES: dict[str, str] = {
 def content_type_for(suffix: str) -> str:
     """The MIME type of an output suffix; ``application/octet-stream`` for anything else."""
     return CONTENT_TYPES.get(suffix.lower(), "application/octet-stream")
+
+BROWSER_CONTAINERS = frozenset({"mp4", "mov", "webm"})
+BROWSER_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
+"""The containers and video codecs (``MediaInfo.container``, ``.codec``) every current browser's ``<video>``
+plays. Anything else gets a preview for the review page (``veil.pipeline.write_video_preview``)."""
+
+PREVIEW_NAME = "preview.mp4"
+"""The file name of that preview, beside a detect job's thumbnails."""

@@ -13,7 +13,7 @@ from veil.pipeline.analysis import Cancel, Progress, analyse, analyse_image
 from veil.pipeline.engine import Engine
 from veil.pipeline.plan import Plan, output_suffix
 from veil.pipeline.rendering import mask_frame, render
-from veil.pipeline.reporting import report, write_thumbnails, write_video_thumbnails
+from veil.pipeline.reporting import report, write_thumbnails, write_video_preview, write_video_thumbnails
 from veil.report import Report
 from veil.spec import RedactionSpec
 from veil.track import Track
@@ -118,8 +118,9 @@ def _run_video(f: _File, progress: Progress, cancel: Cancel | None) -> tuple[lis
         analysed = lambda x: progress(analyse_share * x)  # noqa: E731
         tracks, _ = analyse(f.engine, plan, [f.input_path], info=f.info, progress=analysed, cancel=cancel)
     timings["detect"] = time.perf_counter() - started
-    if f.thumbnails_dir is not None and tracks:
+    if f.thumbnails_dir is not None:
         write_video_thumbnails(f.thumbnails_dir, tracks, f.input_path)
+        write_video_preview(f.thumbnails_dir, f.input_path, f.info)
     if f.output_path is None:
         return tracks, None
     started = time.perf_counter()

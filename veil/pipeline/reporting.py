@@ -1,4 +1,5 @@
-"""The report stage: what one run found and did, as the ``Report`` document; and track thumbnails."""
+"""The report stage: what one run found and did, as the ``Report`` document; and what the review page
+shows besides: track thumbnails, and a preview of a video the browser cannot play."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ from pathlib import Path
 import numpy as np
 
 from veil.detect.registry import category_labels
-from veil.media import MediaInfo, probe
+from veil.media import EncodeOptions, MediaInfo, probe, transcode_video
+from veil.media.formats import BROWSER_CODECS, BROWSER_CONTAINERS, PREVIEW_NAME
 from veil.media.thumbnails import frames_at, write_crops
 from veil.pipeline.engine import Engine
 from veil.pipeline.plan import Plan
 from veil.report import AudioInfo, MediaSummary, Report, TrackFrame, TrackReport
 from veil.track import Track
 
-__all__ = ["report", "write_thumbnails", "write_video_thumbnails"]
+__all__ = ["PREVIEW_NAME", "report", "write_thumbnails", "write_video_preview", "write_video_thumbnails"]
+
+_PREVIEW_ENCODING = EncodeOptions(crf=26, preset="veryfast")
+"""For looking at, not for keeping: smaller than the output's encoding, and as fast."""
 
 
 def report(
@@ -59,6 +64,20 @@ def write_video_thumbnails(directory: Path, tracks: Sequence[Track], input_path:
     if tracks:
         crops = _best_boxes(tracks)
         write_crops(directory, crops, frames_at(input_path, set(crops)))
+
+
+def write_video_preview(directory: Path, input_path: Path, info: MediaInfo) -> Path | None:
+    """``PREVIEW_NAME`` in ``directory``: the video as H.264 MP4, when browsers cannot play it as it is
+    (MPEG-TS, AVI, WMV and the other exports of cameras and DVRs); None when they can.
+
+    Every frame is kept at its own time, as in a redacted output, so the review page's frame numbers
+    and boxes fit the preview as they fit the source."""
+    if info.container in BROWSER_CONTAINERS and info.codec in BROWSER_CODECS:
+        return None
+    preview = directory / PREVIEW_NAME
+    keep = lambda _frame: None  # noqa: E731  (every frame as it is: no RGB conversion)
+    transcode_video(input_path, preview, keep, options=_PREVIEW_ENCODING, container_format="mp4")
+    return preview
 
 
 def write_thumbnails(directory: Path, tracks: Sequence[Track], frames: dict[int, np.ndarray]) -> None:

@@ -700,14 +700,31 @@ export async function openJob(jobId) {
   if (!isVideo()) $("still").addEventListener("load", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
   else {
     $("video").addEventListener("loadeddata", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
-    $("video").addEventListener("error", () => unplayableSource(media.container), { once: true });
+    $("video").addEventListener("error", () => unplayableSource(jobId, media.container), { once: true });
   }
 }
 
-// A browser plays MP4, MOV and WebM, not the MPEG-TS, AVI or WMV that cameras and DVRs export. The tracks
-// are still there to review, and the render is an MP4 it can play, so the page says so instead of waiting.
-function unplayableSource(container) {
+// A browser plays MP4, MOV and WebM, not the MPEG-TS, AVI or WMV that cameras and DVRs export. For those the
+// detect job made a preview (H.264 MP4, every frame at its own time), which the player takes instead. Without
+// one, the tracks are still there to review and the render is an MP4 it can play: the page says so.
+async function unplayableSource(jobId, container) {
   if (!S || S.view !== "original") return;
+  const opened = S;
+  let preview = null;
+  try {
+    preview = await link(jobId, "preview");
+  } catch (error) {
+    preview = null;
+  }
+  if (S !== opened) return;
+  if (preview) {
+    S.sourceUrl = preview.url;
+    $("video").addEventListener("loadeddata", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
+    showView("original");
+    say("job-status", `${S.tracks.length} tracks. The ${container || "source"} file plays here as a preview ` +
+      "converted for the browser (the same frames). Select a box or lane; b draws a box.");
+    return;
+  }
   $("stage").dataset.ready = "true";
   say(
     "job-status",

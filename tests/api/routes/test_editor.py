@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from tests.api.conftest import Api
+from veil.jobs import blobs
 
 
 def _moving_square_clip(path: Path, *, frames: int = 24) -> Path:
@@ -48,6 +49,36 @@ def test_the_source_streams_with_ranges(api: Api) -> None:
     assert api.client.get(f"/v1/jobs/{job['id']}/source").status_code == 401
     paths = api.client.get("/openapi.json").json()["paths"]
     assert "/v1/jobs/{job_id}/source" in paths and "/v1/jobs/{job_id}/track" in paths
+
+
+def test_the_preview_streams_with_ranges_and_links_and_its_absence_says_why(api: Api, tmp_path: Path) -> None:
+    """The detect job's preview (the pipeline makes it: tests/test_pipeline_containers.py), as served."""
+    h = api.key()
+    clip = _moving_square_clip(tmp_path / "square.mp4")
+    files = {"file": ("square.mp4", clip.read_bytes(), "video/mp4"), "spec": (None, '{"mode": "detect"}')}
+    with_preview = api.client.post("/v1/jobs", headers=h, files=files, params={"wait": 10}).json()
+    without = api.client.post("/v1/jobs", headers=h, files=files, params={"wait": 10}).json()
+    api.storage.put_file(blobs.preview_key(with_preview["id"]), clip)
+    preview = clip.read_bytes()
+
+    whole = api.client.get(f"/v1/jobs/{with_preview['id']}/preview", headers=h)
+    assert whole.status_code == 200 and whole.content == preview
+    assert whole.headers["content-type"] == "video/mp4" and whole.headers["accept-ranges"] == "bytes"
+    part = api.client.get(f"/v1/jobs/{with_preview['id']}/preview", headers={**h, "Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == preview[10:20]
+    made = api.client.post(f"/v1/jobs/{with_preview['id']}/links", headers=h, json={"file": "preview"})
+    assert made.status_code == 201, made.text
+    assert api.client.get(made.json()["url"]).content == preview  # a <video> needs no key
+    other = api.key(tenant="other")
+    assert api.client.get(f"/v1/jobs/{with_preview['id']}/preview", headers=other).status_code == 404
+    assert api.client.get(f"/v1/jobs/{with_preview['id']}/preview").status_code == 401
+
+    missing = api.client.get(f"/v1/jobs/{without['id']}/preview", headers=h)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert "browsers cannot play" in missing.json()["error"]["message"]
+    refused = api.client.post(f"/v1/jobs/{without['id']}/links", headers=h, json={"file": "preview"})
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
+    assert "/v1/jobs/{job_id}/preview" in api.client.get("/openapi.json").json()["paths"]
 
 
 def test_unknown_track_ids_in_a_filter_are_named(api: Api) -> None:

@@ -14,7 +14,14 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from veil.api.deps import Principal, Reader, ServicesDep, Writer
-from veil.api.download import check_result_available, file_responses, result_response, source_response
+from veil.api.download import (
+    check_result_available,
+    file_responses,
+    preview_key_of,
+    preview_response,
+    result_response,
+    source_response,
+)
 from veil.api.errors import BadRequest, Expired, error_responses, request_id_of
 from veil.api.job_access import JobId, audit, audit_job, base_url, job_base_url, load_job, public
 from veil.api.schemas import LinkCreate, LinkPublic
@@ -344,6 +351,22 @@ def get_source(
     return _download(request, job_id, principal, services, range_header, source_response, "source.download")
 
 
+@router.head("/{job_id}/preview", include_in_schema=False)
+@router.get(
+    "/{job_id}/preview",
+    summary="Stream the video preview",
+    response_class=Response,
+    responses=file_responses("The source video as H.264 MP4.", 400, 401, 403, 404, 410, 416, 429),
+)
+def get_preview(
+    request: Request, job_id: JobId, principal: Reader, services: ServicesDep, range_header: Ranges = None
+) -> Response:
+    """A detect job's video as H.264 MP4, every frame at its own time, for the review player: made only
+    when browsers cannot play the source as it is (MPEG-TS, AVI, WMV and the other exports of cameras and
+    DVRs); 404 otherwise. Supports HEAD and a single HTTP Range. Same key scope as the source."""
+    return _download(request, job_id, principal, services, range_header, preview_response, "source.download")
+
+
 def _download(
     request: Request,
     job_id: str,
@@ -436,7 +459,8 @@ def create_link(
     services: ServicesDep,
     body: Annotated[LinkCreate | None, Body()] = None,
 ) -> LinkPublic:
-    """A URL that downloads the result (or, with `file: source`, the unredacted input) without an API key
+    """A URL that downloads the result (or, with `file: source`, the unredacted input; with `file: preview`,
+    the detect job's video preview, see `GET /v1/jobs/{id}/preview`) without an API key
     until it expires (default 24 h, at most 7 days).
     Anyone holding it can download, so hand it out as you would the file."""
     row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
@@ -445,6 +469,8 @@ def create_link(
         if row.purged_at is not None:
             raise Expired("retention deleted this job's input")
         key = row.input_key
+    elif file == "preview":
+        key = preview_key_of(services.storage, row)
     else:
         key = check_result_available(row)
     ttl = (body.expires_in if body is not None else None) or services.settings.link_ttl_s
@@ -452,7 +478,7 @@ def create_link(
     url = services.storage.presign(key, ttl)
     if url is None:
         sig = sign_link(services.server_secret, job_id=job_id, expires=expires, file=file)
-        which = "" if file == "result" else "file=source&"
+        which = "" if file == "result" else f"file={file}&"
         url = f"{base_url(services, request)}/v1/links/{job_id}?{which}expires={expires}&sig={sig}"
     audit_job(services, request, actor=principal.key_id, action="link.create", row=row)
     return LinkPublic(url=url, expires_at=datetime.fromtimestamp(expires, UTC))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from veil.api.deps import ServicesDep
-from veil.api.download import file_responses, result_response, source_response
+from veil.api.download import file_responses, preview_response, result_response, source_response
 from veil.api.job_access import audit_job
 from veil.api.signed_links import verify_link
 from veil.errors import JobNotFound
@@ -33,7 +33,8 @@ def download_link(
     expires: Annotated[int, Query(ge=0, le=2**40, description="Expiry, Unix seconds (from the link).")],
     sig: Annotated[str, Query(max_length=128, description="Signature (from the link).")],
     file: Annotated[
-        Literal["result", "source"], Query(description="Which file the link is for (from the link).")
+        Literal["result", "source", "preview"],
+        Query(description="Which file the link is for (from the link)."),
     ] = "result",
     range_header: Annotated[
         str | None, Header(alias="Range", max_length=200, description="`bytes=a-b`")
@@ -48,7 +49,7 @@ def download_link(
     if row is None:
         raise JobNotFound("no such job")
     head = request.method == "HEAD"
-    serve = source_response if file == "source" else result_response
+    serve = {"source": source_response, "preview": preview_response}.get(file, result_response)
     response = serve(services.storage, row, range_header=range_header, head=head)
     if response.status_code == 200 and not head:
         action = "link.download" if file == "result" else "link.source"
