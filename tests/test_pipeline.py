@@ -66,6 +66,56 @@ def test_image_faces_are_masked_and_rest_untouched(engine: Engine, media_dir: Pa
     assert np.array_equal(original[~mask], redacted[~mask])
 
 
+@pytest.mark.parametrize("fmt", ["heic", "avif"])
+def test_a_phone_photo_is_masked_and_written_as_jpeg_without_its_location(
+    engine: Engine, media_dir: Path, tmp_path: Path, fmt: str
+) -> None:
+    """HEIC (iPhones) and AVIF stills are read, masked like the JPEG they came from, and written as JPEG
+    (Veil writes neither): the colour profile kept, the GPS position and camera tags dropped."""
+    from PIL import Image, ImageCms
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    jpeg = media_dir / "city_crowd.jpg"
+    with Image.open(jpeg) as photo:
+        exif = photo.getexif()
+        exif[0x010F] = "Apple"  # Make
+        exif[0x8825] = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}  # GPS
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        src = tmp_path / f"IMG_0001.{fmt}"
+        photo.save(src, quality=90, exif=exif.tobytes(), icc_profile=srgb)
+    spec = RedactionSpec(categories={"face": {}})
+    out = tmp_path / ("out" + output_suffix(spec, probe(src)))
+    assert out.suffix == ".jpg"
+
+    report = run(engine, spec, src, out)
+    reference = run(engine, spec, jpeg, tmp_path / "reference.jpg")
+    assert abs(report.counts["face"] - reference.counts["face"]) <= 2 and report.counts["face"] >= 15
+    with Image.open(out) as written:
+        assert written.format == "JPEG" and written.size == (800, 564)
+        assert written.info.get("icc_profile") == srgb
+        tags = written.getexif()
+        assert 0x010F not in tags and not tags.get_ifd(0x8825)
+
+
+def test_a_detect_run_makes_a_jpeg_preview_only_of_stills_browsers_cannot_show(
+    engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    with Image.open(media_dir / "city_crowd.jpg") as jpeg:
+        jpeg.save(tmp_path / "scan.tiff")
+    review = tmp_path / "review"
+    review.mkdir()
+    run(engine, RedactionSpec(mode="detect"), tmp_path / "scan.tiff", None, thumbnails_dir=review)
+    with Image.open(review / "preview.jpg") as preview:
+        assert preview.format == "JPEG" and preview.size == (800, 564)
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    run(engine, RedactionSpec(mode="detect"), media_dir / "city_crowd.jpg", None, thumbnails_dir=shown)
+    assert not (shown / "preview.jpg").exists()  # a JPEG shows as it is
+
+
 SELFIE = "selfie_portrait_noaudio.mp4"
 
 

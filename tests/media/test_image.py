@@ -68,6 +68,22 @@ def test_greyscale_wider_than_8_bits_reads_as_its_8_bit_picture(media_dir: Path,
         assert np.array_equal(rgb[:, :, 0], grey) and np.array_equal(rgb[:, :, 2], grey), path.name
 
 
+def test_a_rotated_heic_reads_upright_and_asks_for_no_more_rotation(media_dir: Path, tmp_path: Path) -> None:
+    """An iPhone stores the camera's rotation in the HEIC; the decoder applies it to the pixels, so the
+    output must not carry an EXIF rotation on top (it would turn the picture twice)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    with Image.open(media_dir / "city_crowd.jpg") as photo:
+        exif = photo.getexif()
+        exif[ExifTags.Base.Orientation] = 6  # rotated 90 degrees clockwise for display
+        photo.save(tmp_path / "IMG_0002.heic", quality=90, exif=exif.tobytes())
+    rgb = read_image(tmp_path / "IMG_0002.heic")
+    assert rgb.shape == (800, 564, 3)  # upright: the 800x564 photo stands on its side
+    assert image_orientation(tmp_path / "IMG_0002.heic") == 1
+    assert probe(tmp_path / "IMG_0002.heic").rotation == 0
+
+
 def test_read_keeps_stored_orientation(camera_jpeg: Path) -> None:
     rgb = read_image(camera_jpeg)
     assert rgb.shape == (40, 60, 3)  # not transposed to the displayed 40x60

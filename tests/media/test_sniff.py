@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from pillow_heif import register_heif_opener
 
 from tests.media.synthetic import make_clip
 from veil.errors import MediaError, UnsupportedMedia
 from veil.media.sniff import Sniffed, sniff
+
+register_heif_opener()  # to write the HEIC sample
 
 
 def _image(fmt: str) -> bytes:
@@ -35,6 +38,17 @@ def test_images_are_known_by_their_bytes_not_their_name(fmt: str, expected: Snif
     misnamed = tmp_path / "holiday.mp4"  # the name lies; the bytes decide
     misnamed.write_bytes(_image(fmt))
     assert sniff(misnamed) == expected
+
+
+def test_phone_and_web_stills_heic_and_avif_are_known_by_their_bytes(tmp_path: Path) -> None:
+    photo = Image.new("RGB", (64, 48), (200, 30, 30))
+    photo.save(tmp_path / "a.heic", quality=80)
+    photo.save(tmp_path / "b.avif", quality=80)
+    assert sniff((tmp_path / "a.heic").rename(tmp_path / "a.mp4")) == Sniffed("image", "heic", "HEIF")
+    assert sniff((tmp_path / "b.avif").rename(tmp_path / "b.mov")) == Sniffed("image", "avif", "AVIF")
+    generic = tmp_path / "c.bin"  # a generic HEIF brand with AVIF among the compatible ones
+    generic.write_bytes(b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1avif" + b"\x00" * 16)
+    assert sniff(generic) == Sniffed("image", "avif", "AVIF")
 
 
 @pytest.mark.parametrize(
@@ -99,10 +113,10 @@ def test_iso_media_brands(head: bytes, kind: str, container: str, tmp_path: Path
         (b"%PDF-1.7\n", "not a supported image or video format"),
         (b"G" + b"ood morning, this text only starts like a transport stream\n" * 8, "not a supported"),
         (b"BM" + b"\x01" * 30, "not a supported image or video format"),  # 'BM' text, not a bitmap header
-        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 8, "HEIF/AVIF still images are not supported"),
-        (b"\x00\x00\x00\x18ftypavif" + b"\x00" * 8, "HEIF/AVIF still images are not supported"),
+        (b"\x00\x00\x00\x18ftyphevc" + b"\x00" * 8, "HEIF/AVIF image sequences are not supported"),
+        (b"\x00\x00\x00\x18ftypavis" + b"\x00" * 8, "HEIF/AVIF image sequences are not supported"),
     ],
-    ids=["empty", "text", "gif", "pdf", "g-text", "bm-text", "heic", "avif"],
+    ids=["empty", "text", "gif", "pdf", "g-text", "bm-text", "heic-burst", "avif-animation"],
 )
 def test_what_is_not_media_is_refused_with_a_reason(content: bytes, message: str, tmp_path: Path) -> None:
     path = tmp_path / "photo.jpg"

@@ -507,3 +507,19 @@ def test_a_dvr_export_the_browser_cannot_play_is_reviewed_on_its_preview(
     out = tmp_path / "out.mp4"
     out.write_bytes(result)
     assert len(list(_frames(out))) == 30
+
+
+def test_a_heic_photo_the_browser_cannot_show_is_reviewed_on_its_preview(
+    browser: Any, server: LiveServer, api_key: str, media_dir: Path, tmp_path: Path
+) -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    photo = tmp_path / "IMG_0003.heic"  # as an iPhone saves it; Chromium shows no HEIC
+    with Image.open(media_dir / "city_crowd.jpg") as jpeg:
+        jpeg.save(photo, quality=90)
+    _login(browser, server, api_key)
+    _upload_and_open(browser, photo)
+    assert "shows here as a preview" in _by_id(browser, "job-status").text
+    assert browser.execute_script("return document.getElementById('still').naturalWidth") == 800
+    assert len(browser.find_elements("css selector", '.lane[data-type="track"]')) >= 15

@@ -90,32 +90,37 @@ def source_response(
 
 
 def preview_key_of(storage: Storage, row: JobRow) -> str:
-    """The key of ``row``'s video preview; 404 when it has none, 410 once retention deleted it."""
+    """The key of ``row``'s preview (video or still); 404 when it has none, 410 once retention deleted it."""
     if row.purged_at is not None:
         raise Expired("retention deleted this job's files")
-    key = blobs.preview_key(row.id)
-    try:
-        storage.size(key)
-    except StorageNotFound as exc:
-        raise PreviewNotFound(
-            "this job has no preview: detect jobs make one only of a video browsers cannot play as it is"
-        ) from exc
-    return key
+    for suffix in (".mp4", ".jpg"):
+        key = blobs.preview_key(row.id, suffix)
+        try:
+            storage.size(key)
+        except StorageNotFound:
+            continue
+        return key
+    raise PreviewNotFound(
+        "this job has no preview: detect jobs make one only of media browsers cannot show as it is"
+    )
 
 
 def preview_response(
     storage: Storage, row: JobRow, *, range_header: str | None, head: bool = False
 ) -> Response:
-    """A detect job's copy of its video as H.264 MP4, every frame at its own time, for the review player
-    when the browser cannot play the source (MPEG-TS, AVI, WMV, ...)."""
+    """A detect job's copy of its media that browsers can show, for the review page when they cannot show
+    the source: a video as H.264 MP4 with every frame at its own time (MPEG-TS, AVI, WMV, ...), a still as
+    JPEG (HEIC, TIFF)."""
     key = preview_key_of(storage, row)
     size = storage.size(key)
+    suffix = _suffix(key)
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f'inline; filename="{row.id}-preview.mp4"',
+        "Content-Disposition": f'inline; filename="{row.id}-preview{suffix}"',
         "Cache-Control": "private, no-store",
     }
-    return _ranged(storage, key, size, headers, "video/mp4", range_header=range_header, head=head)
+    media_type = SOURCE_CONTENT_TYPES.get(suffix, "application/octet-stream")
+    return _ranged(storage, key, size, headers, media_type, range_header=range_header, head=head)
 
 
 def _ranged(

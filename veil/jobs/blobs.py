@@ -39,9 +39,10 @@ def report_key(job_id: str) -> str:
     return f"jobs/{job_id}/report.json"
 
 
-def preview_key(job_id: str) -> str:
-    """A detect job's copy of its video that browsers can play (``veil.pipeline.write_video_preview``)."""
-    return f"jobs/{job_id}/preview.mp4"
+def preview_key(job_id: str, suffix: str = ".mp4") -> str:
+    """A detect job's copy of its video (``.mp4``) or still (``.jpg``) that browsers can show
+    (``veil.pipeline.write_video_preview``, ``write_image_preview``)."""
+    return f"jobs/{job_id}/preview{suffix if suffix in ('.mp4', '.jpg') else '.mp4'}"
 
 
 def thumbnail_key(job_id: str, track_id: int) -> str:

@@ -45,7 +45,7 @@ from veil.jobs.metrics import JobMetrics
 from veil.jobs.runner import JobRunner, PipelineRunner
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow
-from veil.media.formats import PREVIEW_NAME, content_type_for
+from veil.media.formats import IMAGE_PREVIEW_NAME, PREVIEW_NAME, content_type_for
 from veil.private_files import NO_SPACE_ERRNOS
 from veil.report import Report
 from veil.settings import Settings
@@ -238,9 +238,10 @@ def store_result(
     for thumb in sorted(thumbnails.glob("*.jpg")) if thumbnails is not None else []:
         if thumb.stem.isdigit():
             ctx.storage.put_file(blobs.thumbnail_key(job_id, int(thumb.stem)), thumb)
-    preview = None if thumbnails is None else thumbnails / PREVIEW_NAME
-    if preview is not None and preview.is_file():
-        ctx.storage.put_file(blobs.preview_key(job_id), preview)
+    previews = [thumbnails / name for name in (PREVIEW_NAME, IMAGE_PREVIEW_NAME)] if thumbnails else []
+    for preview in previews:
+        if preview.is_file():
+            ctx.storage.put_file(blobs.preview_key(job_id, preview.suffix), preview)
     finish = store.Finish(
         state=JobState.SUCCEEDED,
         kind=report.kind,

@@ -14,8 +14,11 @@ __all__ = [
     "MUXER_ALIASES",
     "MUXER_BY_SUFFIX",
     "OUTPUT_FORMAT_BY_SUFFIX",
+    "AUTO_IMAGE_SUFFIXES",
     "BROWSER_CODECS",
     "BROWSER_CONTAINERS",
+    "BROWSER_IMAGE_CONTAINERS",
+    "IMAGE_PREVIEW_NAME",
     "PREVIEW_NAME",
     "SOURCE_CONTENT_TYPES",
     "VIDEO_SUFFIXES",
@@ -44,7 +47,9 @@ VIDEO_SUFFIXES = frozenset(
 )
 """Suffixes of the video containers Veil reads (``veil.media.sniff`` decides by content all the same)."""
 
-MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"} | VIDEO_SUFFIXES)
+MEDIA_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"} | VIDEO_SUFFIXES
+)
 """Suffixes Veil reads as media (directories are walked for these; other upload names lose their suffix)."""
 
 OUTPUT_FORMAT_BY_SUFFIX: dict[str, str] = {
@@ -61,6 +66,10 @@ OUTPUT_FORMAT_BY_SUFFIX: dict[str, str] = {
 
 IMAGE_SUFFIXES: dict[str, str] = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 """The suffix an image output format (or an input image container of that name) is written with."""
+
+AUTO_IMAGE_SUFFIXES: dict[str, str] = {**IMAGE_SUFFIXES, "heic": ".jpg", "avif": ".jpg"}
+"""The suffix an image is written with by default, by its input container: its own format where Veil writes
+it, JPEG for the lossy phone and web formats it reads but does not write (HEIC, AVIF); else PNG."""
 
 MUXER_BY_SUFFIX: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """The FFmpeg muxer of a video output suffix."""
@@ -97,6 +106,9 @@ SOURCE_CONTENT_TYPES: dict[str, str] = {
     ".bmp": "image/bmp",
     ".tif": "image/tiff",
     ".tiff": "image/tiff",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".avif": "image/avif",
 }
 """MIME types of the inputs Veil keeps (the source download), by suffix."""
 
@@ -110,5 +122,10 @@ BROWSER_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
 """The containers and video codecs (``MediaInfo.container``, ``.codec``) every current browser's ``<video>``
 plays. Anything else gets a preview for the review page (``veil.pipeline.write_video_preview``)."""
 
+BROWSER_IMAGE_CONTAINERS = frozenset({"jpeg", "png", "webp", "bmp", "avif"})
+"""The still containers every current browser's ``<img>`` shows (not HEIC, not TIFF)."""
+
 PREVIEW_NAME = "preview.mp4"
-"""The file name of that preview, beside a detect job's thumbnails."""
+"""The file name of a video's preview, beside a detect job's thumbnails."""
+IMAGE_PREVIEW_NAME = "preview.jpg"
+"""The file name of a still's preview (``veil.pipeline.write_image_preview``)."""

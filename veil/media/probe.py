@@ -20,6 +20,7 @@ import av.error
 import av.stream
 import av.video.stream
 from PIL import Image, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from veil.errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
 from veil.media.orientation import (
@@ -31,6 +32,8 @@ from veil.media.orientation import (
     rotate_tag_rotation,
 )
 from veil.media.sniff import Sniffed, sniff
+
+register_heif_opener()  # HEIC stills from phones (rotation applied to the pixels); Pillow reads AVIF itself
 
 __all__ = [
     "AudioStream",

@@ -19,7 +19,10 @@ __all__ = ["Sniffed", "sniff"]
 
 HEAD_BYTES = 512
 
-_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+_HEIF_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1"}
+"""ISO base media brands of HEIF still images (``mif1`` is the generic one, also under AVIF)."""
+_IMAGE_SEQUENCE_BRANDS = {b"hevc", b"hevx", b"msf1", b"avis"}
+"""Brands of HEIF and AVIF image sequences (bursts, animations): not read."""
 _MOV_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 _TS_SYNC = 0x47
@@ -31,7 +34,8 @@ class Sniffed:
 
     kind: Literal["image", "video"]
     container: str
-    """Short container name: jpeg, png, webp, bmp, tiff, mp4, mov, mkv, webm, avi, ts, mpg, asf, flv."""
+    """Short container name: jpeg, png, webp, bmp, tiff, heic, avif, mp4, mov, mkv, webm, avi, ts, mpg, asf,
+    flv."""
     opener: str
     """Pillow format name for images, FFmpeg demuxer name for video."""
 
@@ -83,11 +87,26 @@ def _classify(head: bytes) -> Sniffed | None:
         return Sniffed("video", "flv", "flv")
     if head[4:8] in _MOV_BOXES:
         if head[4:8] == b"ftyp":
-            brand = head[8:12]
-            if brand in _IMAGE_BRANDS:
-                raise UnsupportedMedia("HEIF/AVIF still images are not supported; convert to JPEG or PNG")
-            return Sniffed("video", "mov" if brand == b"qt  " else "mp4", "mov")
+            still = _still_image(head)
+            if still is not None:
+                return still
+            return Sniffed("video", "mov" if head[8:12] == b"qt  " else "mp4", "mov")
         return Sniffed("video", "mov", "mov")
+    return None
+
+
+def _still_image(head: bytes) -> Sniffed | None:
+    """A HEIC or AVIF still (as phones shoot and the web serves them) by its major brand, or by ``avif``
+    among the compatible brands of a generic ``mif1`` file; None for a video."""
+    brand = head[8:12]
+    if brand in _IMAGE_SEQUENCE_BRANDS:
+        raise UnsupportedMedia("HEIF/AVIF image sequences are not supported; convert to MP4 or to stills")
+    size = int.from_bytes(head[:4], "big")
+    compatible = {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
+    if brand == b"avif" or (brand == b"mif1" and b"avif" in compatible):
+        return Sniffed("image", "avif", "AVIF")
+    if brand in _HEIF_IMAGE_BRANDS:
+        return Sniffed("image", "heic", "HEIF")
     return None
 
 

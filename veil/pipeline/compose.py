@@ -13,7 +13,13 @@ from veil.pipeline.analysis import Cancel, Progress, analyse, analyse_image
 from veil.pipeline.engine import Engine
 from veil.pipeline.plan import Plan, output_suffix
 from veil.pipeline.rendering import mask_frame, render
-from veil.pipeline.reporting import report, write_thumbnails, write_video_preview, write_video_thumbnails
+from veil.pipeline.reporting import (
+    report,
+    write_image_preview,
+    write_thumbnails,
+    write_video_preview,
+    write_video_thumbnails,
+)
 from veil.report import Report
 from veil.spec import RedactionSpec
 from veil.track import Track
@@ -87,6 +93,7 @@ def _run_image(f: _File) -> tuple[list[Track], MediaInfo | None]:
     timings["detect"] = time.perf_counter() - started
     if f.thumbnails_dir is not None:
         write_thumbnails(f.thumbnails_dir, tracks, {0: rgb})
+        write_image_preview(f.thumbnails_dir, rgb, f.input_path, f.info)
     if f.output_path is None:
         return tracks, None
     started = time.perf_counter()

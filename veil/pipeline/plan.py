@@ -18,7 +18,7 @@ import numpy as np
 from veil.detect.registry import Overrides, category_overrides, check_detect_scale
 from veil.errors import SpecError
 from veil.media import EncodeOptions, MediaInfo
-from veil.media.formats import IMAGE_SUFFIXES
+from veil.media.formats import AUTO_IMAGE_SUFFIXES, IMAGE_SUFFIXES
 from veil.redact import Redactor, build_redactor
 from veil.report import Report
 from veil.spec import Method, RedactionSpec, Region, Shape, TrackedRegion, resolve_strength
@@ -192,7 +192,7 @@ def output_suffix(spec: RedactionSpec, info: MediaInfo) -> str:
         if fmt in ("mp4", "mov", "mkv"):
             raise SpecError(f"output format {fmt!r} is for video, but the input is an image")
         if fmt == "auto":
-            return IMAGE_SUFFIXES.get(info.container, ".png")
+            return AUTO_IMAGE_SUFFIXES.get(info.container, ".png")
         return IMAGE_SUFFIXES[fmt]
     if fmt in IMAGE_SUFFIXES:
         raise SpecError(f"output format {fmt!r} is for images, but the input is a video")

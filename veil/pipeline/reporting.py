@@ -11,8 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from veil.detect.registry import category_labels
-from veil.media import EncodeOptions, MediaInfo, probe, transcode_video
-from veil.media.formats import BROWSER_CODECS, BROWSER_CONTAINERS, PREVIEW_NAME
+from veil.frames import RGBFrame
+from veil.media import EncodeOptions, MediaInfo, probe, transcode_video, write_image
+from veil.media.formats import (
+    BROWSER_CODECS,
+    BROWSER_CONTAINERS,
+    BROWSER_IMAGE_CONTAINERS,
+    IMAGE_PREVIEW_NAME,
+    PREVIEW_NAME,
+)
 from veil.media.thumbnails import frames_at, write_crops
 from veil.pipeline.engine import Engine
 from veil.pipeline.plan import Plan
@@ -77,6 +84,17 @@ def write_video_preview(directory: Path, input_path: Path, info: MediaInfo) -> P
     preview = directory / PREVIEW_NAME
     keep = lambda _frame: None  # noqa: E731  (every frame as it is: no RGB conversion)
     transcode_video(input_path, preview, keep, options=_PREVIEW_ENCODING, container_format="mp4")
+    return preview
+
+
+def write_image_preview(directory: Path, rgb: RGBFrame, input_path: Path, info: MediaInfo) -> Path | None:
+    """``IMAGE_PREVIEW_NAME`` in ``directory``: the still as JPEG, when browsers cannot show it as it is
+    (HEIC from phones, TIFF from scanners); None when they can. Same pixels and EXIF rotation as the
+    source, so the review page's boxes fit it; no other metadata."""
+    if info.container in BROWSER_IMAGE_CONTAINERS:
+        return None
+    preview = directory / IMAGE_PREVIEW_NAME
+    write_image(preview, rgb, fmt="jpeg", quality=85, source=input_path, keep_metadata=False)
     return preview
 
 

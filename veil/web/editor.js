@@ -697,16 +697,20 @@ export async function openJob(jobId) {
   renderInspector();
   renderLanes();
   showView("original");
-  if (!isVideo()) $("still").addEventListener("load", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
-  else {
-    $("video").addEventListener("loadeddata", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
-    $("video").addEventListener("error", () => unplayableSource(jobId, media.container), { once: true });
-  }
+  whenShown(() => { $("stage").dataset.ready = "true"; draw(); });
+  const shown = isVideo() ? $("video") : $("still");
+  shown.addEventListener("error", () => unplayableSource(jobId, media.container), { once: true });
 }
 
-// A browser plays MP4, MOV and WebM, not the MPEG-TS, AVI or WMV that cameras and DVRs export. For those the
-// detect job made a preview (H.264 MP4, every frame at its own time), which the player takes instead. Without
-// one, the tracks are still there to review and the render is an MP4 it can play: the page says so.
+function whenShown(callback) {
+  if (isVideo()) $("video").addEventListener("loadeddata", callback, { once: true });
+  else $("still").addEventListener("load", callback, { once: true });
+}
+
+// A browser plays MP4, MOV and WebM, not the MPEG-TS, AVI or WMV that cameras and DVRs export, and shows no
+// HEIC or TIFF still. For those the detect job made a preview (H.264 MP4 with every frame at its own time, or
+// a JPEG), which the page shows instead. Without one, the tracks are still there to review and the render is
+// a file it can show: the page says so.
 async function unplayableSource(jobId, container) {
   if (!S || S.view !== "original") return;
   const opened = S;
@@ -717,20 +721,22 @@ async function unplayableSource(jobId, container) {
     preview = null;
   }
   if (S !== opened) return;
+  const what = container || "source";
   if (preview) {
     S.sourceUrl = preview.url;
-    $("video").addEventListener("loadeddata", () => { $("stage").dataset.ready = "true"; draw(); }, { once: true });
+    whenShown(() => { $("stage").dataset.ready = "true"; draw(); });
     showView("original");
-    say("job-status", `${S.tracks.length} tracks. The ${container || "source"} file plays here as a preview ` +
-      "converted for the browser (the same frames). Select a box or lane; b draws a box.");
+    const how = isVideo() ? "plays here as a preview converted for the browser (the same frames)"
+      : "shows here as a preview converted for the browser (the same pixels)";
+    say("job-status", `${S.tracks.length} tracks. The ${what} file ${how}. Select a box or lane; b draws a box.`);
     return;
   }
   $("stage").dataset.ready = "true";
   say(
     "job-status",
-    `This browser cannot play the source file (${container || "unknown"} container). ` +
+    `This browser cannot ${isVideo() ? "play" : "show"} the source file (${what} container). ` +
       `Its ${S.tracks.length} tracks are listed below: choose what to mask, then Render, and review the ` +
-      "redacted MP4 here, which it can play.",
+      "redacted file here, which it can show.",
     true,
   );
 }

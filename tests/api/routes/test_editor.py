@@ -75,10 +75,16 @@ def test_the_preview_streams_with_ranges_and_links_and_its_absence_says_why(api:
 
     missing = api.client.get(f"/v1/jobs/{without['id']}/preview", headers=h)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    assert "browsers cannot play" in missing.json()["error"]["message"]
+    assert "browsers cannot show" in missing.json()["error"]["message"]
     refused = api.client.post(f"/v1/jobs/{without['id']}/links", headers=h, json={"file": "preview"})
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
     assert "/v1/jobs/{job_id}/preview" in api.client.get("/openapi.json").json()["paths"]
+
+    still = api.submit(h, spec='{"mode": "detect"}', params={"wait": 10}).json()
+    api.storage.put_file(blobs.preview_key(still["id"], ".jpg"), api.media / "street.jpg")
+    shown = api.client.get(f"/v1/jobs/{still['id']}/preview", headers=h)
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    assert shown.content == (api.media / "street.jpg").read_bytes()
 
 
 def test_unknown_track_ids_in_a_filter_are_named(api: Api) -> None:
