@@ -24,6 +24,7 @@ __all__ = [
     "source_response",
 ]
 
+
 def file_responses(description: str, *errors: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of a route that streams a file: 200 (the whole file, ``description``), 206
     (one Range) and the ``errors``."""

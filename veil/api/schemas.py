@@ -39,7 +39,8 @@ class LinkCreate(_Model):
         "result",
         description="`result`: the redacted file. `source`: the job's unredacted input, e.g. for a "
         "review player (a `<video>` element cannot send an API key). `preview`: a detect job's copy of its "
-        "video as H.264 MP4, made when browsers cannot play the source (`GET /v1/jobs/{id}/preview`).",
+        "source that browsers show (H.264 MP4 or JPEG), made when they cannot show the source itself "
+        "(`GET /v1/jobs/{id}/preview`).",
     )
 
 

@@ -42,7 +42,9 @@ def report_key(job_id: str) -> str:
 def preview_key(job_id: str, suffix: str = ".mp4") -> str:
     """A detect job's copy of its video (``.mp4``) or still (``.jpg``) that browsers can show
     (``veil.pipeline.write_video_preview``, ``write_image_preview``)."""
-    return f"jobs/{job_id}/preview{suffix if suffix in ('.mp4', '.jpg') else '.mp4'}"
+    if suffix not in (".mp4", ".jpg"):
+        raise ValueError(f"a preview is .mp4 or .jpg, not {suffix!r}")
+    return f"jobs/{job_id}/preview{suffix}"
 
 
 def thumbnail_key(job_id: str, track_id: int) -> str:

@@ -23,12 +23,11 @@ from veil.pipeline.compose import run
 from veil.pipeline.engine import Engine
 from veil.pipeline.plan import Plan, check_spec, output_suffix
 from veil.pipeline.rendering import render
-from veil.pipeline.reporting import PREVIEW_NAME, report, write_video_preview, write_video_thumbnails
+from veil.pipeline.reporting import report, write_video_preview, write_video_thumbnails
 from veil.pipeline.segments import Piece, Split, Unsplittable, analyse_segment, join, render_segment, split
 from veil.track import Track, tracks_from_npz, tracks_to_npz
 
 __all__ = [
-    "PREVIEW_NAME",
     "Engine",
     "MediaInfo",
     "Piece",

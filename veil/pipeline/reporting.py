@@ -1,5 +1,5 @@
 """The report stage: what one run found and did, as the ``Report`` document; and what the review page
-shows besides: track thumbnails, and a preview of a video the browser cannot play."""
+shows besides: track thumbnails, and previews of media browsers cannot show."""
 
 from __future__ import annotations
 
@@ -26,7 +26,13 @@ from veil.pipeline.plan import Plan
 from veil.report import AudioInfo, MediaSummary, Report, TrackFrame, TrackReport
 from veil.track import Track
 
-__all__ = ["PREVIEW_NAME", "report", "write_thumbnails", "write_video_preview", "write_video_thumbnails"]
+__all__ = [
+    "report",
+    "write_image_preview",
+    "write_thumbnails",
+    "write_video_preview",
+    "write_video_thumbnails",
+]
 
 _PREVIEW_ENCODING = EncodeOptions(crf=26, preset="veryfast")
 """For looking at, not for keeping: smaller than the output's encoding, and as fast."""

@@ -354,16 +354,19 @@ def get_source(
 @router.head("/{job_id}/preview", include_in_schema=False)
 @router.get(
     "/{job_id}/preview",
-    summary="Stream the video preview",
+    summary="Stream the preview",
     response_class=Response,
-    responses=file_responses("The source video as H.264 MP4.", 400, 401, 403, 404, 410, 416, 429),
+    responses=file_responses(
+        "The source as H.264 MP4 (video) or JPEG (still).", 400, 401, 403, 404, 410, 416, 429
+    ),
 )
 def get_preview(
     request: Request, job_id: JobId, principal: Reader, services: ServicesDep, range_header: Ranges = None
 ) -> Response:
-    """A detect job's video as H.264 MP4, every frame at its own time, for the review player: made only
-    when browsers cannot play the source as it is (MPEG-TS, AVI, WMV and the other exports of cameras and
-    DVRs); 404 otherwise. Supports HEAD and a single HTTP Range. Same key scope as the source."""
+    """A detect job's source as browsers show it, for the review page: a video as H.264 MP4 with every frame
+    at its own time, a still as JPEG. Made only when browsers cannot show the source as it is (MPEG-TS, AVI,
+    WMV and the other exports of cameras and DVRs; HEIC, TIFF); 404 otherwise. Supports HEAD and a single
+    HTTP Range. Same key scope as the source."""
     return _download(request, job_id, principal, services, range_header, preview_response, "source.download")
 
 
@@ -460,7 +463,7 @@ def create_link(
     body: Annotated[LinkCreate | None, Body()] = None,
 ) -> LinkPublic:
     """A URL that downloads the result (or, with `file: source`, the unredacted input; with `file: preview`,
-    the detect job's video preview, see `GET /v1/jobs/{id}/preview`) without an API key
+    the detect job's preview, see `GET /v1/jobs/{id}/preview`) without an API key
     until it expires (default 24 h, at most 7 days).
     Anyone holding it can download, so hand it out as you would the file."""
     row = load_job(services, job_id=job_id, tenant_id=principal.tenant_id)
