@@ -79,7 +79,8 @@ def test_a_detect_run_makes_a_preview_only_of_what_browsers_cannot_play(
     assert shown.frame_count == before.frame_count == FRAMES
     assert shown.fps == before.fps and len(shown.audio) == 1
 
+    mp4 = export_clip(selfie, tmp_path / "phone.mp4", fmt="mp4", video="libx264", audio="aac", options={})
     playable = tmp_path / "playable"
     playable.mkdir()
-    run(engine, RedactionSpec(mode="detect", categories={"face": {}}), selfie, None, thumbnails_dir=playable)
+    run(engine, RedactionSpec(mode="detect", categories={"face": {}}), mp4, None, thumbnails_dir=playable)
     assert not (playable / PREVIEW_NAME).exists()  # an H.264 MP4 plays as it is
