@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner
+from tests.media.synthetic import export_clip
 from tests.video import video_frame
 from veil.auth.audit import list_audit
 from veil.clock import utcnow
@@ -55,33 +55,8 @@ def _small_selfie(
     src: Path, dst: Path, *, frames: int = 120, gop: int = 30, audio_codec: str = "aac"
 ) -> Path:
     """The first ``frames`` frames of ``src`` at 304x540, 30 fps, a keyframe every ``gop`` frames, with
-    a tone as long as the video (the selfie clip has no sound of its own): AAC, or ``audio_codec``."""
-    params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "x264-params": params})
-        stream.width, stream.height, stream.pix_fmt = 304, 540, "yuv420p"
-        sound = out.add_stream(audio_codec, rate=48000, layout="mono")
-        for i, frame in enumerate(inp.decode(video=0)):
-            if i >= frames:
-                break
-            small = frame.reformat(width=304, height=540, format="yuv420p")
-            small.pts, small.time_base = i, Fraction(1, 30)
-            out.mux(stream.encode(small))
-        out.mux(stream.encode())
-        total = 48000 * frames // 30
-        for pos in range(0, total, 1024):
-            t = np.arange(pos, min(pos + 1024, total), dtype=np.float32) / 48000
-            tone = (0.2 * np.sin(2 * np.pi * 440 * t))[None, :]
-            if audio_codec == "pcm_s16le":
-                chunk = av.AudioFrame.from_ndarray(
-                    (tone * 32767).astype(np.int16), format="s16", layout="mono"
-                )
-            else:
-                chunk = av.AudioFrame.from_ndarray(tone.astype(np.float32), format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts = 48000, pos
-            out.mux(sound.encode(chunk))
-        out.mux(sound.encode())
-    return dst
+    a mono tone as long as the video (the selfie clip has no sound of its own): AAC, or ``audio_codec``."""
+    return export_clip(src, dst, audio=audio_codec, frames=frames, gop=gop, layout="mono")
 
 
 def _audio_packets(path: Path) -> list[bytes]:
@@ -358,42 +333,37 @@ def test_a_piece_that_keeps_failing_fails_the_job_after_the_attempt_limit(
 
 
 @pytest.mark.slow
-def test_a_camera_mov_with_pcm_sound_is_split_and_its_sound_converted(
-    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, media_dir: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("name", "audio_codec", "container"),
+    [("camera.mov", "pcm_s16le", "mov"), ("dashcam.ts", "mp2", "ts")],
+    ids=["camera-mov-pcm", "dashcam-ts-mp2"],
+)
+def test_camera_and_dashcam_files_are_split_and_their_sound_converted(
+    ctx: WorkerContext,
+    db: Database,
+    storage: MemoryStorage,
+    engine: Engine,
+    media_dir: Path,
+    tmp_path: Path,
+    name: str,
+    audio_codec: str,
+    container: str,
 ) -> None:
-    """MP4 cannot carry the PCM sound many cameras record: the join converts it to AAC, as a whole run does,
-    so such videos are split across workers too."""
-    camera = _small_selfie(
-        media_dir / "selfie_portrait_noaudio.mp4", tmp_path / "camera.mov", audio_codec="pcm_s16le"
-    )
+    """MP4 cannot carry the PCM sound many cameras record, nor (for most players) the MP2 of dashcams'
+    MPEG-TS: the join converts it to AAC, as a whole run does, so such videos are split across workers too;
+    MPEG-TS, with its 90 kHz timestamps, splits and joins frame-exact."""
+    selfie = media_dir / "selfie_portrait_noaudio.mp4"
+    camera = _small_selfie(selfie, tmp_path / name, audio_codec=audio_codec)
     row = _add_video_job(db, storage, camera)
 
     done = _run_in_four_segments(row, ctx=ctx, engine=engine)
     out = tmp_path / "out.mp4"
     storage.get_file(done.output_key or "", out)
     before, after = probe(camera), probe(out)
+    assert before.container == container
     assert after.frame_count == before.frame_count == 120
-    assert [a.codec for a in before.audio] == ["pcm_s16le"]
+    assert [a.codec for a in before.audio] == [audio_codec]
     assert [a.codec for a in after.audio] == ["aac"]
-    assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
-
-
-def test_a_dashcam_transport_stream_is_split_and_joined_frame_exact(
-    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, media_dir: Path, tmp_path: Path
-) -> None:
-    """MPEG-TS as dashcams and DVRs export it (timestamps at 90 kHz, MP2 sound) splits across workers too."""
-    dashcam = _small_selfie(
-        media_dir / "selfie_portrait_noaudio.mp4", tmp_path / "dashcam.ts", audio_codec="mp2"
-    )
-    row = _add_video_job(db, storage, dashcam)
-
-    done = _run_in_four_segments(row, ctx=ctx, engine=engine)
-    out = tmp_path / "out.mp4"
-    storage.get_file(done.output_key or "", out)
-    before, after = probe(dashcam), probe(out)
-    assert before.container == "ts"
-    assert after.frame_count == before.frame_count == 120
-    assert [a.codec for a in after.audio] == ["aac"]  # as a whole run converts MP2 for MP4 players
     assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
 
 

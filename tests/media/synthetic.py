@@ -119,14 +119,27 @@ def top_level_boxes(path: Path) -> list[str]:
 
 
 def export_clip(
-    src: Path, dst: Path, *, fmt: str, video: str, audio: str, options: Mapping[str, str], frames: int = 30
+    src: Path,
+    dst: Path,
+    *,
+    fmt: str | None = None,
+    video: str = "libx264",
+    audio: str = "aac",
+    options: Mapping[str, str] | None = None,
+    frames: int = 30,
+    gop: int | None = None,
+    layout: str = "stereo",
 ) -> Path:
     """The first ``frames`` frames of real footage ``src`` at 304x540, 30 fps, with a tone as long, as
-    ``fmt`` with ``video`` and ``audio`` codecs: how cameras and DVRs export it."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt, options=dict(options)) as out:
-        stream = out.add_stream(video, rate=30)
+    ``fmt`` (else by ``dst``'s suffix) with ``video`` and ``audio`` codecs: how cameras and DVRs export it.
+    ``gop``: a keyframe every ``gop`` frames exactly (x264), for tests that split at keyframes."""
+    keyframes = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+    encoder = {"preset": "ultrafast", "x264-params": keyframes} if gop is not None else {}
+    channels = 1 if layout == "mono" else 2
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt, options=dict(options or {})) as out:
+        stream = out.add_stream(video, rate=30, options=encoder)
         stream.width, stream.height, stream.pix_fmt = 304, 540, "yuv420p"
-        sound = out.add_stream(audio, rate=48000, layout="stereo")
+        sound = out.add_stream(audio, rate=48000, layout=layout)
         sound.bit_rate = 128_000
         for i, frame in enumerate(inp.decode(video=0)):
             if i >= frames:
@@ -138,8 +151,9 @@ def export_clip(
         size = sound.codec_context.frame_size or 1152
         for pos in range(0, 48000 * frames // 30, size):
             t = np.arange(pos, pos + size, dtype=np.float32) / 48000
-            tone = np.repeat((0.2 * np.sin(2 * np.pi * 440 * t))[None, :], 2, axis=0).astype(np.float32)
-            chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout="stereo")
+            wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            tone = np.repeat(wave[None, :], channels, axis=0)
+            chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout=layout)
             chunk.sample_rate, chunk.pts = 48000, pos
             out.mux(sound.encode(chunk))
         out.mux(sound.encode())
