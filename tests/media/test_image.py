@@ -68,6 +68,25 @@ def test_greyscale_wider_than_8_bits_reads_as_its_8_bit_picture(media_dir: Path,
         assert np.array_equal(rgb[:, :, 0], grey) and np.array_equal(rgb[:, :, 2], grey), path.name
 
 
+def test_16_bit_colour_reads_as_its_8_bit_picture(media_dir: Path, tmp_path: Path) -> None:
+    """Pillow reads 48-bit PNGs and 16-bit TIFFs by their high bytes: 8-bit values kept in such a file (as
+    numpy code writes them) would all be 0, a black picture with no face found."""
+    import cv2
+
+    with Image.open(media_dir / "city_crowd.jpg") as photo:
+        rgb = np.asarray(photo.convert("RGB"))
+    bgr16 = rgb[:, :, ::-1].astype(np.uint16)
+    cases = {
+        "full.png": bgr16 * 257,  # 0..65535, as cameras and raw converters write
+        "eight.png": bgr16,  # 0..255 in a 16-bit file
+        "full.tiff": bgr16 * 257,
+        "alpha.png": np.dstack([bgr16 * 257, np.full(rgb.shape[:2], 65535, np.uint16)]),
+    }
+    for name, samples in cases.items():
+        assert cv2.imwrite(str(tmp_path / name), samples)
+        assert np.array_equal(read_image(tmp_path / name), rgb), name
+
+
 def test_a_rotated_heic_reads_upright_and_asks_for_no_more_rotation(media_dir: Path, tmp_path: Path) -> None:
     """An iPhone stores the camera's rotation in the HEIC; the decoder applies it to the pixels, so the
     output must not carry an EXIF rotation on top (it would turn the picture twice)."""

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageFile, PngImagePlugin
 
 from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
 from veil.frames import RGBFrame, as_rgb_frame
 from veil.media.orientation import ORIENTATION_TAG, orientation_of
 from veil.media.probe import open_image
-from veil.media.sniff import sniff
+from veil.media.sniff import Sniffed, sniff
 
 __all__ = ["ImageFormat", "image_orientation", "orientation_of", "read_image", "write_image"]
 
@@ -35,7 +36,7 @@ _PIL_FORMAT: dict[str, str] = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 def read_image(path: Path) -> RGBFrame:
     """Decode an image to an RGB frame in stored orientation (EXIF Orientation is not applied).
 
-    Alpha is dropped, 16-bit and floating-point greyscale is scaled to 8 bits (8-bit samples in a
+    Alpha is dropped, 16-bit and floating-point samples are scaled to 8 bits (8-bit samples in a
     16-bit file are kept as they are), palettes and greyscale are expanded. Raises
     ``UnsupportedMedia``, ``CorruptMedia`` or ``MediaTooLarge`` (Pillow's decompression-bomb guard).
     """
@@ -44,11 +45,34 @@ def read_image(path: Path) -> RGBFrame:
         raise UnsupportedMedia("expected an image, got a video")
     image = open_image(path, sniffed)
     with image:
+        if _has_16_bit_colour(image):
+            return _read_16_bit_colour(path, sniffed)
         try:
             image.load()
         except (OSError, SyntaxError, ValueError) as exc:
             raise CorruptMedia(f"{sniffed.container} image data is truncated or damaged") from exc
         return _to_rgb(image)
+
+
+def _has_16_bit_colour(image: Image.Image) -> bool:
+    """Colour with 16 bits a sample (48-bit PNG, 16-bit TIFF), which Pillow reads by its high bytes only."""
+    if image.mode not in ("RGB", "RGBA") or not isinstance(image, ImageFile.ImageFile) or not image.tile:
+        return False
+    args = image.tile[0][3]
+    rawmode = args[0] if isinstance(args, tuple) and args else args
+    return isinstance(rawmode, str) and ";16" in rawmode
+
+
+def _read_16_bit_colour(path: Path, sniffed: Sniffed) -> RGBFrame:
+    """Decode all 16 bits with OpenCV (the size was checked when Pillow opened the header), then scale as
+    for greyscale: 8-bit samples kept in a 16-bit file stay as they are instead of rounding to black."""
+    data = np.fromfile(path, dtype=np.uint8)
+    samples = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if samples is None or samples.ndim != 3 or samples.shape[2] not in (3, 4):
+        raise CorruptMedia(f"{sniffed.container} image data is truncated or damaged")
+    wide = samples[:, :, 2::-1].astype(np.float64)  # BGR(A) to RGB, alpha dropped
+    rgb = np.clip(np.rint(wide * (255 / _peak("I;16", wide))), 0, 255).astype(np.uint8)
+    return as_rgb_frame(np.ascontiguousarray(rgb))
 
 
 def image_orientation(path: Path) -> int:
