@@ -229,7 +229,7 @@ def store_result(
     output_path: Path | None = None,
     thumbnails: Path | None = None,
 ) -> store.Finish:
-    """Store the report (without the file label), the track thumbnails and video preview, and the output
+    """Store the report (without the file label), the track thumbnails and preview, and the output
     (to a temporary key of this attempt, then promoted); the success to conclude with."""
     job_id = claim.job_id
     report = report.model_copy(update={"file": None})

@@ -712,7 +712,7 @@ function whenShown(callback) {
 // a JPEG), which the page shows instead. Without one, the tracks are still there to review and the render is
 // a file it can show: the page says so.
 async function unplayableSource(jobId, container) {
-  if (!S || S.view !== "original") return;
+  if (!S || S.job.id !== jobId || S.view !== "original") return; // a listener left by a job opened before
   const opened = S;
   let preview = null;
   try {
