@@ -475,7 +475,7 @@ def test_drawn_regions_are_adjusted_trimmed_deleted_and_zones_drawn(
 
 
 def test_a_dvr_export_the_browser_cannot_play_is_reviewed_on_its_preview(
-    browser: Any, server: LiveServer, api_key: str, media_dir: Path, tmp_path: Path
+    browser: Any, server: LiveServer, api_key: str, media_dir: Path, tmp_path: Path, shots: Path
 ) -> None:
     """Last in the module: the earlier tests open the newest video job, and this one's is short and
     loses its preview."""
@@ -490,6 +490,7 @@ def test_a_dvr_export_the_browser_cannot_play_is_reviewed_on_its_preview(
     assert browser.execute_script(f"{player}.src").split("?")[0].endswith(f"/v1/links/{job_id}")
     _seek(browser, 12)
     assert browser.execute_script(f"{player}.readyState") >= 2
+    browser.save_screenshot(str(shots / "review-preview.png"))
     assert browser.find_elements("css selector", '.lane[data-type="track"]')
 
     # without a preview (a job from before them), the page says what it cannot play and stays usable

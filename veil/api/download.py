@@ -92,15 +92,19 @@ def source_response(
 
 def preview_key_of(storage: Storage, row: JobRow) -> str:
     """The key of ``row``'s preview (video or still); 404 when it has none, 410 once retention deleted it."""
+    return _find_preview(storage, row)[0]
+
+
+def _find_preview(storage: Storage, row: JobRow) -> tuple[str, int]:
+    """The key and size of ``row``'s preview, see ``preview_key_of``."""
     if row.purged_at is not None:
         raise Expired("retention deleted this job's files")
     for suffix in (".mp4", ".jpg"):
         key = blobs.preview_key(row.id, suffix)
         try:
-            storage.size(key)
+            return key, storage.size(key)
         except StorageNotFound:
             continue
-        return key
     raise PreviewNotFound(
         "this job has no preview: detect jobs make one only of media browsers cannot show as it is"
     )
@@ -112,8 +116,7 @@ def preview_response(
     """A detect job's copy of its media that browsers can show, for the review page when they cannot show
     the source: a video as H.264 MP4 with every frame at its own time (MPEG-TS, AVI, WMV, ...), a still as
     JPEG (HEIC, TIFF)."""
-    key = preview_key_of(storage, row)
-    size = storage.size(key)
+    key, size = _find_preview(storage, row)
     suffix = _suffix(key)
     headers = {
         "Accept-Ranges": "bytes",

@@ -71,7 +71,7 @@ def _read_16_bit_colour(path: Path, sniffed: Sniffed) -> RGBFrame:
     if samples is None or samples.ndim != 3 or samples.shape[2] not in (3, 4):
         raise CorruptMedia(f"{sniffed.container} image data is truncated or damaged")
     wide = samples[:, :, 2::-1].astype(np.float64)  # BGR(A) to RGB, alpha dropped
-    rgb = np.clip(np.rint(wide * (255 / _peak("I;16", wide))), 0, 255).astype(np.uint8)
+    rgb = np.clip(np.rint(wide * (255 / _white_level(wide))), 0, 255).astype(np.uint8)
     return as_rgb_frame(np.ascontiguousarray(rgb))
 
 
@@ -167,17 +167,18 @@ def _read_source_metadata(source: Path) -> _SourceMetadata:
 def _to_rgb(image: Image.Image) -> RGBFrame:
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         samples = np.nan_to_num(np.asarray(image, dtype=np.float64))
-        grey = np.clip(np.rint(samples * (255 / _peak(image.mode, samples))), 0, 255).astype(np.uint8)
+        white = _white_level(samples, floating=image.mode == "F")
+        grey = np.clip(np.rint(samples * (255 / white)), 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
     converted = image if image.mode == "RGB" else image.convert("RGB")
     return np.ascontiguousarray(np.asarray(converted, dtype=np.uint8))
 
 
-def _peak(mode: str, samples: npt.NDArray[np.float64]) -> float:
-    """The white level of greyscale samples wider than 8 bits: 65535, or 255 for 8-bit samples stored in
-    a 16-bit file (as some tools write them; scaled as 16-bit they would all round to black, and so
-    would the output), or 1.0 for floating-point samples in 0..1."""
+def _white_level(samples: npt.NDArray[np.float64], *, floating: bool = False) -> float:
+    """The white level of samples wider than 8 bits: 65535, or 255 for 8-bit values stored in a 16-bit
+    file (as some tools write them; scaled as 16-bit they would all round to black, and so would the
+    output), or 1.0 for floating-point samples in 0..1."""
     top = float(samples.max(initial=0.0))
-    if mode == "F" and top <= 1.0:
+    if floating and top <= 1.0:
         return 1.0
     return 255.0 if top <= 255 else 65535.0
