@@ -9,7 +9,7 @@ id across every border, and a job survives steps delivered twice, out of order o
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pytest
 
 from tests.jobs.conftest import make_ctx
 from tests.jobs.factories import GateRunner
+from tests.media import cctv
 from tests.media.synthetic import export_clip
 from tests.video import video_frame
 from veil.auth.audit import list_audit
@@ -139,9 +140,7 @@ def _run_in_four_segments(row: JobRow, *, ctx: WorkerContext, engine: Engine) ->
 
 def _audit_actions(db: Database, job_id: str) -> list[str]:
     with db.begin() as session:
-        return [
-            e.action for e in list_audit(session=session, tenant_id="default", limit=50, job_id=job_id)
-        ]
+        return [e.action for e in list_audit(session=session, tenant_id="default", limit=50, job_id=job_id)]
 
 
 class Stepper:
@@ -334,9 +333,21 @@ def test_a_piece_that_keeps_failing_fails_the_job_after_the_attempt_limit(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "audio_codec", "container"),
-    [("camera.mov", "pcm_s16le", "mov"), ("dashcam.ts", "mp2", "ts")],
-    ids=["camera-mov-pcm", "dashcam-ts-mp2"],
+    ("make", "audio_codec", "container"),
+    [
+        (
+            lambda src, dst: _small_selfie(src, dst / "camera.mov", audio_codec="pcm_s16le"),
+            "pcm_s16le",
+            "mov",
+        ),
+        (lambda src, dst: _small_selfie(src, dst / "dashcam.ts", audio_codec="mp2"), "mp2", "ts"),
+        (
+            lambda src, dst: cctv.dahua_dav(src, dst / "nvr.dav", frames=120, rate=30, gop=30),
+            "pcm_alaw",
+            "dav",
+        ),
+    ],
+    ids=["camera-mov-pcm", "dashcam-ts-mp2", "dahua-dav-alaw"],
 )
 def test_camera_and_dashcam_files_are_split_and_their_sound_converted(
     ctx: WorkerContext,
@@ -345,15 +356,15 @@ def test_camera_and_dashcam_files_are_split_and_their_sound_converted(
     engine: Engine,
     media_dir: Path,
     tmp_path: Path,
-    name: str,
+    make: Callable[[Path, Path], Path],
     audio_codec: str,
     container: str,
 ) -> None:
     """MP4 cannot carry the PCM sound many cameras record, nor (for most players) the MP2 of dashcams'
     MPEG-TS: the join converts it to AAC, as a whole run does, so such videos are split across workers too;
-    MPEG-TS, with its 90 kHz timestamps, splits and joins frame-exact."""
-    selfie = media_dir / "selfie_portrait_noaudio.mp4"
-    camera = _small_selfie(selfie, tmp_path / name, audio_codec=audio_codec)
+    MPEG-TS, with its 90 kHz timestamps, splits and joins frame-exact. A Dahua recorder's DAV, stamped with
+    the time of day, is joined on a timeline from 0 with its G.711 sound in step."""
+    camera = make(media_dir / "selfie_portrait_noaudio.mp4", tmp_path)
     row = _add_video_job(db, storage, camera)
 
     done = _run_in_four_segments(row, ctx=ctx, engine=engine)
@@ -364,7 +375,12 @@ def test_camera_and_dashcam_files_are_split_and_their_sound_converted(
     assert after.frame_count == before.frame_count == 120
     assert [a.codec for a in before.audio] == [audio_codec]
     assert [a.codec for a in after.audio] == ["aac"]
-    assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
+    seconds = 120 / float(before.fps or 0)  # the sound is as long as the picture (a DAV states whole seconds)
+    one_aac_frame = 1024 / after.audio[0].sample_rate
+    assert after.audio[0].duration == pytest.approx(seconds, abs=one_aac_frame + 0.01)
+    with av.open(str(out)) as joined:
+        starts = [float(s.start_time * s.time_base) for s in joined.streams if s.start_time is not None]
+    assert len(starts) == 2 and max(starts) < 0.2  # picture and sound both start at the file's start
 
 
 def test_a_split_detect_job_of_a_dashcam_transport_stream_stores_a_preview_browsers_play(

@@ -4,6 +4,7 @@ decoder sees it."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 from pillow_heif import register_heif_opener
 
+from tests.media import cctv
 from tests.media.synthetic import make_clip
 from veil.errors import MediaError, UnsupportedMedia
 from veil.media.sniff import Sniffed, sniff
@@ -83,6 +85,47 @@ def test_m2ts_with_its_timestamped_packets_is_a_transport_stream(tmp_path: Path)
     assert sniff(clip) == Sniffed("video", "ts", "mpegts")
 
 
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda src, dst: cctv.dahua_dav(src, dst, frames=3), Sniffed("video", "dav", "dhav")),
+        (lambda src, dst: cctv.hikvision_export(src, dst, frames=3), Sniffed("video", "mpg", "mpeg")),
+        (
+            lambda src, dst: cctv.hikvision_export(src, dst, frames=3, transport=True),
+            Sniffed("video", "ts", "mpegts"),
+        ),
+        (lambda src, dst: cctv.raw_stream(src, dst, frames=3), Sniffed("video", "h264", "h264")),
+        (
+            lambda src, dst: cctv.raw_stream(src, dst, codec="libx265", frames=3),
+            Sniffed("video", "hevc", "hevc"),
+        ),
+    ],
+    ids=["dahua-dav", "hikvision-ps", "hikvision-ts", "raw-h264", "raw-h265"],
+)
+def test_cctv_recorder_exports_are_known_by_their_bytes(
+    make: Callable[[Path, Path], Path], expected: Sniffed, media_dir: Path, tmp_path: Path
+) -> None:
+    export = make(
+        media_dir / "selfie_portrait_noaudio.mp4", tmp_path / "export.mp4"
+    )  # recorders name them so
+    assert sniff(export) == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "container"),
+    [
+        (b"DAHUA" + b"\x00" * 40, "dav"),  # the 1 KiB file header some Dahua exports open with
+        (b"\x00\x00\x01\x09\x10" + b"\x00" * 8, "h264"),  # a 3-byte start code, then an access unit delimiter
+        (b"\x00\x00\x00\x01\x46\x01\x10" + b"\x00" * 8, "hevc"),  # H.265's access unit delimiter
+    ],
+    ids=["dahua-file-header", "h264-short-start-code", "h265-delimiter"],
+)
+def test_other_openings_of_recorder_streams(head: bytes, container: str, tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes(head)
+    assert sniff(path).container == container
+
+
 def test_webm_is_told_apart_from_matroska(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.webm", fmt="webm", codec="libvpx", frames=3)
     assert sniff(clip) == Sniffed("video", "webm", "matroska")
@@ -115,8 +158,25 @@ def test_iso_media_brands(head: bytes, kind: str, container: str, tmp_path: Path
         (b"BM" + b"\x01" * 30, "not a supported image or video format"),  # 'BM' text, not a bitmap header
         (b"\x00\x00\x00\x18ftyphevc" + b"\x00" * 8, "HEIF/AVIF image sequences are not supported"),
         (b"\x00\x00\x00\x18ftypavis" + b"\x00" * 8, "HEIF/AVIF image sequences are not supported"),
+        (b"DHAV\x00" + b"\x00" * 32, "not a supported image or video format"),  # no DHAV frame type
+        (b"IMKH" + b"\x00" * 60, "not a supported image or video format"),  # a header, then no stream
+        (b"\x00\x00\x00\x01\x65\x88" + b"\x00" * 8, "not a supported"),  # a slice first: no stream header
+        (b"\x00\x00\x00\x01\x40\x00" + b"\x00" * 8, "not a supported"),  # H.265's VPS byte, wrong second
     ],
-    ids=["empty", "text", "gif", "pdf", "g-text", "bm-text", "heic-burst", "avif-animation"],
+    ids=[
+        "empty",
+        "text",
+        "gif",
+        "pdf",
+        "g-text",
+        "bm-text",
+        "heic-burst",
+        "avif-animation",
+        "dhav-text",
+        "imkh-alone",
+        "h264-slice-first",
+        "not-h265",
+    ],
 )
 def test_what_is_not_media_is_refused_with_a_reason(content: bytes, message: str, tmp_path: Path) -> None:
     path = tmp_path / "photo.jpg"

@@ -43,6 +43,12 @@ VIDEO_SUFFIXES = frozenset(
         ".asf",  # Windows Media: CCTV exports
         ".wmv",
         ".flv",
+        ".dav",  # Dahua recorders
+        ".h264",  # raw streams: DVRs, IP cameras
+        ".264",
+        ".h265",
+        ".265",
+        ".hevc",
     }
 )
 """Suffixes of the video containers Veil reads (``veil.media.sniff`` decides by content all the same)."""
@@ -103,6 +109,11 @@ SOURCE_CONTENT_TYPES: dict[str, str] = {
     ".asf": "video/x-ms-asf",
     ".wmv": "video/x-ms-wmv",
     ".flv": "video/x-flv",
+    ".h264": "video/h264",
+    ".264": "video/h264",
+    ".h265": "video/h265",
+    ".265": "video/h265",
+    ".hevc": "video/h265",
     ".bmp": "image/bmp",
     ".tif": "image/tiff",
     ".tiff": "image/tiff",
@@ -110,7 +121,8 @@ SOURCE_CONTENT_TYPES: dict[str, str] = {
     ".heif": "image/heif",
     ".avif": "image/avif",
 }
-"""MIME types of the inputs Veil keeps (the source download), by suffix."""
+"""MIME types of the inputs Veil keeps (the source download), by suffix. A Dahua ``.dav`` has none registered
+and is served as ``application/octet-stream``."""
 
 
 def content_type_for(suffix: str) -> str:

@@ -47,6 +47,12 @@ __all__ = [
 ]
 
 _MOV_FAMILY = "mov"
+RAW_STREAM_OPENERS = frozenset({"h264", "hevc"})
+"""FFmpeg readers of raw video streams: no container, no timestamps (frames are timed by the frame rate)."""
+_MAX_RAW_FPS = 240
+_WHOLE_SECOND_DURATIONS = frozenset({"dhav"})
+"""Readers whose stated duration counts whole seconds (a DAV's, from the dates of its first and last
+chunks): the frame count at the frame rate says it better."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +213,11 @@ def open_video(
     sniffed = sniffed if sniffed is not None else sniff(path)
     if sniffed.kind != "video":
         raise UnsupportedMedia("expected a video, got an image")
+    options = _raw_stream_options(path, sniffed.opener) if sniffed.opener in RAW_STREAM_OPENERS else {}
     try:
-        container = av.open(str(path), mode="r", format=sniffed.opener, metadata_errors="ignore")
+        container = av.open(
+            str(path), mode="r", format=sniffed.opener, options=options, metadata_errors="ignore"
+        )
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"{sniffed.container} file is truncated or damaged") from exc
     try:
@@ -222,6 +231,21 @@ def open_video(
         container.close()
         raise
     return container, stream
+
+
+def _raw_stream_options(path: Path, opener: str) -> dict[str, str]:
+    """The frame rate a raw H.264/H.265 stream states in its own headers (the SPS timing info), as the
+    option of FFmpeg's raw reader, which otherwise assumes 25 fps: a raw stream has no clock of its own,
+    and a 15 fps DVR export read at 25 would play 1.7 times too fast. Empty when the stream states none."""
+    try:
+        with av.open(str(path), mode="r", format=opener, metadata_errors="ignore") as container:
+            stream = _main_video_stream(container)
+            rate = stream.codec_context.framerate if stream is not None else None
+    except av.error.FFmpegError as exc:
+        raise CorruptMedia(f"{opener} stream is truncated or damaged") from exc
+    if rate is None or not 0 < rate <= _MAX_RAW_FPS:
+        return {}
+    return {"framerate": f"{rate.numerator}/{rate.denominator}"}
 
 
 def _main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
@@ -275,7 +299,7 @@ def probe_video(
             f"video has {cost / 1e9:.1f} gigapixels to decode (frames x pixels); "
             f"the limit is {max_decode_pixels / 1e9:g}"
         )
-    if duration is None and fps:
+    if (duration is None or sniffed.opener in _WHOLE_SECOND_DURATIONS) and fps:
         duration = float(frame_count / fps)
     if bit_rate is None and duration and video_bytes:
         bit_rate = int(video_bytes * 8 / duration)

@@ -40,7 +40,9 @@ import numpy.typing as npt
 
 from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
 from veil.media.audio import AudioRoutes
+from veil.media.sniff import sniff
 from veil.media.tags import CONTAINER_SELF_TAGS, kept_tags
+from veil.media.timeline import shift_packet, timeline_origin
 
 __all__ = ["Segment", "concat_segments", "split_at_keyframes"]
 
@@ -103,8 +105,11 @@ def split_at_keyframes(src: Path, dst_dir: Path, *, target_seconds: float) -> li
 
 
 def _open_input(path: Path) -> av.container.InputContainer:
+    """Open ``path`` with the reader its bytes call for (a Hikvision export's header hides its stream
+    from FFmpeg's own guess)."""
+    opener = sniff(path).opener
     try:
-        return av.open(str(path), mode="r")
+        return av.open(str(path), mode="r", format=opener)
     except av.error.InvalidDataError as exc:
         raise UnsupportedMedia("not a video container that can be read") from exc
     except (av.error.FFmpegError, OSError) as exc:
@@ -295,6 +300,7 @@ def _concat(segment_paths: list[Path], dst: Path, *, audio_from: Path | None, ke
                 src_video = source.streams.video[0]
                 if src_video.start_time is not None and src_video.time_base is not None:
                     video_start = src_video.start_time * Fraction(src_video.time_base)
+                    video_start -= Fraction(timeline_origin(source), av.time_base)
             routes = AudioRoutes(out, source.streams.audio, keep_metadata=keep_metadata)
             if routes.inputs:
                 audio = _audio_packets(source, routes)
@@ -402,10 +408,11 @@ def _frame_period(stream: av.stream.Stream, tb: Fraction) -> int:
 def _audio_packets(source: av.container.InputContainer, routes: AudioRoutes) -> Iterator[_Timed]:
     """The source's audio as ``routes`` writes it (copied or converted), tagged with decode times."""
     order = 0
+    origin = timeline_origin(source)
     for packet in source.demux(list(routes.inputs)):
         if not _is_real(packet):
             continue
-        for out_packet in routes.handle(packet):
+        for out_packet in routes.handle(shift_packet(packet, origin)):
             yield _Timed(seconds=_decode_seconds(out_packet), order=order, packet=out_packet)
             order += 1
     for out_packet in routes.flush():

@@ -26,6 +26,16 @@ _IMAGE_SEQUENCE_BRANDS = {b"hevc", b"hevx", b"msf1", b"avis"}
 _MOV_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 _TS_SYNC = 0x47
+_DHAV_FRAME_TYPES = {0xF0, 0xF1, 0xFC, 0xFD}
+"""The frame types that open a Dahua DHAV chunk: audio, extra data, video, video keyframe."""
+_HIKVISION_HEADER = 40
+"""Bytes of the ``IMKH`` header that Hikvision recorders put before the MPEG-PS stream of an export."""
+_H264_FIRST_NALS = {0x09, 0x06, 0x67, 0x47, 0x27, 0x07}
+"""First byte of the first NAL unit of a raw H.264 stream: access unit delimiter, SEI, or sequence parameter
+set (with any reference priority)."""
+_HEVC_FIRST_NALS = {0x40, 0x42, 0x46, 0x4E}
+"""First byte of the first NAL unit of a raw H.265 stream: VPS, SPS, access unit delimiter, prefix SEI (layer
+0, whose second byte is then 0x01). None of them is a valid first H.264 NAL unit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +45,7 @@ class Sniffed:
     kind: Literal["image", "video"]
     container: str
     """Short container name: jpeg, png, webp, bmp, tiff, heic, avif, mp4, mov, mkv, webm, avi, ts, mpg, asf,
-    flv."""
+    flv, dav (Dahua), h264, hevc (raw streams)."""
     opener: str
     """Pillow format name for images, FFmpeg demuxer name for video."""
 
@@ -81,6 +91,14 @@ def _classify(head: bytes) -> Sniffed | None:
         return Sniffed("video", "ts", "mpegts")
     if head.startswith(b"\x00\x00\x01\xba"):
         return Sniffed("video", "mpg", "mpeg")
+    if head[:4] == b"IMKH":  # FFmpeg's PS and TS readers step over Hikvision's header to the stream
+        stream = head[_HIKVISION_HEADER:]
+        if stream.startswith(b"\x00\x00\x01\xba"):
+            return Sniffed("video", "mpg", "mpeg")
+        if _is_transport_stream(stream):
+            return Sniffed("video", "ts", "mpegts")
+    if head[:5] == b"DAHUA" or (head[:4] == b"DHAV" and len(head) > 4 and head[4] in _DHAV_FRAME_TYPES):
+        return Sniffed("video", "dav", "dhav")
     if head.startswith(_ASF_GUID):
         return Sniffed("video", "asf", "asf")
     if head.startswith(b"FLV\x01"):
@@ -92,7 +110,7 @@ def _classify(head: bytes) -> Sniffed | None:
                 return still
             return Sniffed("video", "mov" if head[8:12] == b"qt  " else "mp4", "mov")
         return Sniffed("video", "mov", "mov")
-    return None
+    return _raw_stream(head)
 
 
 def _still_image(head: bytes) -> Sniffed | None:
@@ -107,6 +125,19 @@ def _still_image(head: bytes) -> Sniffed | None:
         return Sniffed("image", "avif", "AVIF")
     if brand in _HEIF_IMAGE_BRANDS:
         return Sniffed("image", "heic", "HEIF")
+    return None
+
+
+def _raw_stream(head: bytes) -> Sniffed | None:
+    """A raw H.264 or H.265 stream (Annex B: start codes, no container), as DVRs and IP cameras export
+    ``.h264``/``.264``/``.h265`` files: a start code, then the NAL unit such a stream opens with."""
+    for code in (b"\x00\x00\x00\x01", b"\x00\x00\x01"):
+        if head.startswith(code) and len(head) > len(code) + 1:
+            first, second = head[len(code)], head[len(code) + 1]
+            if first in _H264_FIRST_NALS:
+                return Sniffed("video", "h264", "h264")
+            if first in _HEVC_FIRST_NALS and second == 0x01:
+                return Sniffed("video", "hevc", "hevc")
     return None
 
 

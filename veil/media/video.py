@@ -44,6 +44,7 @@ from veil.media.orientation import rotate_tag_rotation
 from veil.media.patch import I420Patch, Rect, patchable
 from veil.media.probe import VideoProbe, open_video, probe_video
 from veil.media.tags import CONTAINER_SELF_TAGS, kept_tags
+from veil.media.timeline import shift_packet, timeline_origin
 
 __all__ = ["EncodeOptions", "VideoCodec", "VideoFrame", "iter_frames", "transcode_video"]
 
@@ -392,7 +393,9 @@ class _VideoEncoder:
 
 
 def _demux(container: av.container.InputContainer, streams: Sequence[av.stream.Stream]) -> Iterator[_Packet]:
-    """Packets of ``streams`` in file order; read errors become ``CorruptMedia``."""
+    """Packets of ``streams`` in file order, on a timeline from zero where the file's is the wall clock
+    (``veil.media.timeline``); read errors become ``CorruptMedia``."""
+    origin = timeline_origin(container)
     packets = container.demux(list(streams))
     while True:
         try:
@@ -401,7 +404,7 @@ def _demux(container: av.container.InputContainer, streams: Sequence[av.stream.S
             return
         except av.error.FFmpegError as exc:
             raise CorruptMedia("the file cannot be read to its end; it is truncated or damaged") from exc
-        yield packet
+        yield shift_packet(packet, origin)
 
 
 def _decode_video(packet: _Packet, done: int) -> list[av.VideoFrame]:
