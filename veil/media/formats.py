@@ -129,6 +129,7 @@ def content_type_for(suffix: str) -> str:
     """The MIME type of an output suffix; ``application/octet-stream`` for anything else."""
     return CONTENT_TYPES.get(suffix.lower(), "application/octet-stream")
 
+
 BROWSER_CONTAINERS = frozenset({"mp4", "mov", "webm"})
 BROWSER_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
 """The containers and video codecs (``MediaInfo.container``, ``.codec``) every current browser's ``<video>``
