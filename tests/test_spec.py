@@ -177,11 +177,27 @@ def test_malformed_or_unknown_fields_are_refused_by_name(spec: dict[str, Any], w
         ({"exclusion_zones": [{"box": [5, 5, 5, 9]}]}, "x1 < x2 and y1 < y2"),
         ({"filter": {"track_ids": [1]}}, "filter needs source_job"),
         ({"mode": "detect", "source_job": "job_1"}, "a detect job cannot take source_job"),
+        ({"audio": {"mute": [{"start": 3, "end": 3}]}}, "end must be after start"),
+        ({"audio": {"mute": [{"start": -1, "end": 3}]}}, "greater than or equal to 0"),
+        ({"audio": {"remove": True, "mute": [{"start": 1, "end": 2}]}}, "mute needs the sound kept"),
+        ({"mode": "detect", "audio": {"remove": True}}, "audio applies to redact jobs"),
+        ({"audio": {"mute": [{"start": 1}]}}, "end"),
+        ({"audio": {"silence": []}}, "silence"),
     ],
 )
 def test_inconsistent_requests_say_what_is_wrong(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         RedactionSpec.model_validate(spec)
+
+
+def test_a_spec_that_only_changes_the_sound_does_something() -> None:
+    """Every category off and no regions masks nothing, unless the sound is removed or silenced: muting
+    a spoken name is a redaction of its own."""
+    quiet = {"categories": {"face": {"enabled": False}, "license_plate": {"enabled": False}}}
+    assert RedactionSpec.model_validate(quiet).masks_nothing() is not None
+    for audio in ({"remove": True}, {"mute": [{"start": 1.5, "end": 2.25}]}):
+        assert RedactionSpec.model_validate({**quiet, "audio": audio}).masks_nothing() is None
+    assert RedactionSpec().audio.changes_sound() is False  # by default the sound is kept
 
 
 def test_a_review_render_with_regions_and_zones() -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 __all__ = [
+    "AudioOptions",
     "BUILTIN_CATEGORIES",
     "FACE_MASK_MARGIN",
     "CategorySpec",
@@ -27,6 +28,7 @@ __all__ = [
     "Region",
     "RedactionSpec",
     "Shape",
+    "Silence",
     "Strength",
     "TrackFilter",
     "TrackStyle",
@@ -353,6 +355,41 @@ class ExclusionZone(_Strict):
         return self
 
 
+class Silence(_Strict):
+    """A stretch of a video's sound to silence: a spoken name or address, radio traffic."""
+
+    start: float = Field(ge=0.0, description="Start time in seconds (the clock of `regions`).")
+    end: float = Field(gt=0.0, description="End time in seconds.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Silence:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class AudioOptions(_Strict):
+    """What happens to a video's sound. By default it is kept as it is (copied, or converted to AAC where
+    the output container cannot hold it)."""
+
+    remove: bool = Field(False, description="Write the output without any sound track.")
+    mute: list[Silence] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Silence the sound in these spans, sample-exactly, in every sound track (which is then "
+        "re-encoded as AAC). The rest of the sound is kept.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AudioOptions:
+        if self.remove and self.mute:
+            raise ValueError("mute needs the sound kept; remove drops all of it (send one of them)")
+        return self
+
+    def changes_sound(self) -> bool:
+        return self.remove or bool(self.mute)
+
+
 class RedactionSpec(_Strict):
     """What one job or one CLI run does."""
 
@@ -407,6 +444,9 @@ class RedactionSpec(_Strict):
     exclusion_zones: list[ExclusionZone] = Field(
         default_factory=list, max_length=1000, description="Zones in which detections are not masked."
     )
+    audio: AudioOptions = Field(
+        default_factory=AudioOptions, description="Videos: remove the sound, or silence parts of it."
+    )
     personal_data: PersonalDataOptions | None = Field(
         None, description="With `text` set to `only: pii`: which ID formats and names count as personal data."
     )
@@ -419,6 +459,8 @@ class RedactionSpec(_Strict):
             )
         if self.mode == "detect" and (self.source_job is not None):
             raise ValueError("a detect job cannot take source_job")
+        if self.mode == "detect" and self.audio.changes_sound():
+            raise ValueError("audio applies to redact jobs; a detect job writes no file")
         for name, cat in self.categories.items():
             if cat.only is not None and name != "text":
                 raise ValueError(f"`only` applies to the text category, not {name!r}")
@@ -446,7 +488,7 @@ class RedactionSpec(_Strict):
                 "this detect spec finds nothing: every category is off; enable one in `categories`, "
                 'e.g. {"face": {}}'
             )
-        if self.regions or self.tracked_regions or self.source_job is not None:
+        if self.regions or self.tracked_regions or self.source_job is not None or self.audio.changes_sound():
             return None
         return (
             "this spec masks nothing: every category is off and there are no `regions` or "

@@ -94,8 +94,24 @@ def test_an_idempotent_replay_stores_nothing_new(api: Api) -> None:
         ('{"source_job": "job_doesnotexist"}', None, 422, "invalid_spec"),
         ('{"mode": "detect"}', b"\x89PNG\r\n\x1a\n" + b"\0" * 64, 422, "corrupt_media"),
         ('{"mode": "detect"}', b"hello", 415, "unsupported_media"),
+        ('{"audio": {"mute": [{"start": 1, "end": 2}]}}', "street.jpg", 422, "invalid_spec"),
+        (
+            '{"audio": {"mute": [{"start": 1, "end": 2}]}}',
+            "selfie_portrait_noaudio.mp4",  # a video without sound: nothing to silence
+            422,
+            "invalid_spec",
+        ),
+        ('{"mode": "detect", "audio": {"remove": true}}', "street.jpg", 422, "invalid_spec"),
     ],
-    ids=["masks-nothing", "unknown-source", "truncated-png", "not-media"],
+    ids=[
+        "masks-nothing",
+        "unknown-source",
+        "truncated-png",
+        "not-media",
+        "mute-a-photo",
+        "mute-a-silent-video",
+        "detect-with-audio",
+    ],
 )
 def test_a_refused_submission_leaves_no_blob_and_no_job(
     api: Api, spec: str, file: str | bytes | None, status: int, code: str

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.media.synthetic import export_clip
 from veil.cli import app
 from veil.media import probe
 
@@ -99,6 +102,52 @@ def test_a_bad_mask_margin_is_refused_before_any_work(
     )
     assert result.exit_code != 0 and not out.exists()
     assert error in result.output
+
+
+def test_mute_takes_spans_in_seconds_or_minutes_and_remove_audio_drops_the_sound() -> None:
+    from veil.cli.redact_cmd import build_spec
+
+    spec = build_spec(mode="redact", mute="12.5-14, 1:02-1:05.5,0:01:00-0:01:01")
+    assert [(m.start, m.end) for m in spec.audio.mute] == [(12.5, 14.0), (62.0, 65.5), (60.0, 61.0)]
+    assert build_spec(mode="redact", remove_audio=True).audio.remove
+
+
+def test_a_body_camera_clip_with_a_spoken_name_silenced(media_dir: Path, tmp_path: Path) -> None:
+    """The face is masked and 0.3-0.6 s of the sound is silent; the sound around it is kept."""
+    clip = export_clip(media_dir / "selfie_portrait_noaudio.mp4", tmp_path / "bodycam.mp4", frames=30)
+    out = tmp_path / "out.mp4"
+    result = runner.invoke(app, ["redact", str(clip), "-o", str(out), "--mute", "0.3-0.6", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"]["face"] >= 1
+    with av.open(str(out)) as container:
+        rate = container.streams.audio[0].sample_rate
+        sound = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+
+    def loudness(start: float, end: float) -> float:
+        return float(np.sqrt((sound[int(start * rate) : int(end * rate)] ** 2).mean()))
+
+    assert loudness(0.33, 0.57) < 0.002
+    assert loudness(0.05, 0.27) > 0.1 and loudness(0.63, 0.95) > 0.1
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--mute", "12"], "--mute takes START-END spans"),
+        (["--mute", "1:xx-2"], "a --mute time must be a number, got 'xx'"),
+        (["--mute", "5-3"], "end must be after start"),
+        (["--mute", "1-2", "--remove-audio"], "mute needs the sound kept"),
+        (["--mute", "1-2"], "audio.mute applies to videos, but the input is an image"),
+    ],
+    ids=["no-end", "not-a-time", "backwards", "both", "on-a-photo"],
+)
+def test_a_mute_that_cannot_be_done_is_refused(
+    media_dir: Path, tmp_path: Path, args: list[str], error: str
+) -> None:
+    out = tmp_path / "out.jpg"
+    result = runner.invoke(app, ["redact", str(media_dir / "street.jpg"), "-o", str(out), *args])
+    assert result.exit_code != 0 and not out.exists()
+    assert error in " ".join(result.output.split()), result.output
 
 
 @pytest.mark.parametrize(("option", "what"), [("--threshold", "threshold"), ("--mask-scale", "mask scale")])

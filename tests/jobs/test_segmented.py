@@ -383,6 +383,27 @@ def test_camera_and_dashcam_files_are_split_and_their_sound_converted(
     assert len(starts) == 2 and max(starts) < 0.2  # picture and sound both start at the file's start
 
 
+def test_a_split_job_silences_a_span_across_the_joins_and_keeps_the_rest_of_the_sound(
+    ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, clip: Path, tmp_path: Path
+) -> None:
+    """The sound is muxed back at the join, once, for the whole video: a span silenced there is
+    silent across the segment borders (1 s, 2 s, 3 s), and the rest is kept."""
+    row = _add_video_job(db, storage, clip, {**SPEC, "audio": {"mute": [{"start": 0.9, "end": 2.1}]}})
+
+    done = _run_in_four_segments(row, ctx=ctx, engine=engine)
+    out = tmp_path / "out.mp4"
+    storage.get_file(done.output_key or "", out)
+    with av.open(str(out)) as container:
+        rate = container.streams.audio[0].sample_rate
+        sound = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+
+    def loudness(start: float, end: float) -> float:
+        return float(np.sqrt((sound[int(start * rate) : int(end * rate)] ** 2).mean()))
+
+    assert loudness(0.93, 2.07) < 0.002
+    assert loudness(0.05, 0.87) > 0.1 and loudness(2.13, 3.9) > 0.1
+
+
 def test_a_split_detect_job_of_a_dashcam_transport_stream_stores_a_preview_browsers_play(
     ctx: WorkerContext, db: Database, storage: MemoryStorage, engine: Engine, media_dir: Path, tmp_path: Path
 ) -> None:

@@ -93,6 +93,9 @@ def _write_tone(
         if sample_fmt == "s16":
             interleaved = (np.stack([chunk, chunk], axis=1).reshape(1, -1) * 32767).astype(np.int16)
             frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
+        elif sample_fmt == "u8":  # unsigned: silence is 128
+            interleaved = (np.stack([chunk, chunk], axis=1).reshape(1, -1) * 127 + 128).astype(np.uint8)
+            frame = av.AudioFrame.from_ndarray(interleaved, format="u8", layout="stereo")
         else:
             frame = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]), format="fltp", layout="stereo")
         frame.sample_rate = AUDIO_RATE

@@ -15,7 +15,7 @@ import pytest
 
 from tests.media.synthetic import make_clip, top_level_boxes
 from veil.errors import CorruptMedia
-from veil.media import EncodeOptions, RGBFrame, VideoFrame, iter_frames, probe, transcode_video
+from veil.media import EncodeOptions, RGBFrame, SoundEdit, VideoFrame, iter_frames, probe, transcode_video
 from veil.media.probe import probe_video
 
 FAST = EncodeOptions(preset="ultrafast")
@@ -130,6 +130,42 @@ def test_audio_the_container_cannot_hold_is_converted_to_aac(tmp_path: Path) -> 
     assert [a.codec for a in after.audio] == ["aac"]
     assert after.audio[0].duration == pytest.approx(before.audio[0].duration, abs=0.05)
     assert after.frame_count == 30
+
+
+def _loudness(path: Path, start_s: float, end_s: float) -> float:
+    """RMS of the first sound track's first channel between two times."""
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].sample_rate
+        samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+    window = samples[int(start_s * rate) : int(end_s * rate)].astype(np.float64)
+    return float(np.sqrt((window**2).mean()))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"),
+    [(".mov", "pcm_s16le"), (".mkv", "aac"), (".mov", "pcm_u8")],
+    ids=["packed-s16", "planar-float", "unsigned-8-bit"],
+)
+def test_silenced_spans_are_quiet_and_the_rest_of_the_sound_is_kept(
+    tmp_path: Path, suffix: str, codec: str
+) -> None:
+    """A spoken name at 0.5-1.0 s is silenced; the sound on either side is untouched, up to the edges of
+    the span (AAC, which the sound is then written as, smears an edge by at most one of its frames)."""
+    src = make_clip(tmp_path / f"in{suffix}", audio=codec, frames=60)  # 2 s of a loud 440 Hz tone
+    dst = tmp_path / "out.mp4"
+    transcode_video(src, dst, UNCHANGED, options=FAST, sound=SoundEdit(silences=((0.5, 1.0),)))
+    assert [a.codec for a in probe(dst).audio] == ["aac"]
+    assert _loudness(dst, 0.53, 0.97) < 0.002
+    for start, end in ((0.05, 0.47), (1.03, 1.9)):
+        assert _loudness(dst, start, end) == pytest.approx(0.3 / np.sqrt(2), rel=0.1), (start, end)
+
+
+def test_removed_sound_leaves_no_track(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "in.mkv", audio="aac", frames=30)
+    dst = tmp_path / "out.mp4"
+    transcode_video(src, dst, UNCHANGED, options=FAST, sound=SoundEdit(remove=True))
+    after = probe(dst)
+    assert after.audio == () and after.frame_count == 30
 
 
 def test_variable_frame_rate_keeps_every_timestamp(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ from fractions import Fraction
 import pytest
 
 from veil.errors import SpecError
-from veil.pipeline import Plan, check_spec
+from veil.media import AudioStream, MediaInfo
+from veil.pipeline import Plan, check_output, check_spec
 from veil.report import MediaSummary, Report, TrackFrame, TrackReport
 from veil.spec import RedactionSpec
 
@@ -102,3 +103,75 @@ def test_a_rerender_masks_the_reviewed_tracks_its_filter_keeps(scope: str, kept:
     assert [plan.categories[t.class_id] for t in tracks] == [
         c for i, c in [(1, "face"), (2, "license_plate"), (3, "face")] if i in kept
     ]
+
+
+def _video(*, sound: bool, duration: float = 10.0) -> MediaInfo:
+    audio = (
+        (AudioStream(index=1, codec="aac", channels=1, sample_rate=48000, duration=duration),)
+        if sound
+        else ()
+    )
+    return MediaInfo(
+        kind="video",
+        container="mp4",
+        codec="h264",
+        width=64,
+        height=48,
+        rotation=0,
+        fps=Fraction(30),
+        frame_count=int(duration * 30),
+        duration=duration,
+        bit_rate=None,
+        pix_fmt="yuv420p",
+        audio=audio,
+    )
+
+
+_STILL = MediaInfo(
+    kind="image",
+    container="jpeg",
+    codec="jpeg",
+    width=64,
+    height=48,
+    rotation=0,
+    fps=None,
+    frame_count=1,
+    duration=None,
+    bit_rate=None,
+    pix_fmt=None,
+    audio=(),
+)
+
+
+@pytest.mark.parametrize(
+    ("audio", "info", "message"),
+    [
+        (
+            {"mute": [{"start": 1, "end": 2}]},
+            _STILL,
+            "audio.mute applies to videos, but the input is an image",
+        ),
+        ({"mute": [{"start": 1, "end": 2}]}, _video(sound=False), "the video has no sound to silence"),
+        (
+            {"mute": [{"start": 1, "end": 2}, {"start": 12, "end": 13}]},
+            _video(sound=True),
+            r"audio.mute\[1\] starts at 12 s, after the video ends \(10.00 s\)",
+        ),
+    ],
+    ids=["still", "silent-video", "after-the-end"],
+)
+def test_silences_that_would_change_nothing_are_refused(
+    audio: dict[str, object], info: MediaInfo, message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        check_output(RedactionSpec.model_validate({"audio": audio}), info)
+
+
+def test_removing_sound_a_file_does_not_have_is_what_was_asked() -> None:
+    """Photos and clips can share one ``remove``: a still or a silent clip has no sound, as asked."""
+    spec = RedactionSpec.model_validate({"audio": {"remove": True}})
+    assert check_output(spec, _STILL) == ".jpg"
+    assert check_output(spec, _video(sound=False)) == ".mp4"
+    assert Plan.build(spec).sound.remove
+    muted = Plan.build(RedactionSpec.model_validate({"audio": {"mute": [{"start": 1, "end": 2.5}]}}))
+    assert muted.sound.silences == ((1.0, 2.5),) and not muted.sound.remove

@@ -38,6 +38,10 @@ _FACE = 'spec `"categories"`: list `face` to mask faces, or leave it out (`{"lic
 _PLATE = 'spec `"categories"`: list `license_plate` to mask plates, or leave it out not to'
 _METHOD = 'spec `"method"`: `blur`, `pixelate`, `black` or `box` (per category: `categories.face.method`)'
 _WEBHOOK = 'spec `"webhook": {"url": "https://..."}`'
+_AUDIO = (
+    'spec `"audio": {"remove": true}` to drop the sound, or '
+    '`"audio": {"mute": [{"start": 12.5, "end": 14}]}` to silence spans (seconds)'
+)
 _THRESHOLD = 'spec `"categories": {"face": {"threshold": 0.3}}` (per category)'
 
 SEED_EQUIVALENTS: dict[str, str] = {
@@ -78,6 +82,12 @@ SEED_EQUIVALENTS: dict[str, str] = {
     "output_format": 'spec `"output": {"format": "mp4"}`',
     "keep_metadata": 'spec `"output": {"keep_metadata": true}`',
     "keepmetadata": 'spec `"output": {"keep_metadata": true}`',
+    "audio": _AUDIO,
+    "mute": _AUDIO,
+    "mute_audio": _AUDIO,
+    "muteaudio": _AUDIO,
+    "remove_audio": _AUDIO,
+    "removeaudio": _AUDIO,
     "image": "the multipart field `file`",
     "video": "the multipart field `file`",
     "media": "the multipart field `file`",

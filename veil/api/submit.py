@@ -123,7 +123,7 @@ def submit_job(
     unknown = sorted(set(spec.enabled_categories()) - set(available))
     if unknown:
         raise SpecError(f"unknown categories {', '.join(unknown)}; available: {', '.join(available)}")
-    from veil.pipeline.plan import check_spec
+    from veil.pipeline.plan import check_output, check_spec
 
     check_spec(spec)  # what only the detectors can judge (a detect_scale too coarse for small faces)
     if spec.webhook is not None:
@@ -183,9 +183,7 @@ def submit_job(
             raise UnsupportedMedia("the file is empty")
         info = probe(upload.path, **settings.probe_limits())
         if spec.mode == "redact":
-            services.runner.output_suffix(
-                spec, info
-            )  # SpecError when the output format does not fit the input
+            check_output(spec, info)  # SpecError when the output format or the sound asked does not fit
         kind: str | None = info.kind
         media = media_summary(info)
         input_key = blobs.input_key(job_id, upload.suffix)

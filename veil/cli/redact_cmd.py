@@ -70,6 +70,25 @@ def _number(value: str, *, what: str) -> float:
         raise typer.BadParameter(f"{what} must be a number, got {value!r}") from None
 
 
+def _silences(text: str) -> list[dict[str, float]]:
+    """``--mute 12.5-14,1:02-1:05.5``: spans of seconds, or of [h:]m:s, as the spec's ``audio.mute``."""
+    spans = []
+    for part in (p.strip() for p in text.split(",")):
+        start, sep, end = part.partition("-")
+        if not sep:
+            raise typer.BadParameter(f"--mute takes START-END spans (seconds or m:s), got {part!r}")
+        spans.append({"start": _clock_seconds(start), "end": _clock_seconds(end)})
+    return spans
+
+
+def _clock_seconds(text: str) -> float:
+    """``75.5``, ``1:15.5`` or ``0:01:15.5`` as seconds."""
+    seconds = 0.0
+    for part in text.strip().split(":"):
+        seconds = seconds * 60 + _number(part, what="a --mute time")
+    return seconds
+
+
 def build_spec(
     *,
     mode: str,
@@ -90,6 +109,8 @@ def build_spec(
     keep_metadata: bool = False,
     output_format: str | None = None,
     text_only: str | None = None,
+    remove_audio: bool = False,
+    mute: str | None = None,
 ) -> Any:
     """Merge a spec file (if any) with command-line options into a validated ``RedactionSpec``."""
     from pydantic import ValidationError
@@ -158,6 +179,13 @@ def build_spec(
     if keep_metadata:
         output["keep_metadata"] = True
     data["output"] = output
+    if remove_audio or mute is not None:
+        audio = dict(data.get("audio") or {})
+        if remove_audio:
+            audio["remove"] = True
+        if mute is not None:
+            audio["mute"] = _silences(mute)
+        data["audio"] = audio
     from veil.errors import SpecError
     from veil.pipeline.plan import check_spec
 
@@ -250,13 +278,13 @@ def _plan(jobs: list[_Job], spec: Any, *, out: Path | None, redact: bool) -> lis
     """
     from veil.errors import VeilError
     from veil.media import probe
-    from veil.pipeline import output_suffix
+    from veil.pipeline import check_output
 
     planned: list[_Planned] = []
     for job in jobs:
         try:
             info = probe(job.source)
-            dst = _output_path(job, out, output_suffix(spec, info), single=len(jobs) == 1) if redact else None
+            dst = _output_path(job, out, check_output(spec, info), single=len(jobs) == 1) if redact else None
         except (VeilError, OSError) as exc:
             planned.append(_Planned(job, None, None, exc))
             continue
@@ -443,6 +471,15 @@ def redact(
     output_format: Annotated[
         str | None, typer.Option("--format", help="Output format: mp4, mov, mkv, jpeg, png, webp.")
     ] = None,
+    remove_audio: Annotated[
+        bool, typer.Option("--remove-audio", help="Videos: write the output without sound.")
+    ] = False,
+    mute: Annotated[
+        str | None,
+        typer.Option(
+            help="Videos: silence these spans of the sound, e.g. 12.5-14,1:02-1:05.5 (seconds or m:s)."
+        ),
+    ] = None,
     spec_file: SpecFile = None,
     report_path: Annotated[
         Path | None,
@@ -480,6 +517,8 @@ def redact(
         keep_bitrate=keep_bitrate,
         keep_metadata=keep_metadata,
         output_format=output_format,
+        remove_audio=remove_audio,
+        mute=mute,
     )
     jobs = expand_inputs(paths)
     if not jobs:

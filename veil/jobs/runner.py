@@ -83,9 +83,10 @@ class PipelineRunner:
         return list(available_categories())
 
     def output_suffix(self, spec: RedactionSpec, info: MediaInfo) -> str:
-        from veil.pipeline import output_suffix
+        """The suffix of the output; ``SpecError`` when the spec asks of it what the input cannot give."""
+        from veil.pipeline import check_output
 
-        return output_suffix(spec, info)
+        return check_output(spec, info)
 
     def probe(self, path: Path, *, settings: Settings) -> MediaInfo:
         from veil.pipeline import probe

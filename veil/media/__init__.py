@@ -6,6 +6,7 @@ PyAV or Pillow object or exception.
 """
 
 from veil.frames import RGBFrame
+from veil.media.audio import SoundEdit
 from veil.media.formats import MEDIA_SUFFIXES
 from veil.media.image import ImageFormat, image_orientation, read_image, write_image
 from veil.media.probe import AudioStream, MediaInfo, media_summary, probe
@@ -18,6 +19,7 @@ __all__ = [
     "ImageFormat",
     "MediaInfo",
     "RGBFrame",
+    "SoundEdit",
     "VideoCodec",
     "VideoFrame",
     "image_orientation",

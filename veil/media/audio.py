@@ -9,6 +9,7 @@ segmented job writes the same audio as a whole one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import av
@@ -16,11 +17,12 @@ import av.audio.stream
 import av.container
 import av.error
 import av.stream
+import numpy as np
 
 from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
 from veil.media.tags import kept_tags
 
-__all__ = ["AudioRoutes"]
+__all__ = ["KEEP_SOUND", "AudioRoutes", "SoundEdit"]
 
 if TYPE_CHECKING:  # PyAV's Packet is generic only in its stubs
     _Packet = av.packet.Packet[Any]
@@ -33,12 +35,26 @@ _AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 
 """The layout AAC is written with for a source whose channels come in no stated order, by channel count."""
 
 
+@dataclass(frozen=True, slots=True)
+class SoundEdit:
+    """What a run does to the sound besides carrying it over: drop every sound track (``remove``), or
+    silence spans of it (``silences``: start and end in seconds on the source's timeline, the clock a
+    video frame's ``time_s`` runs on)."""
+
+    remove: bool = False
+    silences: tuple[tuple[float, float], ...] = ()
+
+
+KEEP_SOUND = SoundEdit()
+
+
 class AudioRoutes:
     """Per audio stream of the source: copy its packets into ``out``, or decode and encode them as AAC.
 
     ``handle`` and ``flush`` return the packets to mux; the caller muxes them, so it can
     interleave them with its video. Only ``language`` is kept of the stream tags, unless
     ``keep_metadata``. Converted audio starts at time 0: the encoder numbers samples itself.
+    ``edit`` drops every stream, or silences spans (every stream is then converted, to reach its samples).
     """
 
     def __init__(
@@ -47,14 +63,18 @@ class AudioRoutes:
         streams: Sequence[av.audio.stream.AudioStream],
         *,
         keep_metadata: bool,
+        edit: SoundEdit = KEEP_SOUND,
     ) -> None:
         self.inputs: list[av.audio.stream.AudioStream] = []
         self._copies: dict[int, av.stream.Stream] = {}
         self._converts: dict[int, tuple[av.audio.stream.AudioStream, av.AudioResampler]] = {}
-        copyable = set(out.supported_codecs)
+        self._silences = edit.silences
+        self._positions: dict[int, float] = {}
+        """Per converted stream, the time its next decoded samples start at (for frames without a pts)."""
+        copyable = set(out.supported_codecs) if not edit.silences else set()
         if out.format.name == "mp4":
             copyable &= _MP4_COPYABLE_AUDIO
-        for stream in streams:
+        for stream in [] if edit.remove else streams:
             context = stream.codec_context
             if context is None:
                 raise UnsupportedMedia("an audio stream uses a codec this build cannot read")
@@ -93,10 +113,34 @@ class AudioRoutes:
             raise CorruptMedia("an audio stream is truncated or damaged") from exc
         packets: list[_Packet] = []
         for frame in frames:
+            if not isinstance(frame, av.AudioFrame):
+                continue
+            if self._silences:
+                self._silence(packet.stream_index, frame)
             frame.pts = None  # the encoder numbers samples itself; input gaps are not preserved
-            for chunk in resampler.resample(frame):  # type: ignore[arg-type]
+            for chunk in resampler.resample(frame):
                 packets.extend(_encode(aac, chunk))
         return packets
+
+    def _silence(self, stream_index: int, frame: av.AudioFrame) -> None:
+        """Silence (in place) the samples of ``frame`` that fall in a silenced span, to the sample."""
+        start = float(frame.time) if frame.time is not None else self._positions.get(stream_index, 0.0)
+        rate, count = frame.sample_rate, frame.samples
+        self._positions[stream_index] = start + count / rate
+        spans = [
+            (max(0, round((a - start) * rate)), min(count, round((b - start) * rate)))
+            for a, b in self._silences
+        ]
+        spans = [(a, b) for a, b in spans if b > a]
+        if not spans:
+            return
+        fmt = frame.format
+        stride = fmt.bytes * (1 if fmt.is_planar else frame.layout.nb_channels)
+        quiet = 0x80 if fmt.name.startswith("u8") else 0  # unsigned 8-bit silence sits mid-scale
+        for plane in frame.planes:
+            data = np.frombuffer(memoryview(plane), dtype=np.uint8)
+            for a, b in spans:
+                data[a * stride : b * stride] = quiet
 
     def flush(self) -> list[_Packet]:
         """What the AAC encoders still hold, after the last source packet."""

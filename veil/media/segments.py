@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from veil.errors import CorruptMedia, MediaError, UnsupportedMedia
-from veil.media.audio import AudioRoutes
+from veil.media.audio import KEEP_SOUND, AudioRoutes, SoundEdit
 from veil.media.sniff import sniff
 from veil.media.tags import CONTAINER_SELF_TAGS, kept_tags
 from veil.media.timeline import shift_packet, timeline_origin
@@ -249,7 +249,12 @@ class _Timed:
 
 
 def concat_segments(
-    segment_paths: list[Path], dst: Path, *, audio_from: Path | None, keep_metadata: bool = False
+    segment_paths: list[Path],
+    dst: Path,
+    *,
+    audio_from: Path | None,
+    keep_metadata: bool = False,
+    sound: SoundEdit = KEEP_SOUND,
 ) -> None:
     """Join re-encoded segments by stream copy, and mux the audio of ``audio_from`` back in.
 
@@ -262,7 +267,8 @@ def concat_segments(
     original file) go through ``AudioRoutes``, as in a whole-file transcode:
     copied packet for packet with their original timestamps where the output
     format takes the codec, so audio and video stay in sync as they were in the
-    source, else converted to AAC from time 0.
+    source, else converted to AAC from time 0; ``sound`` drops it or silences
+    spans of it, as in a whole-file transcode.
 
     ``keep_metadata`` copies the container tags of ``audio_from`` (which may
     hold GPS positions or device serials); by default none are written.
@@ -274,13 +280,15 @@ def concat_segments(
     if not segment_paths:
         raise ValueError("no segments to join")
     try:
-        _concat(segment_paths, dst, audio_from=audio_from, keep_metadata=keep_metadata)
+        _concat(segment_paths, dst, audio_from=audio_from, keep_metadata=keep_metadata, sound=sound)
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
 
 
-def _concat(segment_paths: list[Path], dst: Path, *, audio_from: Path | None, keep_metadata: bool) -> None:
+def _concat(
+    segment_paths: list[Path], dst: Path, *, audio_from: Path | None, keep_metadata: bool, sound: SoundEdit
+) -> None:
     source: av.container.InputContainer | None = None
     first: av.container.InputContainer | None = None
     out: av.container.OutputContainer | None = None
@@ -301,7 +309,7 @@ def _concat(segment_paths: list[Path], dst: Path, *, audio_from: Path | None, ke
                 if src_video.start_time is not None and src_video.time_base is not None:
                     video_start = src_video.start_time * Fraction(src_video.time_base)
                     video_start -= Fraction(timeline_origin(source), av.time_base)
-            routes = AudioRoutes(out, source.streams.audio, keep_metadata=keep_metadata)
+            routes = AudioRoutes(out, source.streams.audio, keep_metadata=keep_metadata, edit=sound)
             if routes.inputs:
                 audio = _audio_packets(source, routes)
             if keep_metadata:

@@ -38,7 +38,7 @@ from av.video.reformatter import Interpolation
 
 from veil.errors import CorruptMedia, MediaError
 from veil.frames import RGBFrame, as_rgb_frame
-from veil.media.audio import AudioRoutes
+from veil.media.audio import KEEP_SOUND, AudioRoutes, SoundEdit
 from veil.media.formats import MUXER_ALIASES, MUXER_BY_SUFFIX
 from veil.media.orientation import rotate_tag_rotation
 from veil.media.patch import I420Patch, Rect, patchable
@@ -229,8 +229,10 @@ def transcode_video(
     options: EncodeOptions,
     container_format: str | None = None,
     progress: Callable[[int], None] | None = None,
+    sound: SoundEdit = KEEP_SOUND,
 ) -> None:
-    """Re-encode the video stream of ``src`` into ``dst`` through ``process``; copy the rest.
+    """Re-encode the video stream of ``src`` into ``dst`` through ``process``; copy the rest (the
+    sound as ``sound`` says).
 
     ``process`` sees every frame in order and returns the new RGB pixels, or
     None to keep the frame as it is (encoded straight from YUV, which is much
@@ -248,7 +250,7 @@ def transcode_video(
         if options.keep_metadata:
             out.metadata.update(kept_tags(container.metadata, CONTAINER_SELF_TAGS))
         encoder = _VideoEncoder(out, vin, details, options)
-        routes = AudioRoutes(out, container.streams.audio, keep_metadata=options.keep_metadata)
+        routes = AudioRoutes(out, container.streams.audio, keep_metadata=options.keep_metadata, edit=sound)
         clock = _Clock(vin)
         index = 0
         for packet in _demux(container, [vin, *routes.inputs]):

@@ -21,7 +21,7 @@ from veil.media import MediaInfo, probe
 from veil.pipeline.analysis import analyse, stitch
 from veil.pipeline.compose import run
 from veil.pipeline.engine import Engine
-from veil.pipeline.plan import Plan, check_spec, output_suffix
+from veil.pipeline.plan import Plan, check_output, check_spec, output_suffix
 from veil.pipeline.rendering import render
 from veil.pipeline.reporting import report, write_video_preview, write_video_thumbnails
 from veil.pipeline.segments import Piece, Split, Unsplittable, analyse_segment, join, render_segment, split
@@ -38,6 +38,7 @@ __all__ = [
     "analyse",
     "analyse_segment",
     "available_categories",
+    "check_output",
     "check_spec",
     "join",
     "output_suffix",

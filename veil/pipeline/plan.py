@@ -17,7 +17,7 @@ import numpy as np
 
 from veil.detect.registry import Overrides, category_overrides, check_detect_scale
 from veil.errors import SpecError
-from veil.media import EncodeOptions, MediaInfo
+from veil.media import EncodeOptions, MediaInfo, SoundEdit
 from veil.media.formats import AUTO_IMAGE_SUFFIXES, IMAGE_SUFFIXES
 from veil.redact import Redactor, build_redactor
 from veil.report import Report
@@ -27,7 +27,15 @@ from veil.track import Track
 if TYPE_CHECKING:
     from veil.pipeline.engine import Engine
 
-__all__ = ["WEAK_FACTOR", "Plan", "TrackerSettings", "check_spec", "output_suffix", "region_key"]
+__all__ = [
+    "WEAK_FACTOR",
+    "Plan",
+    "TrackerSettings",
+    "check_output",
+    "check_spec",
+    "output_suffix",
+    "region_key",
+]
 
 WEAK_FACTOR = 0.5
 """Candidates scoring above ``threshold * WEAK_FACTOR`` may extend an existing track (never start one)."""
@@ -92,6 +100,8 @@ class Plan:
     tracking: TrackerSettings
     encoding: EncodeOptions
     """Encoder options of a whole-file render (split jobs pin rate, B-frames and bit rate on top)."""
+    sound: SoundEdit
+    """What the render does to a video's sound (``spec.audio``)."""
     source_report: Report | None = None
     """The reviewed detect job's report, for a re-render (``source_job``)."""
 
@@ -137,6 +147,9 @@ class Plan:
                 preset=out.preset,
                 keep_bitrate=out.keep_bitrate,
                 keep_metadata=out.keep_metadata,
+            ),
+            sound=SoundEdit(
+                remove=spec.audio.remove, silences=tuple((m.start, m.end) for m in spec.audio.mute)
             ),
             source_report=source_report,
         )
@@ -184,6 +197,14 @@ def check_spec(spec: RedactionSpec) -> None:
         check_detect_scale(spec.detection.detect_scale)
 
 
+def check_output(spec: RedactionSpec, info: MediaInfo) -> str:
+    """``output_suffix``, once what the spec asks of the output is checked against the input that a job
+    or CLI run accepts: ``SpecError`` for a format of the other kind, or for sound to change where there
+    is none (``spec.audio`` on a still; silences in a video without sound, or after its end)."""
+    _check_audio(spec, info)
+    return output_suffix(spec, info)
+
+
 def output_suffix(spec: RedactionSpec, info: MediaInfo) -> str:
     """The file suffix a run of ``spec`` writes for ``info`` (``.mp4``, ``.jpg``, ...); ``SpecError``
     when the asked format does not fit the input."""
@@ -197,6 +218,26 @@ def output_suffix(spec: RedactionSpec, info: MediaInfo) -> str:
     if fmt in IMAGE_SUFFIXES:
         raise SpecError(f"output format {fmt!r} is for images, but the input is a video")
     return ".mp4" if fmt == "auto" else f".{fmt}"
+
+
+def _check_audio(spec: RedactionSpec, info: MediaInfo) -> None:
+    """Refuse ``spec.audio`` where it would do nothing: silences on a still or on a video without
+    sound, or a silence that starts after the video ends. Removing sound a file does not have is no
+    error: the output has none, as asked (a folder of photos and clips can share one spec)."""
+    audio = spec.audio
+    if not audio.mute:
+        return
+    if info.kind == "image":
+        raise SpecError("audio.mute applies to videos, but the input is an image")
+    if not info.audio:
+        raise SpecError("audio.mute: the video has no sound to silence")
+    if info.duration is not None:
+        for i, span in enumerate(audio.mute):
+            if span.start >= info.duration:
+                raise SpecError(
+                    f"audio.mute[{i}] starts at {span.start:g} s, "
+                    f"after the video ends ({info.duration:.2f} s)"
+                )
 
 
 def region_key(spec: RedactionSpec, region: Region | TrackedRegion) -> tuple[Method, Shape, int]:

@@ -75,6 +75,7 @@ def render(
         process,
         options=encode or plan.encoding,
         container_format=MUXER_BY_SUFFIX[output_suffix(plan.spec, info)],
+        sound=plan.sound,
     )
 
 

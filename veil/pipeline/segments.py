@@ -167,7 +167,11 @@ def join(
     probes. ``MediaError`` when the output does not have exactly the source's frames."""
     info = probe(input_path)
     concat_segments(
-        list(pieces), output_path, audio_from=input_path, keep_metadata=plan.spec.output.keep_metadata
+        list(pieces),
+        output_path,
+        audio_from=input_path,
+        keep_metadata=plan.spec.output.keep_metadata,
+        sound=plan.sound,
     )
     output_info = probe(output_path)
     if output_info.frame_count != info.frame_count:
