@@ -376,6 +376,7 @@ def test_a_photo_gets_the_page_without_a_timeline(
     job_id = _upload_and_open(browser, photo)
     assert not _by_id(browser, "controls").is_displayed()
     assert not browser.find_elements("css selector", ".lane-bar")
+    assert not _by_id(browser, "sound").is_displayed()  # a photo has no sound to silence
     with Client(server.url, api_key, timeout=60) as client:
         tracks = {t["id"]: t for t in client.report(job_id)["tracks"]}
     assert len(tracks) >= 2
@@ -392,6 +393,50 @@ def test_a_photo_gets_the_page_without_a_timeline(
     masked = change(tracks[ticked]["frames"][0]["box"])
     others = [change(t["frames"][0]["box"]) for i, t in tracks.items() if i != ticked]
     assert float(np.median(others)) < 5 and masked > 4 * float(np.median(others)), (masked, others)
+
+
+def test_a_spoken_name_is_silenced_from_the_timeline_and_the_render_is_quiet_there(
+    browser: Any, server: LiveServer, api_key: str, media_dir: Path, tmp_path: Path, shots: Path
+) -> None:
+    """A body-camera clip with sound: the reviewer marks 0.5-1.2 s at two frames, the span shows on the
+    timeline, and the rendered file is silent there and keeps its sound on both sides."""
+    clip = export_clip(media_dir / "selfie_portrait_noaudio.mp4", tmp_path / "bodycam.mp4", frames=60)
+    _login(browser, server, api_key)
+    _upload_and_open(browser, clip)
+    assert _by_id(browser, "sound").is_displayed()
+
+    _seek(browser, 36)
+    _by_id(browser, "silence-start-here").click()
+    _seek(browser, 15)
+    _by_id(browser, "silence-end-here").click()
+    _by_id(browser, "silence-add").click()  # backwards: refused, with the reason
+    assert "later end" in _by_id(browser, "sound-status").text
+    assert not browser.find_elements("css selector", "#silences li")
+
+    _by_id(browser, "silence-start-here").click()
+    _seek(browser, 36)
+    _by_id(browser, "silence-end-here").click()
+    _by_id(browser, "silence-add").click()
+    assert browser.execute_script("return window.veilEditor.buildSpec().audio") == {
+        "mute": [{"start": 0.5, "end": 1.2}]
+    }
+    assert browser.find_elements("css selector", '.lane[data-type="silence"] .span')
+    browser.set_window_size(1440, 1000)  # the sound panel and the timeline in one picture
+    _wait(browser).until(lambda d: d.execute_script("return window.innerWidth") > 1400)
+    _seek(browser, 30)
+    browser.save_screenshot(str(shots / "review-sound.png"))
+
+    result = tmp_path / "result.mp4"
+    result.write_bytes(_render_and_download(browser))
+    with av.open(str(result)) as container:
+        rate = container.streams.audio[0].sample_rate
+        sound = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+
+    def loudness(start: float, end: float) -> float:
+        return float(np.sqrt((sound[int(start * rate) : int(end * rate)] ** 2).mean()))
+
+    assert loudness(0.53, 1.17) < 0.002
+    assert loudness(0.05, 0.47) > 0.1 and loudness(1.23, 1.9) > 0.1
 
 
 def test_a_wrong_key_is_shown_as_the_apis_error(browser: Any, server: LiveServer) -> None:

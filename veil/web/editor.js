@@ -511,9 +511,71 @@ function renderLanes() {
       cls: `region ${region.kind}`,
     }));
   }
+  if (S.sound.silences.length && !S.sound.remove) rows.push(silenceLane());
   $("lanes").replaceChildren(...rows);
   $("timeline").hidden = rows.length === 0 && !isVideo();
   draw();
+}
+
+// --- sound ---------------------------------------------------------------------------------------------
+
+// Spans of the sound to silence (a spoken name, an address), or the whole sound removed: the spec's `audio`.
+// Times are seconds on the clock the player shows, as for drawn regions.
+
+function frameStart(frame) {
+  // The time a frame starts at, to the hundredth of a second (what a person types).
+  return Math.round((frame / S.fps) * 100) / 100;
+}
+
+function silenceLane() {
+  const row = el("div", { class: "lane silence", "data-type": "silence" });
+  const head = el("div", { class: "lane-head" }, el("span", { class: "lane-label", text: "sound silenced" }));
+  const bar = el("div", { class: "lane-bar" });
+  for (const s of S.sound.silences) {
+    bar.append(spanDiv(Math.floor(s.start * S.fps), Math.max(Math.floor(s.start * S.fps), Math.ceil(s.end * S.fps) - 1), "silence"));
+  }
+  row.append(head, bar);
+  return row;
+}
+
+function renderSound() {
+  $("sound").hidden = !S.sound.available;
+  $("video").muted = !$("sound-listen").checked;
+  $("sound-remove").checked = S.sound.remove;
+  for (const id of ["silence-start", "silence-end", "silence-start-here", "silence-end-here", "silence-add"]) {
+    $(id).disabled = S.sound.remove;
+  }
+  const items = S.sound.silences.map((s) => {
+    const remove = el("button", { type: "button", text: "Delete", title: "Keep this span's sound" });
+    remove.addEventListener("click", () => {
+      S.sound.silences = S.sound.silences.filter((x) => x !== s);
+      renderSound();
+      renderLanes();
+    });
+    const go = el("button", { type: "button", text: `${s.start.toFixed(2)}–${s.end.toFixed(2)} s`, title: "Go to its start" });
+    go.addEventListener("click", () => seek(Math.round(s.start * S.fps)));
+    return el("li", { "data-start": String(s.start), "data-end": String(s.end) }, go, remove);
+  });
+  $("silences").replaceChildren(...items);
+}
+
+function addSilence() {
+  const start = Number($("silence-start").value);
+  const end = Number($("silence-end").value);
+  const length = S.frameCount / S.fps;
+  if ($("silence-start").value === "" || $("silence-end").value === "" || !(end > start) || start < 0) {
+    say("sound-status", "Give a start and a later end, in seconds.", true);
+    return;
+  }
+  if (start >= length) {
+    say("sound-status", `The video ends at ${length.toFixed(2)} s.`, true);
+    return;
+  }
+  S.sound.silences.push({ start, end: Math.min(end, length) });
+  S.sound.silences.sort((a, b) => a.start - b.start);
+  say("sound-status", "");
+  renderSound();
+  renderLanes();
 }
 
 function renderCategories() {
@@ -583,6 +645,8 @@ export function buildSpec() {
     }
     return zone;
   });
+  if (S.sound.remove) spec.audio = { remove: true };
+  else if (S.sound.silences.length) spec.audio = { mute: S.sound.silences.map((x) => ({ start: x.start, end: x.end })) };
   if (!isVideo()) spec.output = { format: "png" };
   return spec;
 }
@@ -659,6 +723,7 @@ export async function openJob(jobId) {
     view: "original",
     sourceUrl: source.url,
     resultUrl: null,
+    sound: { available: report.kind === "video" && (media.audio || []).length > 0, remove: false, silences: [] },
   };
   regionSeq = 0;
   for (const t of report.tracks) {
@@ -695,6 +760,10 @@ export async function openJob(jobId) {
   $("timeline").classList.toggle("still", !isVideo());
   renderCategories();
   renderInspector();
+  renderSound();
+  say("sound-status", "");
+  $("silence-start").value = "";
+  $("silence-end").value = "";
   renderLanes();
   showView("original");
   whenShown(() => { $("stage").dataset.ready = "true"; draw(); });
@@ -810,6 +879,15 @@ export function setupEditor() {
     region.strength = Number($("sel-strength").value);
     $("sel-strength-value").textContent = strengthText(region.strength);
   });
+  $("sound-listen").addEventListener("change", () => { $("video").muted = !$("sound-listen").checked; });
+  $("sound-remove").addEventListener("change", () => {
+    S.sound.remove = $("sound-remove").checked;
+    renderSound();
+    renderLanes();
+  });
+  $("silence-start-here").addEventListener("click", () => { $("silence-start").value = String(frameStart(S.frame)); });
+  $("silence-end-here").addEventListener("click", () => { $("silence-end").value = String(frameStart(S.frame)); });
+  $("silence-add").addEventListener("click", addSilence);
   $("render").addEventListener("click", render);
   $("view-toggle").addEventListener("change", () => showView($("view-toggle").checked ? "redacted" : "original"));
   window.veilEditor = { state: () => S, buildSpec, seek };
