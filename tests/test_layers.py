@@ -150,4 +150,3 @@ def test_engine_layers_do_not_load_the_model_runtime(package: str) -> None:
     code = f"import sys, {package}; print(sorted(m for m in ('onnxruntime', 'onnx') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-

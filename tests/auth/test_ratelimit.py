@@ -41,9 +41,7 @@ def test_slow_limits_say_how_long_to_wait() -> None:
 
 def _key(db: Database) -> str:
     with db.begin() as session:
-        row, _ = create_api_key(
-            session=session, name="k", tenant_id="t", scopes=["jobs:read"], now=utcnow()
-        )
+        row, _ = create_api_key(session=session, name="k", tenant_id="t", scopes=["jobs:read"], now=utcnow())
     return row.id
 
 

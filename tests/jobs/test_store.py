@@ -164,9 +164,7 @@ def test_idempotency_key_is_unique_per_tenant(db: Database) -> None:
 def test_api_keys_are_stored_hashed_and_revocation_is_immediate(db: Database) -> None:
     now = utcnow()
     with db.begin() as session:
-        row, key = create_api_key(
-            session=session, name="n", tenant_id="t", scopes=["jobs:read"], now=now
-        )
+        row, key = create_api_key(session=session, name="n", tenant_id="t", scopes=["jobs:read"], now=now)
     with db.begin() as session:
         stored = session.execute(text("SELECT key_hash, prefix FROM api_keys")).one()
         assert key not in stored and key.startswith(stored.prefix)

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.media.synthetic import make_clip, top_level_boxes
+from tests.media.synthetic import loudness, make_clip, top_level_boxes
 from veil.errors import CorruptMedia
 from veil.media import EncodeOptions, RGBFrame, SoundEdit, VideoFrame, iter_frames, probe, transcode_video
 from veil.media.probe import probe_video
@@ -132,15 +132,6 @@ def test_audio_the_container_cannot_hold_is_converted_to_aac(tmp_path: Path) -> 
     assert after.frame_count == 30
 
 
-def _loudness(path: Path, start_s: float, end_s: float) -> float:
-    """RMS of the first sound track's first channel between two times."""
-    with av.open(str(path)) as container:
-        rate = container.streams.audio[0].sample_rate
-        samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
-    window = samples[int(start_s * rate) : int(end_s * rate)].astype(np.float64)
-    return float(np.sqrt((window**2).mean()))
-
-
 @pytest.mark.parametrize(
     ("suffix", "codec"),
     [(".mov", "pcm_s16le"), (".mkv", "aac"), (".mov", "pcm_u8")],
@@ -155,9 +146,9 @@ def test_silenced_spans_are_quiet_and_the_rest_of_the_sound_is_kept(
     dst = tmp_path / "out.mp4"
     transcode_video(src, dst, UNCHANGED, options=FAST, sound=SoundEdit(silences=((0.5, 1.0),)))
     assert [a.codec for a in probe(dst).audio] == ["aac"]
-    assert _loudness(dst, 0.53, 0.97) < 0.002
+    assert loudness(dst, 0.53, 0.97) < 0.002
     for start, end in ((0.05, 0.47), (1.03, 1.9)):
-        assert _loudness(dst, start, end) == pytest.approx(0.3 / np.sqrt(2), rel=0.1), (start, end)
+        assert loudness(dst, start, end) == pytest.approx(0.3 / np.sqrt(2), rel=0.1), (start, end)
 
 
 def test_removed_sound_leaves_no_track(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -127,19 +128,15 @@ def _video(*, sound: bool, duration: float = 10.0) -> MediaInfo:
     )
 
 
-_STILL = MediaInfo(
+_STILL = replace(
+    _video(sound=False),
     kind="image",
     container="jpeg",
     codec="jpeg",
-    width=64,
-    height=48,
-    rotation=0,
     fps=None,
     frame_count=1,
     duration=None,
-    bit_rate=None,
     pix_fmt=None,
-    audio=(),
 )
 
 

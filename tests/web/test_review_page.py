@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from tests.live_server import LiveServer
-from tests.media.synthetic import export_clip
+from tests.media.synthetic import export_clip, loudness
 from veil.client import Client
 
 pytestmark = pytest.mark.slow
@@ -428,15 +428,8 @@ def test_a_spoken_name_is_silenced_from_the_timeline_and_the_render_is_quiet_the
 
     result = tmp_path / "result.mp4"
     result.write_bytes(_render_and_download(browser))
-    with av.open(str(result)) as container:
-        rate = container.streams.audio[0].sample_rate
-        sound = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
-
-    def loudness(start: float, end: float) -> float:
-        return float(np.sqrt((sound[int(start * rate) : int(end * rate)] ** 2).mean()))
-
-    assert loudness(0.53, 1.17) < 0.002
-    assert loudness(0.05, 0.47) > 0.1 and loudness(1.23, 1.9) > 0.1
+    assert loudness(result, 0.53, 1.17) < 0.002
+    assert loudness(result, 0.05, 0.47) > 0.1 and loudness(result, 1.23, 1.9) > 0.1
 
 
 def test_a_wrong_key_is_shown_as_the_apis_error(browser: Any, server: LiveServer) -> None:
