@@ -379,11 +379,18 @@ class AudioOptions(_Strict):
         description="Silence the sound in these spans, sample-exactly, in every sound track (which is then "
         "re-encoded as AAC). The rest of the sound is kept.",
     )
+    fill: Literal["silence", "bleep"] = Field(
+        "silence",
+        description="What the muted spans hold: silence, or a 1 kHz bleep at -20 dBFS (as broadcasters "
+        "censor speech, so a listener hears that something was taken out).",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> AudioOptions:
         if self.remove and self.mute:
             raise ValueError("mute needs the sound kept; remove drops all of it (send one of them)")
+        if self.fill != "silence" and not self.mute:
+            raise ValueError("fill says what the `mute` spans hold; send the spans in `mute`")
         return self
 
     def changes_sound(self) -> bool:

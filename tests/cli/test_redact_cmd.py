@@ -108,6 +108,7 @@ def test_mute_takes_spans_in_seconds_or_minutes_and_remove_audio_drops_the_sound
     spec = build_spec(mode="redact", mute="12.5-14, 1:02-1:05.5,0:01:00-0:01:01")
     assert [(m.start, m.end) for m in spec.audio.mute] == [(12.5, 14.0), (62.0, 65.5), (60.0, 61.0)]
     assert build_spec(mode="redact", remove_audio=True).audio.remove
+    assert build_spec(mode="redact", mute="1-2", bleep=True).audio.fill == "bleep"
 
 
 def test_a_body_camera_clip_with_a_spoken_name_silenced(media_dir: Path, tmp_path: Path) -> None:
@@ -128,9 +129,10 @@ def test_a_body_camera_clip_with_a_spoken_name_silenced(media_dir: Path, tmp_pat
         (["--mute", "1:xx-2"], "a --mute time must be a number, got 'xx'"),
         (["--mute", "5-3"], "end must be after start"),
         (["--mute", "1-2", "--remove-audio"], "mute needs the sound kept"),
+        (["--bleep"], "fill says what the `mute` spans hold"),
         (["--mute", "1-2"], "audio.mute applies to videos, but the input is an image"),
     ],
-    ids=["no-end", "not-a-time", "backwards", "both", "on-a-photo"],
+    ids=["no-end", "not-a-time", "backwards", "both", "bleep-alone", "on-a-photo"],
 )
 def test_a_mute_that_cannot_be_done_is_refused(
     media_dir: Path, tmp_path: Path, args: list[str], error: str

@@ -159,7 +159,7 @@ def test_iso_media_brands(head: bytes, kind: str, container: str, tmp_path: Path
         (b"\x00\x00\x00\x18ftyphevc" + b"\x00" * 8, "HEIF/AVIF image sequences are not supported"),
         (b"\x00\x00\x00\x18ftypavis" + b"\x00" * 8, "HEIF/AVIF image sequences are not supported"),
         (b"DHAV\x00" + b"\x00" * 32, "not a supported image or video format"),  # no DHAV frame type
-        (b"IMKH" + b"\x00" * 60, "not a supported image or video format"),  # a header, then no stream
+        (b"IMKH" + b"\x00" * 60, "Hikvision file in the recorder's private stream format"),
         (b"\x00\x00\x00\x01\x65\x88" + b"\x00" * 8, "not a supported"),  # a slice first: no stream header
         (b"\x00\x00\x00\x01\x40\x00" + b"\x00" * 8, "not a supported"),  # H.265's VPS byte, wrong second
     ],

@@ -151,6 +151,28 @@ def test_silenced_spans_are_quiet_and_the_rest_of_the_sound_is_kept(
         assert loudness(dst, start, end) == pytest.approx(0.3 / np.sqrt(2), rel=0.1), (start, end)
 
 
+@pytest.mark.parametrize(
+    ("suffix", "codec"),
+    [(".mov", "pcm_s16le"), (".mkv", "aac"), (".mov", "pcm_u8")],
+    ids=["packed-s16", "planar-float", "unsigned-8-bit"],
+)
+def test_a_bleeped_span_holds_a_1_khz_tone_and_the_rest_is_kept(
+    tmp_path: Path, suffix: str, codec: str
+) -> None:
+    src = make_clip(tmp_path / f"in{suffix}", audio=codec, frames=60)
+    dst = tmp_path / "out.mp4"
+    transcode_video(src, dst, UNCHANGED, options=FAST, sound=SoundEdit(silences=((0.5, 1.0),), bleep=True))
+    assert loudness(dst, 0.53, 0.97) == pytest.approx(0.1 / np.sqrt(2), rel=0.1)  # -20 dBFS
+    assert loudness(dst, 0.05, 0.47) == pytest.approx(0.3 / np.sqrt(2), rel=0.1)
+    with av.open(str(dst)) as container:
+        rate = container.streams.audio[0].sample_rate
+        samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+    for (start, end), pitch in (((0.53, 0.97), 1000), ((1.03, 1.9), 440)):
+        window = samples[int(start * rate) : int(end * rate)]
+        spectrum = np.abs(np.fft.rfft(window))
+        assert np.fft.rfftfreq(len(window), 1 / rate)[spectrum.argmax()] == pytest.approx(pitch, abs=5)
+
+
 def test_removed_sound_leaves_no_track(tmp_path: Path) -> None:
     src = make_clip(tmp_path / "in.mkv", audio="aac", frames=30)
     dst = tmp_path / "out.mp4"

@@ -421,6 +421,12 @@ def test_a_spoken_name_is_silenced_from_the_timeline_and_the_render_is_quiet_the
         "mute": [{"start": 0.5, "end": 1.2}]
     }
     assert browser.find_elements("css selector", '.lane[data-type="silence"] .span')
+    from selenium.webdriver.support.ui import Select
+
+    Select(_by_id(browser, "silence-fill")).select_by_value("bleep")
+    assert browser.execute_script("return window.veilEditor.buildSpec().audio.fill") == "bleep"
+    Select(_by_id(browser, "silence-fill")).select_by_value("silence")  # the render below checks silence
+    assert "fill" not in browser.execute_script("return window.veilEditor.buildSpec().audio")
     browser.set_window_size(1440, 1000)  # the sound panel and the timeline in one picture
     _wait(browser).until(lambda d: d.execute_script("return window.innerWidth") > 1400)
     _seek(browser, 30)

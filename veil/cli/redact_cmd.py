@@ -111,6 +111,7 @@ def build_spec(
     text_only: str | None = None,
     remove_audio: bool = False,
     mute: str | None = None,
+    bleep: bool = False,
 ) -> Any:
     """Merge a spec file (if any) with command-line options into a validated ``RedactionSpec``."""
     from pydantic import ValidationError
@@ -179,12 +180,14 @@ def build_spec(
     if keep_metadata:
         output["keep_metadata"] = True
     data["output"] = output
-    if remove_audio or mute is not None:
+    if remove_audio or mute is not None or bleep:
         audio = dict(data.get("audio") or {})
         if remove_audio:
             audio["remove"] = True
         if mute is not None:
             audio["mute"] = _silences(mute)
+        if bleep:
+            audio["fill"] = "bleep"
         data["audio"] = audio
     from veil.errors import SpecError
     from veil.pipeline.plan import check_spec
@@ -480,6 +483,9 @@ def redact(
             help="Videos: silence these spans of the sound, e.g. 12.5-14,1:02-1:05.5 (seconds or m:s)."
         ),
     ] = None,
+    bleep: Annotated[
+        bool, typer.Option("--bleep", help="With --mute: a 1 kHz bleep in the spans instead of silence.")
+    ] = False,
     spec_file: SpecFile = None,
     report_path: Annotated[
         Path | None,
@@ -519,6 +525,7 @@ def redact(
         output_format=output_format,
         remove_audio=remove_audio,
         mute=mute,
+        bleep=bleep,
     )
     jobs = expand_inputs(paths)
     if not jobs:

@@ -43,6 +43,8 @@ class SoundEdit:
 
     remove: bool = False
     silences: tuple[tuple[float, float], ...] = ()
+    bleep: bool = False
+    """Fill the silenced spans with a 1 kHz tone at -20 dBFS instead of silence."""
 
 
 KEEP_SOUND = SoundEdit()
@@ -69,8 +71,10 @@ class AudioRoutes:
         self._copies: dict[int, av.stream.Stream] = {}
         self._converts: dict[int, tuple[av.audio.stream.AudioStream, av.AudioResampler]] = {}
         self._silences = edit.silences
+        self._bleep = edit.bleep
         self._positions: dict[int, float] = {}
-        """Per converted stream, the time its next decoded samples start at (for frames without a pts)."""
+        """Per converted stream, the time its next decoded samples start at (for frames without a pts, or
+        with a rounded one)."""
         copyable = set(out.supported_codecs) if not edit.silences else set()
         if out.format.name == "mp4":
             copyable &= _MP4_COPYABLE_AUDIO
@@ -123,8 +127,11 @@ class AudioRoutes:
         return packets
 
     def _silence(self, stream_index: int, frame: av.AudioFrame) -> None:
-        """Silence (in place) the samples of ``frame`` that fall in a silenced span, to the sample."""
-        start = float(frame.time) if frame.time is not None else self._positions.get(stream_index, 0.0)
+        """Silence (or bleep) in place the samples of ``frame`` in a silenced span, to the sample."""
+        expected = self._positions.get(stream_index)
+        start = float(frame.time) if frame.time is not None else (expected or 0.0)
+        if expected is not None and abs(start - expected) < _CLOCK_SLACK_S:
+            start = expected  # a container's millisecond timestamps would break the bleep's phase
         rate, count = frame.sample_rate, frame.samples
         self._positions[stream_index] = start + count / rate
         spans = [
@@ -135,6 +142,9 @@ class AudioRoutes:
         if not spans:
             return
         fmt = frame.format
+        if self._bleep:
+            _write_bleep(frame, spans, start)
+            return
         stride = fmt.bytes * (1 if fmt.is_planar else frame.layout.nb_channels)
         quiet = 0x80 if fmt.name.startswith("u8") else 0  # unsigned 8-bit silence sits mid-scale
         for plane in frame.planes:
@@ -150,6 +160,39 @@ class AudioRoutes:
                 packets.extend(_encode(aac, chunk))
             packets.extend(_encode(aac, None))
         return packets
+
+
+_CLOCK_SLACK_S = 0.002
+"""Sound frames whose timestamp is this close to where the previous one ended continue it (timestamps
+rounded to a millisecond, as Matroska stores them); a larger jump is a gap in the sound, kept."""
+_BLEEP_HZ = 1000.0
+_BLEEP_LEVEL = 0.1  # -20 dBFS
+_SAMPLE_TYPES: dict[str, tuple[type[np.generic], float, float]] = {
+    "u8": (np.uint8, 127.0, 128.0),
+    "s16": (np.int16, 32767.0, 0.0),
+    "s32": (np.int32, 2147483647.0, 0.0),
+    "s64": (np.int64, 9.2e18, 0.0),
+    "flt": (np.float32, 1.0, 0.0),
+    "dbl": (np.float64, 1.0, 0.0),
+}
+"""Per FFmpeg sample format (planar or packed): its NumPy type, full scale and zero level."""
+
+
+def _write_bleep(frame: av.AudioFrame, spans: Sequence[tuple[int, int]], start_s: float) -> None:
+    """Write the bleep (in place) over the samples ``spans`` of ``frame``, which starts at ``start_s``:
+    its phase follows the file's clock, so a span across frames sounds as one tone."""
+    fmt = frame.format
+    dtype, scale, zero = _SAMPLE_TYPES[fmt.name.rstrip("p")]
+    channels = frame.layout.nb_channels
+    rate = frame.sample_rate
+    for plane in frame.planes:
+        data = np.frombuffer(memoryview(plane), dtype=dtype)
+        samples = data[: frame.samples * (1 if fmt.is_planar else channels)]
+        view = samples.reshape(-1, 1) if fmt.is_planar else samples.reshape(-1, channels)
+        for a, b in spans:
+            t = start_s + np.arange(a, b) / rate
+            tone = zero + scale * _BLEEP_LEVEL * np.sin(2 * np.pi * _BLEEP_HZ * t)
+            view[a:b, :] = tone.astype(dtype)[:, None]
 
 
 def _aac_layout(layout: av.AudioLayout) -> av.AudioLayout | str:

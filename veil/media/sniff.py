@@ -97,6 +97,10 @@ def _classify(head: bytes) -> Sniffed | None:
             return Sniffed("video", "mpg", "mpeg")
         if _is_transport_stream(stream):
             return Sniffed("video", "ts", "mpegts")
+        raise UnsupportedMedia(
+            "a Hikvision file in the recorder's private stream format; export it from the recorder as "
+            "MP4 (MPEG-PS), or convert it with Hikvision's player"
+        )
     if head[:5] == b"DAHUA" or (head[:4] == b"DHAV" and len(head) > 4 and head[4] in _DHAV_FRAME_TYPES):
         return Sniffed("video", "dav", "dhav")
     if head.startswith(_ASF_GUID):

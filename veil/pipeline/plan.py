@@ -149,7 +149,9 @@ class Plan:
                 keep_metadata=out.keep_metadata,
             ),
             sound=SoundEdit(
-                remove=spec.audio.remove, silences=tuple((m.start, m.end) for m in spec.audio.mute)
+                remove=spec.audio.remove,
+                silences=tuple((m.start, m.end) for m in spec.audio.mute),
+                bleep=spec.audio.fill == "bleep",
             ),
             source_report=source_report,
         )

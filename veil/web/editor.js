@@ -542,7 +542,8 @@ function renderSound() {
   $("sound").hidden = !S.sound.available;
   $("video").muted = !$("sound-listen").checked;
   $("sound-remove").checked = S.sound.remove;
-  for (const id of ["silence-start", "silence-end", "silence-start-here", "silence-end-here", "silence-add"]) {
+  $("silence-fill").value = S.sound.fill;
+  for (const id of ["silence-start", "silence-end", "silence-start-here", "silence-end-here", "silence-add", "silence-fill"]) {
     $(id).disabled = S.sound.remove;
   }
   const items = S.sound.silences.map((s) => {
@@ -646,7 +647,10 @@ export function buildSpec() {
     return zone;
   });
   if (S.sound.remove) spec.audio = { remove: true };
-  else if (S.sound.silences.length) spec.audio = { mute: S.sound.silences.map((x) => ({ start: x.start, end: x.end })) };
+  else if (S.sound.silences.length) {
+    spec.audio = { mute: S.sound.silences.map((x) => ({ start: x.start, end: x.end })) };
+    if (S.sound.fill !== "silence") spec.audio.fill = S.sound.fill;
+  }
   if (!isVideo()) spec.output = { format: "png" };
   return spec;
 }
@@ -723,7 +727,7 @@ export async function openJob(jobId) {
     view: "original",
     sourceUrl: source.url,
     resultUrl: null,
-    sound: { available: report.kind === "video" && (media.audio || []).length > 0, remove: false, silences: [] },
+    sound: { available: report.kind === "video" && (media.audio || []).length > 0, remove: false, silences: [], fill: "silence" },
   };
   regionSeq = 0;
   for (const t of report.tracks) {
@@ -888,6 +892,7 @@ export function setupEditor() {
   $("silence-start-here").addEventListener("click", () => { $("silence-start").value = String(frameStart(S.frame)); });
   $("silence-end-here").addEventListener("click", () => { $("silence-end").value = String(frameStart(S.frame)); });
   $("silence-add").addEventListener("click", addSilence);
+  $("silence-fill").addEventListener("change", () => { S.sound.fill = $("silence-fill").value; });
   $("render").addEventListener("click", render);
   $("view-toggle").addEventListener("change", () => showView($("view-toggle").checked ? "redacted" : "original"));
   window.veilEditor = { state: () => S, buildSpec, seek };
