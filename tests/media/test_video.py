@@ -132,11 +132,15 @@ def test_audio_the_container_cannot_hold_is_converted_to_aac(tmp_path: Path) -> 
     assert after.frame_count == 30
 
 
-@pytest.mark.parametrize(
+SOUND_FORMATS = pytest.mark.parametrize(
     ("suffix", "codec"),
     [(".mov", "pcm_s16le"), (".mkv", "aac"), (".mov", "pcm_u8")],
     ids=["packed-s16", "planar-float", "unsigned-8-bit"],
 )
+"""Sound as cameras store it: packed 16-bit PCM, AAC (decoded as planar float), unsigned 8-bit PCM."""
+
+
+@SOUND_FORMATS
 def test_silenced_spans_are_quiet_and_the_rest_of_the_sound_is_kept(
     tmp_path: Path, suffix: str, codec: str
 ) -> None:
@@ -151,11 +155,7 @@ def test_silenced_spans_are_quiet_and_the_rest_of_the_sound_is_kept(
         assert loudness(dst, start, end) == pytest.approx(0.3 / np.sqrt(2), rel=0.1), (start, end)
 
 
-@pytest.mark.parametrize(
-    ("suffix", "codec"),
-    [(".mov", "pcm_s16le"), (".mkv", "aac"), (".mov", "pcm_u8")],
-    ids=["packed-s16", "planar-float", "unsigned-8-bit"],
-)
+@SOUND_FORMATS
 def test_a_bleeped_span_holds_a_1_khz_tone_and_the_rest_is_kept(
     tmp_path: Path, suffix: str, codec: str
 ) -> None:
