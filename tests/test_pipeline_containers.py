@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
 
 from tests.media import cctv
@@ -121,6 +122,35 @@ def test_cctv_recorder_exports_are_masked_in_every_frame_at_their_own_pace(
         assert len(after.audio) == 1 and after.audio[0].duration is not None
         assert after.audio[0].duration == pytest.approx(FRAMES / fps, abs=0.2)
     _assert_face_masked_in_every_frame(report, out, FRAMES)
+
+
+def test_spec_times_count_from_the_start_of_a_file_whose_clock_starts_late(
+    engine: Engine, media_dir: Path, tmp_path: Path
+) -> None:
+    """A DVR's MPEG-PS starts half a second into its own clock (recorders' files can start hours in). A
+    region "from 0 to 0.5 s" is the first half second a player shows (15 frames at 30 fps), not a span
+    before the file's first frame, which would mask nothing."""
+    dvr = export_clip(
+        media_dir / "selfie_portrait_noaudio.mp4",
+        tmp_path / "dvr.mpg",
+        fmt="mpeg",
+        video="mpeg2video",
+        audio="mp2",
+    )
+    with av.open(str(dvr)) as container:
+        assert container.start_time is not None and container.start_time > 0.4 * av.time_base
+    out = tmp_path / "out.mp4"
+    wall = (34.0, 34.0, 120.0, 120.0)  # plain wall, far from the face
+    spec = {
+        "categories": {"face": {"enabled": False}},
+        "regions": [{"box": wall, "end": 0.5, "method": "black"}],
+    }
+    run(engine, RedactionSpec.model_validate(spec), dvr, out)
+    frames = list(iter_frames(out))
+    black = [float(frame.rgb()[40:110, 40:110].mean()) < 24 for frame in frames]
+    assert black == [frame.time_s <= 0.5 for frame in frames], black
+    assert sum(black) == 15  # half a second at 30 fps; before, none: every frame was after "0.5 s"
+    assert frames[0].time_s == pytest.approx(0.0, abs=0.02)  # the output starts at 0 too
 
 
 def test_a_detect_run_makes_a_preview_only_of_what_browsers_cannot_play(

@@ -253,7 +253,12 @@ class Region(_Strict):
     """A manual region, masked for a time span whatever the detectors found (logos, badges, screens)."""
 
     box: XYXY
-    start: float = Field(0.0, ge=0.0, description="Start time in seconds (ignored for images).")
+    start: float = Field(
+        0.0,
+        ge=0.0,
+        description="Start time in seconds from the start of the file, as a player shows it "
+        "(ignored for images).",
+    )
     end: float | None = Field(None, ge=0.0, description="End time in seconds; unset means until the end.")
     method: Method | None = Field(None, description="Masking method; unset uses the spec `method`.")
     shape: Shape = Field("rect", description="Mask shape.")
@@ -342,7 +347,12 @@ class ExclusionZone(_Strict):
     Manual regions are masked even inside a zone."""
 
     box: XYXY
-    start: float = Field(0.0, ge=0.0, description="Start time in seconds (ignored for images).")
+    start: float = Field(
+        0.0,
+        ge=0.0,
+        description="Start time in seconds from the start of the file, as a player shows it "
+        "(ignored for images).",
+    )
     end: float | None = Field(None, ge=0.0, description="End time in seconds; unset means until the end.")
 
     @model_validator(mode="after")
@@ -358,7 +368,9 @@ class ExclusionZone(_Strict):
 class Silence(_Strict):
     """A stretch of a video's sound to silence: a spoken name or address, radio traffic."""
 
-    start: float = Field(ge=0.0, description="Start time in seconds (the clock of `regions`).")
+    start: float = Field(
+        ge=0.0, description="Start time in seconds from the start of the file, as for `regions`."
+    )
     end: float = Field(gt=0.0, description="End time in seconds.")
 
     @model_validator(mode="after")

@@ -1,5 +1,5 @@
-"""``timeline_origin``: a source stamped with the time of day (a Dahua DAV) is moved to start at zero;
-any other keeps the timeline it has."""
+"""``timeline_origin``: a source that starts late (a Dahua DAV stamped with the time of day, a recorder's
+MPEG-PS or TS) is moved to start at zero; one that starts at zero keeps the timeline it has."""
 
 from __future__ import annotations
 
@@ -29,9 +29,17 @@ def test_a_wall_clock_timeline_moves_to_zero_with_every_stream(media_dir: Path, 
     assert first == {"video": 0, "audio": 0}  # picture and sound moved alike
 
 
-def test_a_timeline_near_zero_is_kept(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "c.mp4", pts=[3000, 4000, 5000], time_base=Fraction(1, 1000))
-    with av.open(str(clip)) as container:
+def test_a_late_start_moves_to_zero_and_a_start_at_zero_stays(tmp_path: Path) -> None:
+    """A recorder's MPEG-PS or TS starts wherever its clock stood: 3 s in here, moved to 0; an MP4 that
+    starts at 0 keeps its timestamps as they are."""
+    late = make_clip(tmp_path / "late.mov", pts=[3000, 3040, 3080], time_base=Fraction(1, 1000))
+    with av.open(str(late)) as container:
+        origin = timeline_origin(container)
+        assert origin == 3 * av.time_base
+        video = next(p for p in container.demux(video=0) if p.size)
+        assert shift_packet(video, origin).pts == 0
+    early = make_clip(tmp_path / "c.mp4", frames=3)
+    with av.open(str(early)) as container:
         assert timeline_origin(container) == 0
         packet = next(p for p in container.demux() if p.size)
         pts = packet.pts
