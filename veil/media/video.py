@@ -395,8 +395,8 @@ class _VideoEncoder:
 
 
 def _demux(container: av.container.InputContainer, streams: Sequence[av.stream.Stream]) -> Iterator[_Packet]:
-    """Packets of ``streams`` in file order, on a timeline from zero where the file's is the wall clock
-    (``veil.media.timeline``); read errors become ``CorruptMedia``."""
+    """Packets of ``streams`` in file order, on a timeline that starts at zero where the file's starts
+    later (``veil.media.timeline``); read errors become ``CorruptMedia``."""
     origin = timeline_origin(container)
     packets = container.demux(list(streams))
     while True:

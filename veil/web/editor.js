@@ -532,7 +532,8 @@ function silenceLane() {
   const head = el("div", { class: "lane-head" }, el("span", { class: "lane-label", text: "sound silenced" }));
   const bar = el("div", { class: "lane-bar" });
   for (const s of S.sound.silences) {
-    bar.append(spanDiv(Math.floor(s.start * S.fps), Math.max(Math.floor(s.start * S.fps), Math.ceil(s.end * S.fps) - 1), "silence"));
+    const first = Math.floor(s.start * S.fps);
+    bar.append(spanDiv(first, Math.max(first, Math.ceil(s.end * S.fps) - 1), "silence"));
   }
   row.append(head, bar);
   return row;
