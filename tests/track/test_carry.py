@@ -100,3 +100,35 @@ def test_carried_boxes_widen_the_finished_boxes_and_never_shrink_them() -> None:
         assert np.all(at[frame][2:] >= np.maximum(was[frame][2:], elsewhere[2:]))
     for frame in (2, 3, 5, 6, 7):
         assert np.array_equal(at[frame], was[frame])
+
+
+def _glare(index: int, *, at: frozenset[int]) -> np.ndarray:
+    """The object, with its left third washed out (a glare, the frame's edge) in the frames ``at``:
+    it still matches, but weakly (0.59 against 1.0)."""
+    frame = _frame(index)
+    if index in at:
+        x, y = _position(index)
+        frame[y : y + OBJ, x : x + 10] = 255
+    return frame
+
+
+def _run_glare(count: int, sightings: dict[int, Detections], glare: frozenset[int]) -> TrackCarrier:
+    carrier = TrackCarrier((W, H), class_ids=frozenset({0}), back_frames=30, forward_frames=30)
+    for i in range(count):
+        carrier.add_frame(i, _glare(i, at=glare))
+        if i in sightings:
+            carrier.observe(i, sightings[i])
+    return carrier
+
+
+@pytest.mark.parametrize("sighting", [2, 22], ids=["forwards", "backwards"])
+def test_one_weak_match_does_not_end_the_follow(sighting: int) -> None:
+    frames, boxes = _run_glare(25, {sighting: _seen(sighting)}, frozenset({12})).carried()[1]
+    assert frames.tolist() == [f for f in range(25) if f != sighting]  # past the glare, both ways
+    for frame, box in zip(frames.tolist(), boxes, strict=True):
+        assert np.abs(box - _box(frame)).max() <= 2.0, (frame, box)
+
+
+def test_two_weak_matches_in_a_row_end_the_follow_after_the_first() -> None:
+    frames, _ = _run_glare(25, {2: _seen(2)}, frozenset({12, 13})).carried()[1]
+    assert frames.tolist() == [f for f in range(13) if f != 2]

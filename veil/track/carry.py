@@ -9,14 +9,16 @@ below its weak threshold in 20 of 24 frames).
 
 ``TrackCarrier`` follows each track of the chosen classes from every sighting with the template
 matcher of ``veil.track.follow`` (normalized cross-correlation on a grey copy of the frame):
-forwards, frame by frame, until the next sighting re-anchors it, the match is lost or weak, the
-scene cuts, or ``forward_frames`` pass; and backwards, once, from a track's first sighting, through the
-frames kept in a short buffer (we process files, so a track may reach back before it was first
-detected). ``finalize_tracks`` widens each finished box to take in the carried box of its frame: it
-adds to the camera-carried box and never replaces it, since a template match can slip off an object
-that leaves the picture (video-dev clip04: a plate leaving at the bottom, followed onto the car body),
-where the camera-carried box still covers it. On the fisheye clip this masks the rear plate in all 24
-frames (before: 14).
+forwards, frame by frame, until the next sighting re-anchors it, the match is lost or weak twice in
+a row, the scene cuts, or ``forward_frames`` pass; and backwards, once, from a track's first
+sighting, through the frames kept in a buffer of ``back_frames`` (we process files, so a track may
+reach back before it was first detected). ``finalize_tracks`` widens each finished box to take in
+the carried box of its frame: it adds to the camera-carried box and never replaces it, since a
+template match can slip off an object that leaves the picture (video-dev clip04: a plate leaving at
+the bottom, followed onto the car body), where the camera-carried box still covers it. On the
+fisheye clip this masks the rear plate in all 24 frames (before: 14), with the INT8 plate model and
+with the fp32 one that CPUs without VNNI run (which first scores it above the threshold 5 frames
+later: before ``BACK_FRAMES`` and the weak-step rule, 10 frames of it were left unmasked).
 """
 
 from __future__ import annotations
@@ -40,11 +42,18 @@ so a follow that slips off its object (one leaving the picture) stays on whateve
 on video-dev (detections replayed) 30 frames raised the plate false-mask share from 0.551 to 0.585,
 8 frames to 0.561, 15 to 0.570, all at recall 1.000; 8 frames is 0.8 s of the 10 fps fisheye clip,
 whose plate goes unseen for 8 frames."""
+BACK_FRAMES = 24
+"""Frames a track is followed back from its first sighting. Backwards there is no next sighting to
+re-anchor on, and a plate is often first detected late, once it is near and bright enough: on the fisheye
+clip with the fp32 plate model (CPUs without VNNI) the rear plate is first scored above the video
+threshold in frame 15 of 24, and following reaches back to frame 1 at 0.91-0.98 a step (one 0.55 step
+where the plate touches the frame's edge). A grey 1280x720 frame costs 0.9 MB in the buffer."""
 CONTINUE_SCORE = 0.7
-"""A match scoring between ``FollowLimits.min_score`` (0.5) and this is kept, but following stops there.
-In video-dev clips 00 and 04 a follow slipped off a plate leaving the picture on steps scoring
-0.54-0.70, while plates in view matched at 0.85-0.99 (the fisheye rear plate, pressed against the
-frame's edge: 0.59-0.76). Not tuned on its own: every figure above is with it."""
+"""A match scoring between ``FollowLimits.min_score`` (0.5) and this is weak: its box is kept, but its
+template is not (the next step matches the last strong one), and a second weak step in a row ends the
+follow without being kept. In video-dev clips 00 and 04 a follow slipped off a plate leaving the
+picture on steps scoring 0.54-0.70, while plates in view matched at 0.85-0.99 (the fisheye rear plate,
+pressed against the frame's edge: 0.55-0.76, then 0.91 again once it moves back in)."""
 
 WORK_PX = 1280
 """Frames are matched at most this large on their longer side: a 76 px plate of a 2560 px fisheye
@@ -84,7 +93,7 @@ class TrackCarrier:
         *,
         class_ids: frozenset[int],
         fps: float = 30.0,
-        back_frames: int = CARRY_FRAMES,
+        back_frames: int = BACK_FRAMES,
         forward_frames: int = CARRY_FRAMES,
         limits: FollowLimits | None = None,
         work_px: int = WORK_PX,
@@ -97,7 +106,7 @@ class TrackCarrier:
         self.forward_frames = forward_frames
         self.limits = limits or FollowLimits()
         self._buffer: deque[tuple[int, _Frame]] = deque(maxlen=back_frames + 1)
-        self._forward: dict[int, tuple[BoxMatcher, int, int]] = {}  # track id -> (matcher, anchor, level)
+        self._forward: dict[int, _Follow] = {}
         self._seen: dict[int, set[int]] = {}  # track id -> frames with a sighting
         self._carried: dict[int, dict[int, npt.NDArray[np.float64]]] = {}  # track id -> frame -> box
 
@@ -106,16 +115,12 @@ class TrackCarrier:
         if gray.shape != (self.work_wh[1], self.work_wh[0]):
             raise ValueError(f"gray must be {self.work_wh[0]}x{self.work_wh[1]}, got {gray.shape[::-1]}")
         frame = _Frame(gray)
-        for track_id, (matcher, anchor, level) in list(self._forward.items()):
-            step = (
-                matcher.step(frame.level(level)) if index - anchor <= self.forward_frames else "frame_limit"
-            )
-            if isinstance(step, str):
+        for track_id, follow in list(self._forward.items()):
+            box = follow.step(frame) if index - follow.anchor <= self.forward_frames else None
+            if box is None:
                 del self._forward[track_id]
                 continue
-            self._carried[track_id][index] = step[0] * 2**level / self.scale
-            if step[1] < CONTINUE_SCORE:
-                del self._forward[track_id]
+            self._carried[track_id][index] = box / self.scale
         self._buffer.append((index, frame))
 
     def observe(self, index: int, tracked: Detections) -> None:
@@ -138,10 +143,8 @@ class TrackCarrier:
                 self._carried[track_id] = {}
                 self._follow_back(track_id, frame, box, level)
             self._seen[track_id].add(index)
-            self._forward[track_id] = (
-                BoxMatcher(frame.level(level), box, self.limits, self.fps),
-                index,
-                level,
+            self._forward[track_id] = _Follow(
+                BoxMatcher(frame.level(level), box, self.limits, self.fps), index, level
             )
 
     def carried(self) -> dict[int, tuple[npt.NDArray[np.int64], FloatArray]]:
@@ -157,14 +160,41 @@ class TrackCarrier:
         return out
 
     def _follow_back(self, track_id: int, frame: _Frame, box: npt.NDArray[np.float64], level: int) -> None:
-        matcher = BoxMatcher(frame.level(level), box, self.limits, self.fps)
+        follow = _Follow(BoxMatcher(frame.level(level), box, self.limits, self.fps), 0, level)
         for index, earlier in list(self._buffer)[-2::-1]:
-            step = matcher.step(earlier.level(level))
-            if isinstance(step, str):
+            found = follow.step(earlier)
+            if found is None:
                 return
-            self._carried[track_id][index] = step[0] * 2**level / self.scale
-            if step[1] < CONTINUE_SCORE:
-                return
+            self._carried[track_id][index] = found / self.scale
+
+
+class _Follow:
+    """One direction of one track's template matching, at pyramid ``level``, since frame ``anchor``.
+
+    A weak match (under ``CONTINUE_SCORE``) keeps its box but not its template, so that a plate that
+    touches the frame's edge or passes a glare is picked up again by the last strong template, and a
+    follow that slipped onto something else is not taught to follow that. A second weak match in a
+    row ends it."""
+
+    def __init__(self, matcher: BoxMatcher, anchor: int, level: int) -> None:
+        self.matcher, self.anchor, self.level = matcher, anchor, level
+        self.weak = False
+
+    def step(self, frame: _Frame) -> npt.NDArray[np.float64] | None:
+        """The box in ``frame`` (work pixels), or None where following ends."""
+        template = self.matcher.template
+        step = self.matcher.step(frame.level(self.level))
+        if isinstance(step, str):
+            return None
+        box, score = step
+        if score >= CONTINUE_SCORE:
+            self.weak = False
+        elif self.weak:
+            return None
+        else:
+            self.weak = True
+            self.matcher.template = template
+        return np.asarray(box * 2**self.level, dtype=np.float64)
 
 
 def _level(box: npt.NDArray[np.float64]) -> int:
