@@ -172,6 +172,25 @@ class CenterFaceConfig(BaseModel):
         return self
 
 
+def runtime_model_bytes(model_path: Path) -> bytes:
+    """The fp32 model as onnxruntime runs it: dims dynamic, and the weights constants.
+
+    The pinned file lists its 194 weight tensors among the graph's inputs as well (an old exporter's
+    habit), which tells onnxruntime a caller may replace them at run time. It then folds nothing: no
+    batch norm into its convolution, no activation fused. Dropped from the inputs, the same weights
+    give the same outputs (within 2e-5) at 2.5x less CPU: 274 -> 111 ms a 960x544 frame on one thread
+    of an AVX2 EPYC. The INT8 builder keeps ``dynamic_model_bytes``, so the INT8 model is unchanged.
+    """
+    import onnx
+
+    model = onnx.load_from_string(dynamic_model_bytes(model_path))
+    weights = {tensor.name for tensor in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    return bytes(model.SerializeToString())
+
+
 def dynamic_model_bytes(model_path: Path) -> bytes:
     """The model with its input and outputs made dynamic [B, C, H, W], serialized."""
     import onnx
@@ -234,7 +253,7 @@ class CenterFace:
         self.config = config
         self.class_id = class_id
         self.model_name = "centerface-int8" if config.int8 else "centerface"
-        model = model_path if config.int8 else dynamic_model_bytes(model_path)
+        model = model_path if config.int8 else runtime_model_bytes(model_path)
         self._session = create_session(model, options=runtime)
         # Warm up: the first run allocates and plans; do it now rather than on a user's frame.
         self._infer(np.zeros((64, 64, 3), dtype=np.uint8))
