@@ -182,18 +182,13 @@ class _Follow:
 
     def step(self, frame: _Frame) -> npt.NDArray[np.float64] | None:
         """The box in ``frame`` (work pixels), or None where following ends."""
-        template = self.matcher.template
-        step = self.matcher.step(frame.level(self.level))
+        step = self.matcher.step(frame.level(self.level), recut_from=CONTINUE_SCORE)
         if isinstance(step, str):
             return None
         box, score = step
-        if score >= CONTINUE_SCORE:
-            self.weak = False
-        elif self.weak:
+        if score < CONTINUE_SCORE and self.weak:
             return None
-        else:
-            self.weak = True
-            self.matcher.template = template
+        self.weak = score < CONTINUE_SCORE
         return np.asarray(box * 2**self.level, dtype=np.float64)
 
 

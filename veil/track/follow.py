@@ -94,7 +94,11 @@ class BoxMatcher:
         self.template = _crop(gray, xyxy)
         self.hist = _hist(gray)
 
-    def step(self, gray: Gray) -> tuple[npt.NDArray[np.float64], float] | StopReason:
+    def step(
+        self, gray: Gray, *, recut_from: float = 0.0
+    ) -> tuple[npt.NDArray[np.float64], float] | StopReason:
+        """The box in ``gray`` and its score. The template is cut again from the new box only where the
+        score reaches ``recut_from``, so that a weak match does not teach it what covered the object."""
         hist = _hist(gray)
         cut = float(cv2.compareHist(self.hist, hist, cv2.HISTCMP_CORREL)) < self.limits.cut_correlation
         self.hist = hist
@@ -127,7 +131,8 @@ class BoxMatcher:
             return "lost"
         score, box = best
         self.box = box
-        self.template = _crop(gray, box)
+        if score >= recut_from:
+            self.template = _crop(gray, box)
         return box, score
 
 
