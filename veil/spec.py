@@ -162,7 +162,9 @@ class DetectionOptions(_Strict):
         2,
         ge=1,
         le=30,
-        description="Run detection on every Nth video frame; tracking fills the frames between.",
+        description="Run detection on every Nth video frame; tracking fills the frames between. "
+        "Above 1, the plate model also sits out every other detection pass while the picture holds still "
+        "(plates are followed through it); 1 runs every detector on every frame.",
     )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import cast
@@ -43,10 +43,12 @@ def make_clip(
     display_rotation: float | None = None,
     hflip: bool = False,
     pix_fmt: str = "yuv420p",
+    picture: Callable[[int, int, int], np.ndarray] = pattern,
     encoder_options: Mapping[str, str] | None = None,
     container_options: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write a clip; ``pts`` (in ``time_base`` units) gives irregular timing, else ``rate`` fps."""
+    """Write a clip of ``picture`` (frame index, width, height -> RGB); ``pts`` (in ``time_base`` units)
+    gives irregular timing, else ``rate`` fps."""
     width, height = size_wh
     stamps = list(pts) if pts is not None else [round(i / rate / time_base) for i in range(frames)]
     out = av.open(str(path), "w", format=fmt, container_options=dict(container_options or {}))
@@ -66,7 +68,7 @@ def make_clip(
             sound = cast(AudioStream, out.add_stream(audio, rate=AUDIO_RATE))
             sound.layout = "stereo"
         for index, stamp in enumerate(stamps):
-            frame = av.VideoFrame.from_ndarray(pattern(index, width, height), format="rgb24").reformat(
+            frame = av.VideoFrame.from_ndarray(picture(index, width, height), format="rgb24").reformat(
                 format=pix_fmt
             )
             frame.pts = stamp

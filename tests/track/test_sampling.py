@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from veil.detections import Detections
-from veil.track import DetectionSchedule
+from veil.track import DetectionSchedule, PassStrides
 
 
 def _one(x: float, track_id: int = 1, size: float = 40.0) -> Detections:
@@ -49,3 +50,34 @@ def test_a_scene_change_is_detected_at_once() -> None:
     schedule.observe(0, _one(10.0), thumbnail=still)
     assert not schedule.due(1, thumbnail=still + 2), "sensor noise does not trigger detection"
     assert schedule.due(2, thumbnail=still + 40), "a pan or a cut does"
+
+
+def test_a_category_with_stride_two_sits_out_every_other_pass() -> None:
+    strides = PassStrides({1: 2})
+    assert [strides.skip() for _ in range(5)] == [frozenset(), {1}, frozenset(), {1}, frozenset()]
+
+
+def test_a_fast_changing_picture_runs_every_category_and_restarts_its_stride() -> None:
+    strides = PassStrides({1: 3, 2: 2})
+    assert strides.skip() == frozenset()
+    assert strides.skip() == {1, 2}
+    assert strides.skip(picture_changed=True) == frozenset()
+    assert strides.skip() == {1, 2}
+    assert strides.skip() == {1}
+    assert strides.skip() == {2}
+
+
+def test_a_stride_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="strides must be >= 1"):
+        PassStrides({0: 0})
+
+
+def test_the_schedule_says_when_the_picture_changed_fast_since_the_last_detected_frame() -> None:
+    schedule = DetectionSchedule(every=2)
+    dark, light = np.full((9, 16), 20, np.uint8), np.full((9, 16), 200, np.uint8)
+    assert schedule.due(0, thumbnail=dark) and not schedule.picture_changed
+    schedule.observe(0, Detections.empty(), thumbnail=dark)
+    assert not schedule.due(1, thumbnail=dark) and not schedule.picture_changed
+    assert schedule.due(2, thumbnail=dark) and not schedule.picture_changed
+    schedule.observe(2, Detections.empty(), thumbnail=dark)
+    assert schedule.due(3, thumbnail=light) and schedule.picture_changed  # a cut, between two due frames

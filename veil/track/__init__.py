@@ -4,7 +4,7 @@ pad before and after, smooth (boxes only ever grow), stitch segment tracks, and 
 from veil.track.carry import TrackCarrier
 from veil.track.confirm import ConfirmingTracker
 from veil.track.motion import CameraPath, MotionEstimator
-from veil.track.sampling import DetectionSchedule
+from veil.track.sampling import DetectionSchedule, PassStrides
 from veil.track.serialise import tracks_from_npz, tracks_to_npz
 from veil.track.stitch import stitch_segment_tracks
 from veil.track.tracker import IoUTracker, TrackerConfig
@@ -16,6 +16,7 @@ __all__ = [
     "DetectionSchedule",
     "IoUTracker",
     "MotionEstimator",
+    "PassStrides",
     "Track",
     "TrackCarrier",
     "TrackerConfig",

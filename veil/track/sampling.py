@@ -9,12 +9,14 @@ the motion calms down.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 
 from veil.detections import Detections
 
-__all__ = ["DetectionSchedule"]
+__all__ = ["DetectionSchedule", "PassStrides"]
 
 
 class DetectionSchedule:
@@ -37,18 +39,23 @@ class DetectionSchedule:
         self._last_thumb: npt.NDArray[np.int16] | None = None
         self._dense = False
         self._seen: dict[int, tuple[int, float, float]] = {}
+        self.picture_changed = False
+        """Whether the last ``due`` frame's picture changed fast since the last detected frame (a pan or
+        a cut): the frames where following a box from frame to frame is least reliable."""
 
     def due(self, frame_index: int, *, thumbnail: npt.NDArray[np.uint8] | None = None) -> bool:
         """Whether to detect this frame. ``thumbnail`` is a tiny grayscale copy of it (optional)."""
+        last = self._last_thumb
+        self.picture_changed = (
+            thumbnail is not None
+            and last is not None
+            and thumbnail.shape == last.shape
+            and float(np.abs(thumbnail.astype(np.int16) - last).mean()) > self.max_scene_change
+        )
         if self._last is None:
             return True
         step = 1 if self._dense else self.every
-        if frame_index - self._last >= step:
-            return True
-        last = self._last_thumb
-        if thumbnail is None or last is None or thumbnail.shape != last.shape:
-            return False
-        return float(np.abs(thumbnail.astype(np.int16) - last).mean()) > self.max_scene_change
+        return frame_index - self._last >= step or self.picture_changed
 
     def observe(
         self, frame_index: int, detections: Detections, *, thumbnail: npt.NDArray[np.uint8] | None = None
@@ -72,3 +79,27 @@ class DetectionSchedule:
                 fastest = max(fastest, per_frame)
             self._seen[track_id] = (frame_index, cx, cy)
         self._dense = fastest * self.every > self.max_motion
+
+
+class PassStrides:
+    """Which categories sit out a detection pass: each class id in ``every`` runs on one pass in N, and
+    on every pass whose picture changed fast (``DetectionSchedule.picture_changed``), where following
+    a box from frame to frame is least reliable. Class ids not in ``every`` run on every pass."""
+
+    def __init__(self, every: Mapping[int, int]) -> None:
+        if any(n < 1 for n in every.values()):
+            raise ValueError(f"strides must be >= 1, got {dict(every)}")
+        self.every = dict(every)
+        self._since: dict[int, int | None] = dict.fromkeys(self.every)
+
+    def skip(self, *, picture_changed: bool = False) -> frozenset[int]:
+        """The class ids to leave out of this pass (call once per pass)."""
+        out = frozenset(
+            c
+            for c, n in self.every.items()
+            if not picture_changed and (since := self._since[c]) is not None and since + 1 < n
+        )
+        for c in self.every:
+            since = self._since[c]
+            self._since[c] = since + 1 if c in out and since is not None else 0
+        return out

@@ -1,0 +1,84 @@
+"""The analyse stage's per-category schedule: the plate model runs on every other detection pass while
+the picture holds still, and on every pass while it changes fast (a pan or a cut) or when the spec asks
+to detect every frame; the face passes run on every one. What the plate model skips, the plate carrier
+follows: ``tests/test_pipeline_plates.py`` checks that every hand-labelled plate frame of a real clip
+is masked."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.media.synthetic import make_clip
+from veil.detect.base import Detector
+from veil.media import probe
+from veil.pipeline import Engine, Plan, analyse
+from veil.spec import RedactionSpec
+
+BOTH = RedactionSpec(categories={"face": {}, "license_plate": {}})
+
+
+def _still(index: int, width: int, height: int) -> np.ndarray:
+    """The same grey ramp in every frame: a fixed camera on an empty scene."""
+    ramp = np.linspace(40, 200, width, dtype=np.uint8)
+    return np.repeat(np.broadcast_to(ramp, (height, width))[..., None], 3, axis=2).copy()
+
+
+def _count_detector_runs(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    runs: Counter[str] = Counter()
+    borrow = engine.detector
+
+    @contextmanager
+    def counting(category: str, **options: Any) -> Iterator[Detector]:
+        runs[category] += 1
+        with borrow(category, **options) as detector:
+            yield detector
+
+    monkeypatch.setattr(engine, "detector", counting)
+    return runs
+
+
+def _analyse(engine: Engine, spec: RedactionSpec, clip: Path) -> None:
+    _, frames = analyse(engine, Plan.build(spec, engine=engine), [clip], info=probe(clip))
+    assert frames == 24
+
+
+def test_on_a_still_picture_plates_are_detected_on_every_other_pass(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = make_clip(tmp_path / "still.mp4", size_wh=(160, 96), frames=24, picture=_still)
+    runs = _count_detector_runs(engine, monkeypatch)
+
+    _analyse(engine, BOTH, clip)
+
+    assert runs == {"face": 12, "license_plate": 6}  # detect_every 2: frames 0, 2, 4...; plates 0, 4, 8...
+
+
+def test_while_the_picture_changes_fast_plates_are_detected_on_every_pass(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = make_clip(tmp_path / "moving.mp4", size_wh=(160, 96), frames=24)  # every frame differs a lot
+    runs = _count_detector_runs(engine, monkeypatch)
+
+    _analyse(engine, BOTH, clip)
+
+    assert runs["face"] >= 12
+    assert runs["license_plate"] == runs["face"]
+
+
+def test_detecting_every_frame_runs_the_plate_model_on_every_frame(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = make_clip(tmp_path / "still.mp4", size_wh=(160, 96), frames=24, picture=_still)
+    runs = _count_detector_runs(engine, monkeypatch)
+
+    spec = RedactionSpec(categories={"face": {}, "license_plate": {}}, detection={"detect_every": 1})
+    _analyse(engine, spec, clip)
+
+    assert runs == {"face": 24, "license_plate": 24}
