@@ -66,9 +66,9 @@ fast (``PassStrides``), unless the spec asks to detect every frame (``detect_eve
 model costs about as much as the face passes together, and plate tracks are carried through the
 passes between (``CARRIED_CATEGORIES``: followed forwards from each sighting and backwards from a
 track's first). On video-dev and five held-out sets (INT8): plates 1.000 box recall and no leak
-before and after, faces unchanged, analysis 17-25 % faster; strict alternation without the
-fast-picture rule leaked one plate frame in a whip pan (README, "Plates on every other detection
-pass")."""
+before and after, faces unchanged, analysis 17-25 % faster. Strict alternation leaked one plate
+frame in a whip pan; forcing the plates only on abrupt changes (a thumbnail change above 20, not the
+schedule's 6) leaked one on the real fisheye clip (README, "Plates on every other detection pass")."""
 
 STITCH_IOU = 0.3
 """Mean IoU on the shared frames above which two segment tracks are one face (see ``veil.track.stitch``)."""
