@@ -76,11 +76,11 @@ STITCH_IOU = 0.3
 
 @dataclass(frozen=True, slots=True)
 class _Thumbnails:
-    """Small grey copies of one frame: for the plate carrier's template matching (None where that is
-    off), and for the detection schedule's scene-change test."""
+    """Small grey copies of one frame: for the plate carrier's template matching, and for the
+    detection schedule's scene-change test (None where that part is off)."""
 
     carrier: npt.NDArray[np.uint8] | None
-    schedule: npt.NDArray[np.uint8]
+    schedule: npt.NDArray[np.uint8] | None
 
 
 def detect_frame(
@@ -156,7 +156,13 @@ def analyse(
     follow = _Followers.start(plan, info)
     total = max(frame_limit or info.frame_count or 1, 1)
     frame_count = 0
-    reading = _read_ahead(sources, frame_limit=frame_limit, motion=follow.motion, carrier=follow.carrier)
+    reading = _read_ahead(
+        sources,
+        frame_limit=frame_limit,
+        motion=follow.motion,
+        carrier=follow.carrier,
+        every=follow.schedule.every,
+    )
     with closing(reading) as stream:  # an early exit stops the reader at once
         for frame, thumbs in stream:
             index = frame_count
@@ -193,11 +199,9 @@ class _Followers:
         def class_ids(names: Sequence[str]) -> frozenset[int]:
             return frozenset(i for i, category in enumerate(plan.categories) if category in names)
 
-        tracking, resolution_wh, carried = (
-            plan.tracking,
-            (info.width, info.height),
-            class_ids(CARRIED_CATEGORIES),
-        )
+        tracking, resolution_wh = plan.tracking, (info.width, info.height)
+        carried = class_ids(CARRIED_CATEGORIES)
+        strided = class_ids(tuple(PASS_STRIDES)) if tracking.detect_every > 1 else frozenset()
         return cls(
             plan=plan,
             resolution_wh=resolution_wh,
@@ -207,11 +211,7 @@ class _Followers:
                 class_ids=class_ids(CONFIRMED_CATEGORIES),
             ),
             schedule=DetectionSchedule(every=tracking.detect_every),
-            strides=PassStrides(  # detect_every 1 asks for every detector on every frame
-                {i: PASS_STRIDES[c] for i, c in enumerate(plan.categories) if c in PASS_STRIDES}
-                if tracking.detect_every > 1
-                else {}
-            ),
+            strides=PassStrides({i: PASS_STRIDES[plan.categories[i]] for i in strided}),
             motion=MotionEstimator(resolution_wh),
             carrier=TrackCarrier(resolution_wh, class_ids=carried, fps=float(info.fps or 30))
             if carried
@@ -219,7 +219,7 @@ class _Followers:
         )
 
     def observe(
-        self, index: int, strong: Detections, weak: Detections, *, thumbnail: npt.NDArray[np.uint8]
+        self, index: int, strong: Detections, weak: Detections, *, thumbnail: npt.NDArray[np.uint8] | None
     ) -> None:
         """One detected frame's boxes to mask and weak candidates."""
         tracked = self.tracker.update(strong, frame_index=index, weak=weak)
@@ -252,6 +252,7 @@ def _read_ahead(
     frame_limit: int | None,
     motion: MotionEstimator,
     carrier: TrackCarrier | None,
+    every: int,
 ) -> Generator[tuple[VideoFrame, _Thumbnails], None, None]:
     """The frames of ``sources`` (at most ``frame_limit``), each with its small greys, decoded ahead on a
     reader thread that also feeds every frame to ``motion`` (read ``motion.motions`` once the stream ends)."""
@@ -273,7 +274,7 @@ def _read_ahead(
             carrier=None
             if carrier is None
             else frame.gray_thumbnail(width=carrier.work_wh[0], height=carrier.work_wh[1]),
-            schedule=frame.gray_thumbnail(),
+            schedule=frame.gray_thumbnail() if every > 1 else None,  # every 1: no skips, no strides
         )
 
     return read_ahead(frames(), thumbnails)
