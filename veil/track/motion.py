@@ -55,7 +55,7 @@ def estimate_motion(previous: Gray, current: Gray) -> Similarity | None:
             corners,
             None,
             winSize=(21, 21),
-            maxLevel=4,  # type: ignore[call-overload]
+            maxLevel=4,  # type: ignore[call-overload,unused-ignore]  # typed in some opencv releases
         )
         ok = status.reshape(-1) == 1
         if int(ok.sum()) >= _MIN_INLIERS:
