@@ -3,7 +3,7 @@ pad before and after, smooth (boxes only ever grow), stitch segment tracks, and 
 
 from veil.track.carry import TrackCarrier
 from veil.track.confirm import ConfirmingTracker
-from veil.track.motion import CameraPath, MotionEstimator
+from veil.track.motion import CameraPath, MotionEstimator, Similarity
 from veil.track.sampling import DetectionSchedule, PassStrides
 from veil.track.serialise import tracks_from_npz, tracks_to_npz
 from veil.track.stitch import stitch_segment_tracks
@@ -17,6 +17,7 @@ __all__ = [
     "IoUTracker",
     "MotionEstimator",
     "PassStrides",
+    "Similarity",
     "Track",
     "TrackCarrier",
     "TrackerConfig",
