@@ -166,6 +166,15 @@ class DetectionOptions(_Strict):
         "Above 1, the plate model also sits out every other detection pass while the picture holds still "
         "(plates are followed through it); 1 runs every detector on every frame.",
     )
+    follow_camera: bool = Field(
+        False,
+        description="Trust the camera's motion between detections: a smooth pan is detected every "
+        "`detect_every`th frame like a still picture, not every frame, and the boxes between move with the "
+        "camera; a cut, a blurred whip pan, a pan that reveals a fifth of the picture, and a box moving "
+        "against the camera still detect at once. On moving-camera footage 1.2-1.4x faster analysis, for a "
+        "little recall: on held-out clips face box recall moved by -0.003 to +0.001, with up to 2 more "
+        'leaked faces of 44-84 (README, "Following the camera"). Off by default: recall first.',
+    )
 
 
 class TrackingOptions(_Strict):

@@ -240,6 +240,7 @@ def test_eval_video_saves_a_picture_of_every_leak(labelled_clips: Path, tmp_path
         (["--video", "{tmp}", "--leak-shots", "/dev/null"], "--leak-shots /dev/null is not a folder"),
         (["--video", "{tmp}"], "no labelled clips in"),
         (["--images", "{tmp}", "--labels", "{tmp}", "--format", "voc", "--detect-every", "2"], "only apply"),
+        (["--images", "{tmp}", "--labels", "{tmp}", "--format", "voc", "--follow-camera"], "--follow-camera"),
         (["--images", "{tmp}"], "give --images, --labels and --format"),
     ],
 )

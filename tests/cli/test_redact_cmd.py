@@ -87,6 +87,13 @@ def test_mask_margin_option_sets_the_spec_default_or_one_category() -> None:
     assert build_spec(mode="redact").mask_margin_for("face") == 8.0
 
 
+def test_follow_camera_is_off_unless_asked() -> None:
+    from veil.cli.redact_cmd import build_spec
+
+    assert not build_spec(mode="redact").detection.follow_camera
+    assert build_spec(mode="redact", follow_camera=True).detection.follow_camera
+
+
 @pytest.mark.parametrize(
     ("value", "error"),
     [("wide", "mask margin must be a number"), ("qr_code=4", "not enabled"), ("face=99", "mask_margin")],

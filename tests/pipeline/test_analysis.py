@@ -1,8 +1,9 @@
-"""The analyse stage's per-category schedule: the plate model runs on every other detection pass while
-the picture holds still, and on every pass while it changes fast (a pan or a cut) or when the spec asks
-to detect every frame; the face passes run on every one. What the plate model skips, the plate carrier
-follows: ``tests/test_pipeline_plates.py`` checks that every hand-labelled plate frame of a real clip
-is masked."""
+"""The analyse stage's schedule. Detection passes come every other frame while the picture holds still,
+and on every frame while it changes fast (a pan or a cut); the plate model runs on every other pass
+while the picture holds still, and on every pass while it changes fast or when the spec asks to detect
+every frame; the face passes run on every one. With ``follow_camera``, a pan that the camera's motion
+explains counts as a still picture for both. What the plate model skips, the plate carrier follows:
+``tests/test_pipeline_plates.py`` checks that every hand-labelled plate frame of a real clip is masked."""
 
 from __future__ import annotations
 
@@ -60,16 +61,51 @@ def test_on_a_still_picture_plates_are_detected_on_every_other_pass(
     assert runs == {"face": 12, "license_plate": 6}  # detect_every 2: frames 0, 2, 4...; plates 0, 4, 8...
 
 
+def _new_picture(index: int, width: int, height: int) -> np.ndarray:
+    """A different picture in every frame, which no camera motion explains: a cut on every frame."""
+    return np.random.default_rng(index).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def _panning(index: int, width: int, height: int) -> np.ndarray:
+    """A fixed, textured scene that the camera pans across, 3 px a frame."""
+    rng = np.random.default_rng(5)
+    coarse = rng.integers(0, 256, (height // 8 + 1, (width + 3 * 24) // 8 + 1, 3), dtype=np.uint8)
+    scene = np.kron(coarse, np.ones((8, 8, 1), dtype=np.uint8))
+    return np.ascontiguousarray(scene[:height, 3 * index : 3 * index + width])
+
+
 def test_while_the_picture_changes_fast_plates_are_detected_on_every_pass(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clip = make_clip(tmp_path / "moving.mp4", size_wh=(160, 96), frames=24)  # every frame differs a lot
+    clip = make_clip(tmp_path / "moving.mp4", size_wh=(160, 96), frames=24, picture=_new_picture)
     runs = _count_detector_runs(engine, monkeypatch)
 
     _analyse(engine, BOTH, clip)
 
     assert runs["face"] >= 12
     assert runs["license_plate"] == runs["face"]
+
+
+def test_a_pan_is_detected_on_every_frame_by_default(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = make_clip(tmp_path / "pan.mp4", size_wh=(160, 96), frames=24, picture=_panning)
+    runs = _count_detector_runs(engine, monkeypatch)
+
+    _analyse(engine, BOTH, clip)
+
+    assert runs == {"face": 24, "license_plate": 24}
+
+
+def test_following_the_camera_a_pan_keeps_the_interval_and_the_plate_stride(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = make_clip(tmp_path / "pan.mp4", size_wh=(160, 96), frames=24, picture=_panning)
+    runs = _count_detector_runs(engine, monkeypatch)
+
+    _analyse(engine, RedactionSpec(categories=BOTH.categories, detection={"follow_camera": True}), clip)
+
+    assert runs == {"face": 12, "license_plate": 6}  # as on a still picture: the boxes move with the camera
 
 
 def test_detecting_every_frame_runs_the_plate_model_on_every_frame(

@@ -67,6 +67,10 @@ def eval_command(
         int | None,
         typer.Option("--detect-every", min=1, max=30, help="With --video: detect every Nth frame."),
     ] = None,
+    follow_camera: Annotated[
+        bool,
+        typer.Option("--follow-camera", help="With --video: trust the camera's motion between detections."),
+    ] = False,
     method: Annotated[
         str | None,
         typer.Option("--method", help="With --video: masking method(s) whose mask shape is scored."),
@@ -127,6 +131,7 @@ def eval_command(
     video_only: dict[str, Any] = {  # the spec options that only --video scores
         "categories": categories,
         "detect_every": detect_every,
+        "follow_camera": follow_camera,
         "method": method,
         "shape": shape,
         "mask_scale": mask_scale,
@@ -145,7 +150,9 @@ def eval_command(
         return
     if images is None or labels is None or fmt is None:
         _fail("give --images, --labels and --format (stills), or --video DIR")
-    given = ["--" + name.replace("_", "-") for name, value in video_only.items() if value is not None]
+    given = [
+        "--" + name.replace("_", "-") for name, value in video_only.items() if value not in (None, False)
+    ]
     if leak_shots is not None:
         given.append("--leak-shots")
     if given:
@@ -235,6 +242,7 @@ def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool, leak_sho
         "categories": spec.enabled_categories(),
         "detect_every": spec.detection.detect_every,
         "detect_scale": spec.detection.detect_scale,
+        "follow_camera": spec.detection.follow_camera,
         "method": {c: spec.method_for(c) for c in spec.enabled_categories()},
         "shape": {c: spec.shape_for(c) for c in spec.enabled_categories()},
         "mask_scale": {c: spec.mask_scale_for(c) for c in spec.enabled_categories()},
@@ -244,9 +252,11 @@ def _eval_video(directory: Path, spec: RedactionSpec, *, as_json: bool, leak_sho
         typer.echo(json.dumps({"video": str(directory), "settings": settings, **result.to_dict()}, indent=2))
         return
     total = result.total
+    following = ", following the camera" if spec.detection.follow_camera else ""
     typer.echo(
         f"video: {total.clips} clips, {total.frames} frames, detect every {spec.detection.detect_every}, "
-        f"scale {spec.detection.detect_scale:g}; analysis {result.fps:.1f} fps ({result.seconds:.1f} s)"
+        f"scale {spec.detection.detect_scale:g}{following}; "
+        f"analysis {result.fps:.1f} fps ({result.seconds:.1f} s)"
     )
     typer.echo(
         f"{'category':<14} {'boxes':>6} {'recall':>7} {'objects leaked':>15} {'leaked frames':>14} "

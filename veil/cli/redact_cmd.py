@@ -101,6 +101,7 @@ def build_spec(
     mask_margin: str | None = None,
     detect_scale: float | None = None,
     detect_every: int | None = None,
+    follow_camera: bool = False,
     image_search: str | None = None,
     codec: str | None = None,
     crf: int | None = None,
@@ -168,6 +169,8 @@ def build_spec(
         detection["detect_scale"] = detect_scale
     if detect_every is not None:
         detection["detect_every"] = detect_every
+    if follow_camera:
+        detection["follow_camera"] = True
     if image_search is not None:
         detection["image_search"] = image_search
     data["detection"] = detection
@@ -424,6 +427,14 @@ Threshold = Annotated[
 ]
 DetectScale = Annotated[float | None, typer.Option(help="Video: detector resolution factor (speed/recall).")]
 DetectEvery = Annotated[int | None, typer.Option(help="Video: detect on every Nth frame, track between.")]
+FollowCamera = Annotated[
+    bool,
+    typer.Option(
+        "--follow-camera",
+        help="Video: trust the camera's motion between detections (faster on panning footage, "
+        "slightly lower recall; README, 'Following the camera').",
+    ),
+]
 ImageSearch = Annotated[
     str | None, typer.Option(help="Stills: thorough (multi-scale, default) or fast (single pass).")
 ]
@@ -461,6 +472,7 @@ def redact(
     ] = None,
     detect_scale: DetectScale = None,
     detect_every: DetectEvery = None,
+    follow_camera: FollowCamera = False,
     image_search: ImageSearch = None,
     codec: Annotated[str | None, typer.Option(help="h264 (default) or h265.")] = None,
     crf: Annotated[int | None, typer.Option(help="Video quality, 0-51 (lower is better).")] = None,
@@ -516,6 +528,7 @@ def redact(
         mask_margin=mask_margin,
         detect_scale=detect_scale,
         detect_every=detect_every,
+        follow_camera=follow_camera,
         image_search=image_search,
         codec=codec,
         crf=crf,
@@ -595,6 +608,7 @@ def detect(
     threshold: Threshold = None,
     detect_scale: DetectScale = None,
     detect_every: DetectEvery = None,
+    follow_camera: FollowCamera = False,
     image_search: ImageSearch = None,
     spec_file: SpecFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file, one per line.")] = False,
@@ -611,6 +625,7 @@ def detect(
         threshold=threshold,
         detect_scale=detect_scale,
         detect_every=detect_every,
+        follow_camera=follow_camera,
         image_search=image_search,
     )
     jobs = expand_inputs(paths)

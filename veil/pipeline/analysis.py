@@ -28,6 +28,7 @@ from veil.track import (
     DetectionSchedule,
     MotionEstimator,
     PassStrides,
+    Similarity,
     Track,
     TrackCarrier,
     TrackerConfig,
@@ -77,10 +78,12 @@ STITCH_IOU = 0.3
 @dataclass(frozen=True, slots=True)
 class _Thumbnails:
     """Small grey copies of one frame: for the plate carrier's template matching, and for the
-    detection schedule's scene-change test (None where that part is off)."""
+    detection schedule's scene-change test (None where that part is off); and the camera's motion."""
 
     carrier: npt.NDArray[np.uint8] | None
     schedule: npt.NDArray[np.uint8] | None
+    motion: Similarity | None
+    """The camera's motion from the frame before (None at the first frame, at cuts and where unknown)."""
 
 
 def detect_frame(
@@ -169,11 +172,11 @@ def analyse(
             frame_count += 1
             if follow.carrier is not None and thumbs.carrier is not None:
                 follow.carrier.add_frame(index, thumbs.carrier)
-            if not follow.schedule.due(index, thumbnail=thumbs.schedule):
+            if not follow.schedule.due(index, thumbnail=thumbs.schedule, motion=thumbs.motion):
                 continue
             if is_canceled():
                 raise JobCanceled("the job was canceled")
-            skip = follow.strides.skip(picture_changed=follow.schedule.picture_changed)
+            skip = follow.strides.skip(picture_changed=follow.schedule.unexplained_change)
             strong, weak = detect_frame(engine, plan, frame.detection_rgb(), mode="video", skip=skip)
             follow.observe(index, strong, weak, thumbnail=thumbs.schedule)
             report_progress(min(frame_count / total, 1.0))
@@ -210,7 +213,10 @@ class _Followers:
                 min_hits=CONFIRM_HITS,
                 class_ids=class_ids(CONFIRMED_CATEGORIES),
             ),
-            schedule=DetectionSchedule(every=tracking.detect_every),
+            schedule=DetectionSchedule(
+                every=tracking.detect_every,
+                frame_wh=resolution_wh if plan.spec.detection.follow_camera else None,
+            ),
             strides=PassStrides({i: PASS_STRIDES[plan.categories[i]] for i in strided}),
             motion=MotionEstimator(resolution_wh),
             carrier=TrackCarrier(resolution_wh, class_ids=carried, fps=float(info.fps or 30))
@@ -271,6 +277,7 @@ def _read_ahead(
     def thumbnails(frame: VideoFrame) -> _Thumbnails:
         motion.add(frame.gray_thumbnail(width=motion.work_wh[0], height=motion.work_wh[1]))
         return _Thumbnails(
+            motion=motion.motions[-1],
             carrier=None
             if carrier is None
             else frame.gray_thumbnail(width=carrier.work_wh[0], height=carrier.work_wh[1]),
