@@ -8,7 +8,7 @@ explains counts as a still picture for both. What the plate model skips, the pla
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,20 +45,19 @@ def _count_detector_runs(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Cou
     return runs
 
 
-def _analyse(engine: Engine, spec: RedactionSpec, clip: Path) -> None:
+def _detector_runs(
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    picture: Callable[[int, int, int], np.ndarray],
+    spec: RedactionSpec = BOTH,
+) -> Counter[str]:
+    """How often each category's detector ran while ``spec`` analysed 24 frames of ``picture``."""
+    clip = make_clip(tmp_path / "clip.mp4", size_wh=(160, 96), frames=24, picture=picture)
+    runs = _count_detector_runs(engine, monkeypatch)
     _, frames = analyse(engine, Plan.build(spec, engine=engine), [clip], info=probe(clip))
     assert frames == 24
-
-
-def test_on_a_still_picture_plates_are_detected_on_every_other_pass(
-    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clip = make_clip(tmp_path / "still.mp4", size_wh=(160, 96), frames=24, picture=_still)
-    runs = _count_detector_runs(engine, monkeypatch)
-
-    _analyse(engine, BOTH, clip)
-
-    assert runs == {"face": 12, "license_plate": 6}  # detect_every 2: frames 0, 2, 4...; plates 0, 4, 8...
+    return runs
 
 
 def _new_picture(index: int, width: int, height: int) -> np.ndarray:
@@ -74,14 +73,17 @@ def _panning(index: int, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(scene[:height, 3 * index : 3 * index + width])
 
 
+def test_on_a_still_picture_plates_are_detected_on_every_other_pass(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _detector_runs(engine, tmp_path, monkeypatch, _still)
+    assert runs == {"face": 12, "license_plate": 6}  # detect_every 2: frames 0, 2, 4...; plates 0, 4, 8...
+
+
 def test_while_the_picture_changes_fast_plates_are_detected_on_every_pass(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clip = make_clip(tmp_path / "moving.mp4", size_wh=(160, 96), frames=24, picture=_new_picture)
-    runs = _count_detector_runs(engine, monkeypatch)
-
-    _analyse(engine, BOTH, clip)
-
+    runs = _detector_runs(engine, tmp_path, monkeypatch, _new_picture)
     assert runs["face"] >= 12
     assert runs["license_plate"] == runs["face"]
 
@@ -89,32 +91,19 @@ def test_while_the_picture_changes_fast_plates_are_detected_on_every_pass(
 def test_a_pan_is_detected_on_every_frame_by_default(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clip = make_clip(tmp_path / "pan.mp4", size_wh=(160, 96), frames=24, picture=_panning)
-    runs = _count_detector_runs(engine, monkeypatch)
-
-    _analyse(engine, BOTH, clip)
-
-    assert runs == {"face": 24, "license_plate": 24}
+    assert _detector_runs(engine, tmp_path, monkeypatch, _panning) == {"face": 24, "license_plate": 24}
 
 
 def test_following_the_camera_a_pan_keeps_the_interval_and_the_plate_stride(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clip = make_clip(tmp_path / "pan.mp4", size_wh=(160, 96), frames=24, picture=_panning)
-    runs = _count_detector_runs(engine, monkeypatch)
-
-    _analyse(engine, RedactionSpec(categories=BOTH.categories, detection={"follow_camera": True}), clip)
-
+    spec = RedactionSpec(categories=BOTH.categories, detection={"follow_camera": True})
+    runs = _detector_runs(engine, tmp_path, monkeypatch, _panning, spec)
     assert runs == {"face": 12, "license_plate": 6}  # as on a still picture: the boxes move with the camera
 
 
 def test_detecting_every_frame_runs_the_plate_model_on_every_frame(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clip = make_clip(tmp_path / "still.mp4", size_wh=(160, 96), frames=24, picture=_still)
-    runs = _count_detector_runs(engine, monkeypatch)
-
-    spec = RedactionSpec(categories={"face": {}, "license_plate": {}}, detection={"detect_every": 1})
-    _analyse(engine, spec, clip)
-
-    assert runs == {"face": 24, "license_plate": 24}
+    spec = RedactionSpec(categories=BOTH.categories, detection={"detect_every": 1})
+    assert _detector_runs(engine, tmp_path, monkeypatch, _still, spec) == {"face": 24, "license_plate": 24}
