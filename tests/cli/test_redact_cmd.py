@@ -42,6 +42,20 @@ def test_detect_json_video_tracks(media_dir: Path) -> None:
     assert {"frame", "box", "score"} <= set(track["frames"][0])
 
 
+def test_video_only_options_on_a_still_are_warned_about_not_ignored(media_dir: Path, tmp_path: Path) -> None:
+    still = str(media_dir / "street.jpg")
+    asked = ["--detect-every", "3", "--follow-camera"]
+    result = runner.invoke(app, ["redact", still, "-o", str(tmp_path / "street.jpg"), *asked])
+    assert result.exit_code == 0, result.output
+    warning = f"warning: {still} is a still; --detect-every and --follow-camera apply to video only"
+    assert warning in result.stderr
+    detected = runner.invoke(app, ["detect", still, "--json", "--follow-camera"])
+    assert detected.exit_code == 0 and json.loads(detected.stdout)["kind"] == "image"
+    assert "--follow-camera apply to video only" in detected.stderr
+    plain = runner.invoke(app, ["redact", still, "-o", str(tmp_path / "plain.jpg")])
+    assert plain.exit_code == 0 and "warning" not in plain.stderr
+
+
 def test_redact_directory_skips_corrupt_file_and_fails_overall(media_dir: Path, tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()

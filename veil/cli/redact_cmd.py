@@ -586,6 +586,7 @@ def redact(
             else:
                 counts = ", ".join(f"{n} {c}" for c, n in report.counts.items()) or "nothing found"
                 typer.echo(f"{job.source} -> {dst} ({counts})", err=True)
+            _warn_if_still(job.source, report.kind, detect_every=detect_every, follow_camera=follow_camera)
     except ModelError as exc:
         raise _fail(f"error: {exc.message}") from None
     if report_path is not None:
@@ -638,6 +639,7 @@ def detect(
                 failed += 1
                 typer.echo(_error_line(job.source, error), err=True)
                 continue
+            _warn_if_still(job.source, report.kind, detect_every=detect_every, follow_camera=follow_camera)
             line = detect_json(report)
             if as_json:
                 typer.echo(json.dumps(line))
@@ -648,6 +650,21 @@ def detect(
         raise _fail(f"error: {exc.message}") from None
     if failed:
         raise typer.Exit(code=1)
+
+
+def _warn_if_still(source: Path, kind: str, *, detect_every: int | None, follow_camera: bool) -> None:
+    """Say so when a video-only option met a still, rather than ignore it silently."""
+    given = [
+        name
+        for name, asked in (("--detect-every", detect_every is not None), ("--follow-camera", follow_camera))
+        if asked
+    ]
+    if kind == "image" and given:
+        typer.echo(
+            f"warning: {source} is a still; {' and '.join(given)} apply to video only "
+            "(stills get the multi-scale search; --image-search fast is their speed knob)",
+            err=True,
+        )
 
 
 def detect_json(report: Any) -> dict[str, Any]:
