@@ -107,6 +107,9 @@ class Job(_Tolerant):
     mode: str | None = Field(None, description="`redact` or `detect`.")
     counts: dict[str, int] = Field(default_factory=dict, description="Tracks or boxes per category.")
     created_at: datetime | None = Field(None, description="When the job was accepted (UTC).")
+    warnings: list[str] = Field(
+        default_factory=list, description="Parts of the spec this input cannot use (e.g. video-only options)."
+    )
 
     @property
     def terminal(self) -> bool:

@@ -12,6 +12,7 @@ from tests.api.conftest import Api
 from veil.api.submit import parse_spec
 from veil.auth.audit import list_audit
 from veil.errors import SpecError
+from veil.jobs.schemas import spec_warnings
 
 
 def test_no_spec_or_an_empty_one_is_every_default() -> None:
@@ -69,6 +70,25 @@ def test_the_input_is_stored_once_under_what_it_is_whatever_its_name(api: Api) -
         audit = list_audit(session=session, tenant_id="default", job_id=job["id"], limit=10)
     created = [e for e in audit if e.action == "job.create"]
     assert len(created) == 1 and created[0].input_sha256 == job["input"]["sha256"]
+
+
+def test_video_only_detection_options_sent_for_a_still_are_named_in_the_job(api: Api) -> None:
+    jpeg = (api.media / "street.jpg").read_bytes()
+    h = api.key()
+    video_only = json.dumps({"detection": {"detect_every": 3, "follow_camera": True}})
+    asked = api.client.post("/v1/jobs", headers=h, files={"file": ("s.jpg", jpeg)}, data={"spec": video_only})
+    assert asked.status_code == 202, asked.text
+    [warning] = asked.json()["warnings"]
+    assert warning.startswith("detection.detect_every and detection.follow_camera apply to video only")
+    assert api.client.get(f"/v1/jobs/{asked.json()['id']}", headers=h).json()["warnings"] == [warning]
+    plain = api.client.post("/v1/jobs", headers=h, files={"file": ("s.jpg", jpeg)})
+    assert plain.status_code == 202 and plain.json()["warnings"] == []
+
+
+def test_video_only_detection_options_on_a_video_warn_of_nothing() -> None:
+    spec = {"detection": {"detect_every": 3, "follow_camera": True}}
+    assert spec_warnings(spec, "video") == []
+    assert spec_warnings({"detection": {"detect_every": 2}}, "image") == [], "the default is not a request"
 
 
 def test_an_idempotent_replay_stores_nothing_new(api: Api) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,7 @@ from veil.auth.schemas import (
 )
 from veil.jobs.states import JobState
 from veil.jobs.tables import JobRow, WebhookDeliveryRow
+from veil.spec import DetectionOptions
 
 __all__ = [
     "BatchPublic",
@@ -52,7 +53,6 @@ __all__ = [
     "delivery_public",
     "job_public",
 ]
-
 
 
 class _Public(BaseModel):
@@ -127,6 +127,11 @@ class JobPublic(_Public):
         None, description="Where to get the signed receipt (hashes, spec, models), once succeeded."
     )
     expired: bool = Field(False, description="Retention already deleted the input and output.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Parts of the spec this input cannot use (video-only detection options sent for a "
+        "still), named here rather than ignored silently.",
+    )
 
 
 class BatchPublic(_Public):
@@ -175,6 +180,26 @@ def _media(media: dict[str, object]) -> MediaPublic | None:
     return MediaPublic.model_validate(media)
 
 
+_DETECT_EVERY_DEFAULT = DetectionOptions.model_fields["detect_every"].default
+
+
+def spec_warnings(spec: dict[str, Any], kind: str | None) -> list[str]:
+    """What a stored spec asks of its input that the input cannot use: the video-only detection options
+    (away from their defaults) on a still, which gets the multi-scale search whatever they say."""
+    detection = spec.get("detection") or {}
+    asked = [
+        f"detection.{name}"
+        for name, away in (
+            ("detect_every", detection.get("detect_every", _DETECT_EVERY_DEFAULT) != _DETECT_EVERY_DEFAULT),
+            ("follow_camera", bool(detection.get("follow_camera"))),
+        )
+        if away
+    ]
+    if kind != "image" or not asked:
+        return []
+    return [f"{' and '.join(asked)} apply to video only; this input is a still (multi-scale search)"]
+
+
 def job_public(row: JobRow, *, base_url: str = "") -> JobPublic:
     """The public view of ``row``. ``base_url`` (no trailing slash) makes the URLs absolute."""
     state = JobState(row.state)
@@ -217,6 +242,7 @@ def job_public(row: JobRow, *, base_url: str = "") -> JobPublic:
         if state is JobState.SUCCEEDED and not expired
         else None,
         expired=expired,
+        warnings=spec_warnings(row.spec or {}, row.kind),
     )
 
 
