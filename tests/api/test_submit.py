@@ -85,10 +85,14 @@ def test_video_only_detection_options_sent_for_a_still_are_named_in_the_job(api:
     assert plain.status_code == 202 and plain.json()["warnings"] == []
 
 
-def test_video_only_detection_options_on_a_video_warn_of_nothing() -> None:
-    spec = {"detection": {"detect_every": 3, "follow_camera": True}}
-    assert spec_warnings(spec, "video") == []
+def test_each_kind_is_warned_of_the_other_kinds_detection_options_only() -> None:
+    video_only = {"detection": {"detect_every": 3, "follow_camera": True}}
+    assert spec_warnings(video_only, "video") == []
     assert spec_warnings({"detection": {"detect_every": 2}}, "image") == [], "the default is not a request"
+    assert spec_warnings({"detection": {"image_search": "fast"}}, "video") == [
+        "detection.image_search applies to stills only; this input is a video"
+    ]
+    assert spec_warnings({"detection": {"image_search": "fast"}}, "image") == []
 
 
 def test_an_idempotent_replay_stores_nothing_new(api: Api) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.media.synthetic import export_clip, loudness
+from tests.media.synthetic import export_clip, loudness, make_clip
 from veil.cli import app
 from veil.media import probe
 
@@ -51,9 +51,16 @@ def test_video_only_options_on_a_still_are_warned_about_not_ignored(media_dir: P
     assert warning in result.stderr
     detected = runner.invoke(app, ["detect", still, "--json", "--follow-camera"])
     assert detected.exit_code == 0 and json.loads(detected.stdout)["kind"] == "image"
-    assert "--follow-camera apply to video only" in detected.stderr
+    assert "--follow-camera applies to video only" in detected.stderr
     plain = runner.invoke(app, ["redact", still, "-o", str(tmp_path / "plain.jpg")])
     assert plain.exit_code == 0 and "warning" not in plain.stderr
+
+
+def test_the_stills_search_option_on_a_video_is_warned_about(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", size_wh=(64, 48), frames=6)
+    result = runner.invoke(app, ["detect", str(clip), "--json", "--image-search", "fast"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {clip} is a video; --image-search applies to stills only" in result.stderr
 
 
 def test_redact_directory_skips_corrupt_file_and_fails_overall(media_dir: Path, tmp_path: Path) -> None:

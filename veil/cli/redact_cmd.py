@@ -586,7 +586,13 @@ def redact(
             else:
                 counts = ", ".join(f"{n} {c}" for c, n in report.counts.items()) or "nothing found"
                 typer.echo(f"{job.source} -> {dst} ({counts})", err=True)
-            _warn_if_still(job.source, report.kind, detect_every=detect_every, follow_camera=follow_camera)
+            _warn_unused(
+                job.source,
+                report.kind,
+                detect_every=detect_every,
+                follow_camera=follow_camera,
+                image_search=image_search,
+            )
     except ModelError as exc:
         raise _fail(f"error: {exc.message}") from None
     if report_path is not None:
@@ -639,7 +645,13 @@ def detect(
                 failed += 1
                 typer.echo(_error_line(job.source, error), err=True)
                 continue
-            _warn_if_still(job.source, report.kind, detect_every=detect_every, follow_camera=follow_camera)
+            _warn_unused(
+                job.source,
+                report.kind,
+                detect_every=detect_every,
+                follow_camera=follow_camera,
+                image_search=image_search,
+            )
             line = detect_json(report)
             if as_json:
                 typer.echo(json.dumps(line))
@@ -652,19 +664,23 @@ def detect(
         raise typer.Exit(code=1)
 
 
-def _warn_if_still(source: Path, kind: str, *, detect_every: int | None, follow_camera: bool) -> None:
-    """Say so when a video-only option met a still, rather than ignore it silently."""
-    given = [
-        name
-        for name, asked in (("--detect-every", detect_every is not None), ("--follow-camera", follow_camera))
-        if asked
-    ]
-    if kind == "image" and given:
-        typer.echo(
-            f"warning: {source} is a still; {' and '.join(given)} apply to video only "
-            "(stills get the multi-scale search; --image-search fast is their speed knob)",
-            err=True,
+def _warn_unused(
+    source: Path, kind: str, *, detect_every: int | None, follow_camera: bool, image_search: str | None
+) -> None:
+    """Say so when an option met a file it cannot apply to (video-only options and a still, the stills'
+    search and a video), rather than ignore it silently."""
+    if kind == "image":
+        options = {"--detect-every": detect_every is not None, "--follow-camera": follow_camera}
+        this, only = (
+            "a still",
+            "video only (stills get the multi-scale search; --image-search fast is theirs)",
         )
+    else:
+        options, this, only = {"--image-search": image_search is not None}, "a video", "stills only"
+    given = [name for name, asked in options.items() if asked]
+    if given:
+        verb = "applies" if len(given) == 1 else "apply"
+        typer.echo(f"warning: {source} is {this}; {' and '.join(given)} {verb} to {only}", err=True)
 
 
 def detect_json(report: Any) -> dict[str, Any]:

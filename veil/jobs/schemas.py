@@ -180,24 +180,26 @@ def _media(media: dict[str, object]) -> MediaPublic | None:
     return MediaPublic.model_validate(media)
 
 
-_DETECT_EVERY_DEFAULT = DetectionOptions.model_fields["detect_every"].default
+_VIDEO_ONLY = ("detect_every", "follow_camera")
+_STILLS_ONLY = ("image_search",)
 
 
 def spec_warnings(spec: dict[str, Any], kind: str | None) -> list[str]:
-    """What a stored spec asks of its input that the input cannot use: the video-only detection options
-    (away from their defaults) on a still, which gets the multi-scale search whatever they say."""
-    detection = spec.get("detection") or {}
-    asked = [
-        f"detection.{name}"
-        for name, away in (
-            ("detect_every", detection.get("detect_every", _DETECT_EVERY_DEFAULT) != _DETECT_EVERY_DEFAULT),
-            ("follow_camera", bool(detection.get("follow_camera"))),
-        )
-        if away
-    ]
-    if kind != "image" or not asked:
+    """What a stored spec asks of its input that the input cannot use: video-only detection options (away
+    from their defaults) on a still, which gets the multi-scale search whatever they say, and the
+    stills-only ``image_search`` on a video."""
+    if kind not in ("image", "video"):
         return []
-    return [f"{' and '.join(asked)} apply to video only; this input is a still (multi-scale search)"]
+    defaults = DetectionOptions().model_dump(mode="json")
+    detection = {**defaults, **(spec.get("detection") or {})}
+    only, names, this = (
+        ("video", _VIDEO_ONLY, "a still") if kind == "image" else ("stills", _STILLS_ONLY, "a video")
+    )
+    asked = [f"detection.{name}" for name in names if detection[name] != defaults[name]]
+    if not asked:
+        return []
+    verb = "applies" if len(asked) == 1 else "apply"
+    return [f"{' and '.join(asked)} {verb} to {only} only; this input is {this}"]
 
 
 def job_public(row: JobRow, *, base_url: str = "") -> JobPublic:
