@@ -176,6 +176,14 @@ class DetectionOptions(_Strict):
         'leaked faces of 44-84 (README, "Following the camera"). Off by default: recall first.',
     )
 
+    def unused_for(self, kind: str) -> list[str]:
+        """The options set away from their defaults that a file of ``kind`` (``image`` or ``video``)
+        cannot use: the video schedule's on a still, which always gets the still search, and
+        ``image_search`` on a video. Callers name them rather than ignore them silently."""
+        names = {"image": ("detect_every", "follow_camera"), "video": ("image_search",)}.get(kind, ())
+        defaults = DetectionOptions()
+        return [name for name in names if getattr(self, name) != getattr(defaults, name)]
+
 
 class TrackingOptions(_Strict):
     gap_frames: int = Field(

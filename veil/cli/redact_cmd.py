@@ -9,11 +9,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from veil.media.formats import MEDIA_SUFFIXES, OUTPUT_FORMAT_BY_SUFFIX
+
+if TYPE_CHECKING:
+    from veil.spec import DetectionOptions
 
 __all__ = ["register"]
 
@@ -586,13 +589,7 @@ def redact(
             else:
                 counts = ", ".join(f"{n} {c}" for c, n in report.counts.items()) or "nothing found"
                 typer.echo(f"{job.source} -> {dst} ({counts})", err=True)
-            _warn_unused(
-                job.source,
-                report.kind,
-                detect_every=detect_every,
-                follow_camera=follow_camera,
-                image_search=image_search,
-            )
+            _warn_unused(job.source, report.kind, spec.detection)
     except ModelError as exc:
         raise _fail(f"error: {exc.message}") from None
     if report_path is not None:
@@ -645,13 +642,7 @@ def detect(
                 failed += 1
                 typer.echo(_error_line(job.source, error), err=True)
                 continue
-            _warn_unused(
-                job.source,
-                report.kind,
-                detect_every=detect_every,
-                follow_camera=follow_camera,
-                image_search=image_search,
-            )
+            _warn_unused(job.source, report.kind, spec.detection)
             line = detect_json(report)
             if as_json:
                 typer.echo(json.dumps(line))
@@ -664,23 +655,21 @@ def detect(
         raise typer.Exit(code=1)
 
 
-def _warn_unused(
-    source: Path, kind: str, *, detect_every: int | None, follow_camera: bool, image_search: str | None
-) -> None:
-    """Say so when an option met a file it cannot apply to (video-only options and a still, the stills'
-    search and a video), rather than ignore it silently."""
+def _warn_unused(source: Path, kind: str, detection: DetectionOptions) -> None:
+    """Say so when an option met a file it cannot apply to (``DetectionOptions.unused_for``), rather than
+    ignore it silently."""
+    unused = [f"--{name.replace('_', '-')}" for name in detection.unused_for(kind)]
+    if not unused:
+        return
     if kind == "image":
-        options = {"--detect-every": detect_every is not None, "--follow-camera": follow_camera}
         this, only = (
             "a still",
             "video only (stills get the multi-scale search; --image-search fast is theirs)",
         )
     else:
-        options, this, only = {"--image-search": image_search is not None}, "a video", "stills only"
-    given = [name for name, asked in options.items() if asked]
-    if given:
-        verb = "applies" if len(given) == 1 else "apply"
-        typer.echo(f"warning: {source} is {this}; {' and '.join(given)} {verb} to {only}", err=True)
+        this, only = "a video", "stills only"
+    verb = "applies" if len(unused) == 1 else "apply"
+    typer.echo(f"warning: {source} is {this}; {' and '.join(unused)} {verb} to {only}", err=True)
 
 
 def detect_json(report: Any) -> dict[str, Any]:

@@ -180,26 +180,16 @@ def _media(media: dict[str, object]) -> MediaPublic | None:
     return MediaPublic.model_validate(media)
 
 
-_VIDEO_ONLY = ("detect_every", "follow_camera")
-_STILLS_ONLY = ("image_search",)
-
-
 def spec_warnings(spec: dict[str, Any], kind: str | None) -> list[str]:
-    """What a stored spec asks of its input that the input cannot use: video-only detection options (away
-    from their defaults) on a still, which gets the multi-scale search whatever they say, and the
-    stills-only ``image_search`` on a video."""
-    if kind not in ("image", "video"):
+    """What a stored spec asks of its input that the input cannot use (``DetectionOptions.unused_for``)."""
+    unused = DetectionOptions.model_validate(spec.get("detection") or {}).unused_for(kind or "")
+    if not unused:
         return []
-    defaults = DetectionOptions().model_dump(mode="json")
-    detection = {**defaults, **(spec.get("detection") or {})}
-    only, names, this = (
-        ("video", _VIDEO_ONLY, "a still") if kind == "image" else ("stills", _STILLS_ONLY, "a video")
-    )
-    asked = [f"detection.{name}" for name in names if detection[name] != defaults[name]]
-    if not asked:
-        return []
-    verb = "applies" if len(asked) == 1 else "apply"
-    return [f"{' and '.join(asked)} {verb} to {only} only; this input is {this}"]
+    only, this = ("video", "a still") if kind == "image" else ("stills", "a video")
+    verb = "applies" if len(unused) == 1 else "apply"
+    return [
+        f"{' and '.join(f'detection.{name}' for name in unused)} {verb} to {only} only; this input is {this}"
+    ]
 
 
 def job_public(row: JobRow, *, base_url: str = "") -> JobPublic:
