@@ -181,8 +181,7 @@ class DetectionOptions(_Strict):
         cannot use: the video schedule's on a still, which always gets the still search, and
         ``image_search`` on a video. Callers name them rather than ignore them silently."""
         names = {"image": ("detect_every", "follow_camera"), "video": ("image_search",)}.get(kind, ())
-        defaults = DetectionOptions()
-        return [name for name in names if getattr(self, name) != getattr(defaults, name)]
+        return [name for name in names if getattr(self, name) != type(self).model_fields[name].default]
 
 
 class TrackingOptions(_Strict):

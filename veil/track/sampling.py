@@ -59,7 +59,8 @@ class DetectionSchedule:
         self._last: int | None = None
         self._last_thumb: npt.NDArray[np.int16] | None = None
         self._camera: npt.NDArray[np.float64] | None = None
-        """Camera-aware: the camera's composed motion since the last detected frame (3x3), None if unknown."""
+        """Camera-aware only: the camera's composed motion since the last detected frame (3x3); None where
+        unknown, and always None for a schedule without ``frame_wh``."""
         self._dense = False
         self._seen: dict[int, tuple[int, float, float]] = {}
         self.picture_changed = False
@@ -78,7 +79,7 @@ class DetectionSchedule:
     ) -> bool:
         """Whether to detect this frame. ``thumbnail`` is a tiny grayscale copy of it (optional);
         ``motion`` the camera's motion from the frame before (camera-aware schedules, every frame)."""
-        if self.frame_wh is not None and self._camera is not None:
+        if self._camera is not None:
             self._camera = None if motion is None else np.vstack([motion, [0.0, 0.0, 1.0]]) @ self._camera
         self.picture_changed = self._raw_changed(thumbnail)
         self.unexplained_change = self._unexplained(thumbnail)
@@ -94,7 +95,7 @@ class DetectionSchedule:
         last, camera = self._last, self._camera
         self._last = frame_index
         self._last_thumb = None if thumbnail is None else thumbnail.astype(np.int16)
-        self._camera = np.eye(3)
+        self._camera = None if self.frame_wh is None else np.eye(3)
         if self.every == 1 or detections.track_id is None or not len(detections):
             self._dense = False
             return
@@ -107,7 +108,7 @@ class DetectionSchedule:
             previous = self._seen.get(track_id)
             if previous is not None:
                 f0, x0, y0 = previous
-                if f0 == last and camera is not None and self.frame_wh is not None:
+                if f0 == last and camera is not None:
                     x0, y0 = (camera[:2, :2] @ (x0, y0) + camera[:2, 2]).tolist()  # where the camera took it
                 per_frame = float(np.hypot(cx - x0, cy - y0)) / max(frame_index - f0, 1) / size
                 fastest = max(fastest, per_frame)
