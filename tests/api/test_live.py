@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.live_server import LiveServer, bearer, wait_for
+from tests.scale.media import selfie_head
 from veil.api.signed_links import sign_link
 from veil.auth.secrets import load_server_secret
 from veil.jobs.webhooks import verify
@@ -390,7 +391,7 @@ def test_a_video_job_survives_sigkill_of_the_server(tmp_path: Path, media_dir: P
     try:
         live.start()
         key = bearer(live.create_key())
-        with (media_dir / "selfie_portrait_noaudio.mp4").open("rb") as fh:
+        with selfie_head(media_dir, tmp_path).open("rb") as fh:
             job = httpx.post(
                 f"{live.url}/v1/jobs",
                 headers=key,
@@ -408,14 +409,14 @@ def test_a_video_job_survives_sigkill_of_the_server(tmp_path: Path, media_dir: P
         with httpx.Client(base_url=live.url, timeout=60) as c:
             done = wait_for(c, key, job["id"], "succeeded", "failed", timeout=600)
             assert done["state"] == "succeeded", done
-            assert done["frames"] == 600 and done["output"]["content_type"] == "video/mp4"
+            assert done["frames"] == 250 and done["output"]["content_type"] == "video/mp4"
             result = c.get(done["result_url"], headers=key)
             assert result.status_code == 200 and len(result.content) == done["output"]["size"]
         out = tmp_path / "out.mp4"
         out.write_bytes(result.content)
         from veil.media import probe
 
-        assert probe(out).frame_count == 600
+        assert probe(out).frame_count == 250
         log = live.log.read_text()
         assert "interrupted jobs requeued" in log
     finally:

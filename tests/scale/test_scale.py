@@ -1,7 +1,7 @@
 """Scaled-out Veil end to end, on the real services: ``veil serve`` with ``VEIL_QUEUE=celery``, two or
 more ``veil worker`` processes, PostgreSQL, Redis or RabbitMQ, and an S3 server.
 
-* the full API flow (submit, wait, download, report) on a long video that is split into 4 segments
+* the full API flow (submit, wait, download, report) on a video that is split into 3 segments
   processed by both workers: the output has exactly the input's frames and duration, and the face
   that crosses every border keeps one track id, with a box in every frame;
 * a worker killed with SIGKILL in the middle of a job: the job still finishes, once;
@@ -28,7 +28,7 @@ import pytest
 from tests.jobs.test_webhooks import Receiver
 from tests.live_server import LiveServer
 from tests.scale.fleet import AMQP_URL, VEIL, Fleet, postgres_database, redis_url, require_service
-from tests.scale.media import long_selfie
+from tests.scale.media import SELFIE
 from veil.client import Client
 
 if TYPE_CHECKING:
@@ -47,8 +47,10 @@ JOB_TIMEOUT_S = 300.0
 
 
 @pytest.fixture(scope="module")
-def long_video(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return long_selfie(media_dir, tmp_path_factory.mktemp("long"))
+def video(media_dir: Path) -> Path:
+    """The selfie clip, real footage: 600 frames with keyframes at 0, 250 and 500, so 3 segments at
+    ``VEIL_SEGMENT_SECONDS=5``, more than the 2 workers take at once."""
+    return media_dir / SELFIE
 
 
 def _frames_and_duration(path: Path) -> tuple[int, float]:
@@ -118,10 +120,10 @@ def _segment_tasks(log: str) -> int:
 
 
 @pytest.mark.parametrize("deployment", ["redis"], indirect=True)
-def test_api_flow_splits_a_long_video_across_workers(
+def test_api_flow_splits_a_video_across_workers(
     hook_receiver: Receiver,
     deployment: tuple[Fleet, LiveServer],
-    long_video: Path,
+    video: Path,
     tmp_path: Path,
     s3_server: S3Server,
     s3_bucket: str,
@@ -129,7 +131,7 @@ def test_api_flow_splits_a_long_video_across_workers(
     fleet, server = deployment
     client, key = _client(server)
     with client:
-        job = client.submit(long_video, {**SPEC, "webhook": {"url": hook_receiver.url()}})
+        job = client.submit(video, {**SPEC, "webhook": {"url": hook_receiver.url()}})
         assert job.state in ("queued", "running")
         job = client.wait(job.id, timeout=JOB_TIMEOUT_S)
         assert job.state == "succeeded", (job.error, fleet.logs())
@@ -137,9 +139,9 @@ def test_api_flow_splits_a_long_video_across_workers(
         report = client.report(job.id)
 
     # frame-exact: the same frames and duration as the input
-    assert _frames_and_duration(out) == _frames_and_duration(long_video)
-    assert report["input"]["frame_count"] == report["output"]["frame_count"] == 850
-    assert report["timings"]["segments"] == 4  # borders at frames 250, 500 and 600
+    assert _frames_and_duration(out) == _frames_and_duration(video)
+    assert report["input"]["frame_count"] == report["output"]["frame_count"] == 600
+    assert report["timings"]["segments"] == 3  # borders at frames 250 and 500
 
     _assert_one_face_id_across_borders(report)
 
@@ -173,18 +175,18 @@ def test_api_flow_splits_a_long_video_across_workers(
 
     # the review loop on the fleet: a detect job splits too, and its tracks come with thumbnails
     with Client(server.url, api_key=key, timeout=60.0) as client:
-        detect = client.wait(client.submit(long_video, {**SPEC, "mode": "detect"}).id, timeout=JOB_TIMEOUT_S)
+        detect = client.wait(client.submit(video, {**SPEC, "mode": "detect"}).id, timeout=JOB_TIMEOUT_S)
         assert detect.state == "succeeded", (detect.error, fleet.logs())
         detected = client.report(detect.id)
-        assert detected["timings"]["segments"] == 4 and detected["output"] is None
+        assert detected["timings"]["segments"] == 3 and detected["output"] is None
         track_id = _assert_one_face_id_across_borders(detected)
         assert client.thumbnail(detect.id, track_id)[:3] == b"\xff\xd8\xff"  # a JPEG
         # ... and the redaction of the reviewed track renders in parallel without detecting again
         reviewed = {**SPEC, "source_job": detect.id, "filter": {"track_ids": [track_id], "scope": "include"}}
-        redo = client.wait(client.submit(long_video, reviewed).id, timeout=JOB_TIMEOUT_S)
+        redo = client.wait(client.submit(video, reviewed).id, timeout=JOB_TIMEOUT_S)
         assert redo.state == "succeeded", (redo.error, fleet.logs())
         redone = client.report(redo.id)
-        assert redone["timings"]["segments"] == 4 and redone["output"]["frame_count"] == 850
+        assert redone["timings"]["segments"] == 3 and redone["output"]["frame_count"] == 600
         assert [t["id"] for t in redone["tracks"]] == [track_id]
 
 
@@ -195,7 +197,7 @@ def _assert_one_face_id_across_borders(report: dict[str, Any]) -> int:
     for track in faces:
         for f in track["frames"]:
             by_frame.setdefault(f["frame"], set()).add(track["id"])
-    assert sorted(by_frame) == list(range(850))
+    assert sorted(by_frame) == list(range(600))
     spanning = by_frame[0]
     assert len(spanning) == 1
     for border in (250, 500):
@@ -214,7 +216,7 @@ def _assert_one_face_id_across_borders(report: dict[str, Any]) -> int:
 @pytest.mark.parametrize("deployment", ["rabbitmq"], indirect=True)
 def test_worker_killed_mid_job_the_job_still_finishes_once(
     deployment: tuple[Fleet, LiveServer],
-    long_video: Path,
+    video: Path,
     tmp_path: Path,
     s3_server: S3Server,
     s3_bucket: str,
@@ -222,7 +224,7 @@ def test_worker_killed_mid_job_the_job_still_finishes_once(
     fleet, server = deployment
     client, key = _client(server)
     with client:
-        job = client.submit(long_video, SPEC)
+        job = client.submit(video, SPEC)
         # Kill whichever worker is analysing a segment first, in the middle of its work.
         victim = None
         deadline = time.monotonic() + JOB_TIMEOUT_S
@@ -250,8 +252,8 @@ def test_worker_killed_mid_job_the_job_still_finishes_once(
             timeout=30,
         ).json()
 
-    assert _frames_and_duration(out) == _frames_and_duration(long_video)
-    assert report["output"]["frame_count"] == 850
+    assert _frames_and_duration(out) == _frames_and_duration(video)
+    assert report["output"]["frame_count"] == 600 and report["timings"]["segments"] == 3
     # exactly once: one terminal transition, one output object
     finished = [
         e for e in audit["data"] if str(e["action"]).startswith("job.") and e["action"] != "job.create"

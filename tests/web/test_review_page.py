@@ -23,13 +23,14 @@ from PIL import Image
 
 from tests.live_server import LiveServer
 from tests.media.synthetic import export_clip, loudness
+from tests.scale.media import selfie_head
 from veil.client import Client
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
-SLOW = 900  # seconds: detection of 600 frames on a busy 2-core CI box
+SLOW = 900  # seconds: detection of a few hundred frames on a busy 2-core CI box
 
 
 @pytest.fixture(scope="module")
@@ -233,9 +234,9 @@ WALL = (34.0, 34.0, 186.0, 186.0)
 
 
 def test_selfie_keep_the_face_track_a_logo_mask_a_second_and_render(
-    browser: Any, server: LiveServer, api_key: str, media_dir: Path, shots: Path
+    browser: Any, server: LiveServer, api_key: str, media_dir: Path, shots: Path, tmp_path: Path
 ) -> None:
-    src = media_dir / "selfie_portrait_noaudio.mp4"
+    src = selfie_head(media_dir, tmp_path)  # the whole review loop happens in its first 250 frames
     _login(browser, server, api_key)
     job_id = _upload_and_open(browser, src)
     with Client(server.url, api_key, timeout=60) as client:
@@ -309,7 +310,7 @@ def test_selfie_keep_the_face_track_a_logo_mask_a_second_and_render(
             diff = np.abs(out.astype(np.int16) - before.astype(np.int16))[keep]
             assert float(diff.mean()) < 3.0, (index, float(diff.mean()))
             counted["outside"] += 1
-    assert counted["face"] >= 300 and counted["second"] == 31 and counted["outside"] == 100, counted
+    assert counted["face"] >= 200 and counted["second"] == 31 and counted["outside"] == 100, counted
     assert counted["tracked"] == last - first + 1
 
 
