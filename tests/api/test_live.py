@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.live_server import LiveServer, bearer, wait_for
-from tests.scale.media import selfie_head
+from tests.video import selfie_head
 from veil.api.signed_links import sign_link
 from veil.auth.secrets import load_server_secret
 from veil.jobs.webhooks import verify

@@ -28,7 +28,7 @@ import pytest
 from tests.jobs.test_webhooks import Receiver
 from tests.live_server import LiveServer
 from tests.scale.fleet import AMQP_URL, VEIL, Fleet, postgres_database, redis_url, require_service
-from tests.scale.media import SELFIE
+from tests.video import SELFIE
 from veil.client import Client
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from tests.live_server import LiveServer
 from tests.media.synthetic import export_clip, loudness
-from tests.scale.media import selfie_head
+from tests.video import selfie_head
 from veil.client import Client
 
 pytestmark = pytest.mark.slow
