@@ -793,7 +793,7 @@ def scaled_out(workdir: Path, name: str, **extra: str) -> Iterator[tuple[Fleet, 
 def run_worker_kill(outcome: Outcome, workdir: Path, short: bool) -> None:
     clip = workdir / "long-850.mp4"
     if not clip.exists():
-        from tests.scale.media import long_selfie
+        from tests.video import long_selfie
 
         long_selfie(MEDIA, workdir / "long").rename(clip)
     with scaled_out(workdir, "worker-kill", VEIL_SEGMENT_SECONDS="5", VEIL_JOB_STALE_S="5") as (

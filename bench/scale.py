@@ -44,7 +44,7 @@ import httpx  # noqa: E402
 
 from tests.live_server import LiveServer  # noqa: E402
 from tests.scale.fleet import AMQP_URL, Fleet, postgres_database, redis_url, require_service  # noqa: E402
-from tests.scale.media import long_selfie  # noqa: E402
+from tests.video import long_selfie  # noqa: E402
 from veil.client import Client  # noqa: E402
 from veil.media import probe  # noqa: E402
 

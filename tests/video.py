@@ -7,9 +7,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from veil.media.segments import split_at_keyframes
+from veil.media.segments import concat_segments, split_at_keyframes
 
-__all__ = ["SELFIE", "first_frames", "selfie_head", "video_frame"]
+__all__ = ["SELFIE", "first_frames", "long_selfie", "selfie_head", "video_frame"]
 
 SELFIE = "selfie_portrait_noaudio.mp4"
 
@@ -46,3 +46,15 @@ def selfie_head(media_dir: Path, dst_dir: Path) -> Path:
     not need the whole clip."""
     head = split_at_keyframes(media_dir / SELFIE, dst_dir / "cut", target_seconds=5)[0]
     return head.path.rename(dst_dir / SELFIE)
+
+
+def long_selfie(media_dir: Path, dst_dir: Path, *, repeats: int = 1) -> Path:
+    """The selfie clip (600 frames, keyframes at 0, 250 and 500) ``repeats`` times, then its first 250
+    frames: 850 frames with keyframes at 0, 250, 500 and 600 for ``repeats=1``, which split into 4
+    segments at ``segment_seconds=5`` (``bench/scale.py``, ``bench/reliability.py``). The face is on
+    screen in every frame."""
+    dst = dst_dir / f"selfie-long-{repeats}.mp4"
+    concat_segments(
+        [*([media_dir / SELFIE] * repeats), selfie_head(media_dir, dst_dir / "head")], dst, audio_from=None
+    )
+    return dst
